@@ -1,0 +1,38 @@
+# qvlua — build, test and run. `make help` lists the targets.
+SWIFT   ?= swift
+QVLUA   := .build/release/qvlua
+APT_PKGS := liblua5.4-dev libopenblas-dev libreadline-dev dataset-fashion-mnist pkg-config
+
+.PHONY: help setup build debug test test-swift test-lua train bench clean
+
+help:
+	@echo "make setup   install the Debian packages qvlua needs (apt)"
+	@echo "make build   release build of .build/release/qvlua"
+	@echo "make train   set up, build and run scripts/train.lua (Fashion-MNIST)"
+	@echo "make test    Swift tests, Lua tests and REPL tests"
+	@echo "make bench   benchmarks (see BENCHMARKS.md)"
+
+setup:
+	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+build: setup
+	$(SWIFT) build -c release --product qvlua
+
+train: build
+	$(QVLUA) scripts/train.lua
+
+test: build test-swift test-lua
+
+test-swift:
+	$(SWIFT) test
+
+test-lua: build
+	$(QVLUA) Tests/lua/run.lua
+
+clean:
+	rm -rf .build

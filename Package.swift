@@ -1,0 +1,37 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// Numeric targets are always optimized: sampler and tensor kernels in an
+/// unoptimized debug build run 10–100× slower, which makes `swift test`
+/// impractical for the statistical tests.
+let optimized: [SwiftSetting] = [.unsafeFlags(["-O"])]
+
+let package = Package(
+    name: "qvlua",
+    products: [
+        .executable(name: "qvlua", targets: ["qvlua"]),
+        .library(name: "Runtime", targets: ["Runtime"]),
+        .library(name: "Model", targets: ["Model"]),
+        .library(name: "LuaBridge", targets: ["LuaBridge"]),
+    ],
+    targets: [
+        .systemLibrary(name: "CLua", pkgConfig: "lua5.4",
+                       providers: [.apt(["liblua5.4-dev"])]),
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CReadline", pkgConfig: "readline",
+                       providers: [.apt(["libreadline-dev"])]),
+        .target(name: "CSupport"),
+        .target(name: "Runtime", dependencies: ["CBLAS", "CSupport"],
+                swiftSettings: optimized),
+        .target(name: "Model", dependencies: ["Runtime"],
+                swiftSettings: optimized),
+        .target(name: "LuaBridge", dependencies: ["CLua", "CSupport", "Runtime", "Model"]),
+        .executableTarget(name: "qvlua", dependencies: ["LuaBridge", "CReadline", "CSupport"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime"], swiftSettings: optimized),
+        .testTarget(name: "ModelTests", dependencies: ["Model"], swiftSettings: optimized),
+        .testTarget(name: "LuaBridgeTests", dependencies: ["LuaBridge", "CLua"]),
+        .testTarget(name: "QvluaTests", dependencies: []),
+    ],
+    swiftLanguageModes: [.v5]
+)

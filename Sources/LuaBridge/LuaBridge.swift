@@ -1,0 +1,3 @@
+import CLua
+import Runtime
+import Model

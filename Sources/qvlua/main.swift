@@ -1,0 +1,3 @@
+import Runtime
+BLASKernels.relaunchWithFastKernelsIfNeeded()
+print("qvlua (skeleton) BLAS core:", BLASKernels.coreName)
