@@ -1,0 +1,109 @@
+import XCTest
+import Foundation
+@testable import Model
+import Runtime
+
+final class DatasetTests: XCTestCase {
+    /// MNIST beside the project (../shared/data/mnist), as the tests use it.
+    static var mnistDir: String {
+        let here = URL(fileURLWithPath: #filePath)
+        return here.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("shared/data/mnist").path
+    }
+
+    func testGzipRoundTripAgainstPython() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("qv-gz-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var g = Generator(seed: 9)
+        // Mixed content: random bytes (stored/literal-heavy) and repeats (matches).
+        var payload = (0..<50_000).map { _ in UInt8(truncatingIfNeeded: g.next()) }
+        payload += Array(repeating: 7, count: 70_000) + Array("qvlua ".utf8).flatMap { Array(repeating: $0, count: 3) }
+        for level in [0, 1, 6, 9] {
+            let src = dir.appendingPathComponent("p.bin"), gz = dir.appendingPathComponent("p\(level).gz")
+            try Data(payload).write(to: src)
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            p.arguments = ["python3", "-c", "import gzip,sys;open(sys.argv[2],'wb').write(gzip.compress(open(sys.argv[1],'rb').read(),\(level)))", src.path, gz.path]
+            try p.run(); p.waitUntilExit()
+            guard p.terminationStatus == 0 else { throw XCTSkip("python3 not available") }
+            let out = try Gzip.decompress([UInt8](try Data(contentsOf: gz)))
+            XCTAssertEqual(out, payload, "level \(level)")
+        }
+    }
+
+    func testCorruptGzipIsAnErrorNeverACrash() throws {
+        var g = Generator(seed: 4)
+        var payload = [UInt8]()
+        for i in 0..<20_000 { payload.append(UInt8(truncatingIfNeeded: i % 251 == 0 ? g.next() : UInt64(i / 97))) }
+        let gz = try gzipWithPython(payload)
+        XCTAssertEqual(try Gzip.decompress(gz), payload)
+        for cut in stride(from: 0, to: gz.count, by: 97) {
+            XCTAssertThrowsError(try Gzip.decompress(Array(gz[0..<cut])))
+        }
+        for _ in 0..<2000 {
+            var bad = gz
+            for _ in 0..<(1 + Int(g.next() % 4)) {
+                let i = Int(g.next() % UInt64(bad.count))
+                bad[i] ^= UInt8(1 << (g.next() % 8))
+            }
+            _ = try? Gzip.decompress(bad)  // must return or throw, never trap
+        }
+    }
+
+    private func gzipWithPython(_ payload: [UInt8]) throws -> [UInt8] {
+        let dir = FileManager.default.temporaryDirectory
+        let src = dir.appendingPathComponent("qv-src-\(getpid())"), gz = dir.appendingPathComponent("qv-src-\(getpid()).gz")
+        defer { try? FileManager.default.removeItem(at: src); try? FileManager.default.removeItem(at: gz) }
+        try Data(payload).write(to: src)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", "import gzip,sys;open(sys.argv[2],'wb').write(gzip.compress(open(sys.argv[1],'rb').read(),9))", src.path, gz.path]
+        try p.run(); p.waitUntilExit()
+        guard p.terminationStatus == 0 else { throw XCTSkip("python3 not available") }
+        return [UInt8](try Data(contentsOf: gz))
+    }
+
+    func testIDXHeaderValidation() {
+        XCTAssertThrowsError(try IDX.parse([0, 0, 8]))
+        XCTAssertThrowsError(try IDX.parse([1, 0, 8, 1, 0, 0, 0, 1, 5]))
+        XCTAssertThrowsError(try IDX.parse([0, 0, 0x0D, 1, 0, 0, 0, 1, 5]))  // float type
+        XCTAssertThrowsError(try IDX.parse([0, 0, 8, 1, 0, 0, 0, 2, 5]))     // short
+        XCTAssertThrowsError(try IDX.parse([0, 0, 8, 2, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]))
+        let ok = try? IDX.parse([0, 0, 8, 2, 0, 0, 0, 1, 0, 0, 0, 2, 5, 6])
+        XCTAssertEqual(ok?.dims, [1, 2]); XCTAssertEqual(ok?.bytes, [5, 6])
+    }
+
+    func testMNISTLoadsWithChecksumsAndSplits() throws {
+        guard FileManager.default.fileExists(atPath: Self.mnistDir) else { throw XCTSkip("no MNIST at \(Self.mnistDir)") }
+        let d = try DatasetSplits.load(.mnist, directory: Self.mnistDir)
+        XCTAssertEqual(d.train.count, 50_000); XCTAssertEqual(d.valid.count, 10_000); XCTAssertEqual(d.test.count, 10_000)
+        XCTAssertEqual(d.train.pixels, 784)
+        XCTAssertEqual(d.train.labels.prefix(5), [5, 0, 4, 1, 9])  // MNIST's well-known first labels
+        XCTAssert(d.test.images.allSatisfy { $0 >= 0 && $0 <= 1 })
+        // MNIST files are not Fashion-MNIST: the checksum says so, naming the file.
+        XCTAssertThrowsError(try DatasetSplits.load(.fashionMNIST, directory: Self.mnistDir)) { e in
+            XCTAssert("\(e)".contains("train-images-idx3-ubyte"), "\(e)")
+        }
+    }
+
+    func testMissingDirectoryNamesThePath() {
+        XCTAssertThrowsError(try DatasetSplits.load(.mnist, directory: "/nonexistent/mnist")) { e in
+            XCTAssertEqual("\(e)", "dataset file not found: /nonexistent/mnist")
+        }
+    }
+
+    func testBatchingIsSeededAndBinary() throws {
+        let set = ImageSet(images: (0..<(10 * 4)).map { Float($0 % 7) / 6 }, labels: Array(repeating: 0, count: 10), rows: 2, cols: 2)
+        let b = try Batcher(set, batchSize: 4, binarization: .dynamic)
+        XCTAssertEqual(b.batchesPerEpoch, 3)
+        var g1 = Generator(seed: 5), g2 = Generator(seed: 5)
+        let o1 = b.shuffledOrder(&g1), o2 = b.shuffledOrder(&g2)
+        XCTAssertEqual(o1, o2); XCTAssertEqual(o1.sorted(), Array(0..<10))
+        let x1 = b.batch(o1[0..<4], &g1), x2 = b.batch(o2[0..<4], &g2)
+        XCTAssertEqual(x1, x2)
+        XCTAssert(x1.allSatisfy { $0 == 0 || $0 == 1 })
+        let f = try Batcher(set, batchSize: 4, binarization: .fixed(seed: 1))
+        XCTAssertEqual(f.batch([3, 1], &g1), f.batch([3, 1], &g2))
+    }
+}
