@@ -1,0 +1,108 @@
+import Foundation
+
+/// A small line-plot renderer for training curves: one or more panels, each
+/// with its own y axis, several named series, tick labels and a legend.
+public struct LinePlot {
+    /// One curve: its name and (x, y) points; NaN y values leave gaps.
+    public struct Series {
+        public var name: String
+        public var x: [Double], y: [Double]
+        public init(name: String, x: [Double], y: [Double]) { self.name = name; self.x = x; self.y = y }
+    }
+
+    /// One panel: a title, an x label and the series drawn in it.
+    public struct Panel {
+        public var title: String, xLabel: String
+        public var series: [Series]
+        public init(title: String, xLabel: String = "epoch", series: [Series]) {
+            self.title = title; self.xLabel = xLabel; self.series = series
+        }
+    }
+
+    public var panels: [Panel]
+    public var panelWidth = 520, panelHeight = 320
+
+    public init(panels: [Panel]) { self.panels = panels }
+
+    static let palette: [Canvas.Color] = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (255, 127, 14),
+                                          (148, 103, 189), (140, 86, 75), (23, 190, 207)]
+
+    /// Renders all panels side by side and writes a PNG.
+    public func write(path: String) throws {
+        guard !panels.isEmpty else { throw OutputError.invalid("plot: no panels") }
+        for p in panels { for s in p.series where s.x.count != s.y.count {
+            throw OutputError.invalid("plot: series '\(s.name)' has \(s.x.count) x and \(s.y.count) y values")
+        } }
+        var canvas = Canvas(width: panelWidth * panels.count, height: panelHeight)
+        for (i, p) in panels.enumerated() { draw(p, into: &canvas, at: i * panelWidth) }
+        try canvas.writePNG(path: path)
+    }
+
+    private func draw(_ panel: Panel, into c: inout Canvas, at ox: Int) {
+        let left = ox + 70, right = ox + panelWidth - 20, top = 30, bottom = panelHeight - 45
+        let xs = panel.series.flatMap { $0.x }.filter { $0.isFinite }
+        let ys = panel.series.flatMap { $0.y }.filter { $0.isFinite }
+        c.text(panel.title, x: ox + (panelWidth - Canvas.textWidth(panel.title)) / 2, y: 8)
+        c.text(panel.xLabel, x: (left + right - Canvas.textWidth(panel.xLabel)) / 2, y: panelHeight - 20)
+        var (x0, x1) = (xs.min() ?? 0, xs.max() ?? 1), (y0, y1) = (ys.min() ?? 0, ys.max() ?? 1)
+        if x1 <= x0 { x1 = x0 + 1 }
+        if y1 <= y0 { let d = max(abs(y0) * 0.05, 1e-3); y0 -= d; y1 += d }
+        let pad = (y1 - y0) * 0.05
+        y0 -= pad; y1 += pad
+        func px(_ x: Double) -> Double { Double(left) + (x - x0) / (x1 - x0) * Double(right - left) }
+        func py(_ y: Double) -> Double { Double(bottom) - (y - y0) / (y1 - y0) * Double(bottom - top) }
+        for t in LinePlot.ticks(y0, y1) {
+            let y = py(t)
+            c.line(Double(left), y, Double(right), y, (225, 225, 225), thickness: 1)
+            let label = LinePlot.format(t)
+            c.text(label, x: left - 6 - Canvas.textWidth(label), y: Int(y) - 7)
+        }
+        for t in LinePlot.ticks(x0, x1) {
+            let x = px(t)
+            c.line(x, Double(bottom), x, Double(bottom) + 4, (0, 0, 0), thickness: 1)
+            let label = LinePlot.format(t)
+            c.text(label, x: Int(x) - Canvas.textWidth(label) / 2, y: bottom + 6)
+        }
+        c.line(Double(left), Double(top), Double(left), Double(bottom), (0, 0, 0), thickness: 1)
+        c.line(Double(left), Double(bottom), Double(right), Double(bottom), (0, 0, 0), thickness: 1)
+        let legendWidth = 34 + (panel.series.map { Canvas.textWidth($0.name) }.max() ?? 0)
+        c.fill(x: right - 154, y: top, width: min(legendWidth + 8, right - left), height: 16 * panel.series.count + 8,
+               (255, 255, 255))
+        for (k, s) in panel.series.enumerated() {
+            let color = LinePlot.palette[k % LinePlot.palette.count]
+            var prev: (Double, Double)?
+            for (x, y) in zip(s.x, s.y) {
+                guard x.isFinite, y.isFinite else { prev = nil; continue }
+                let p = (px(x), py(y))
+                if let q = prev { c.line(q.0, q.1, p.0, p.1, color, thickness: 2) }
+                else { c.line(p.0, p.1, p.0, p.1, color, thickness: 3) }
+                prev = p
+            }
+            let ly = top + 4 + 16 * k  // legend entry, drawn over the white box
+            c.line(Double(right - 150), Double(ly + 7), Double(right - 130), Double(ly + 7), color, thickness: 2)
+            c.text(s.name, x: right - 124, y: ly)
+        }
+    }
+
+    /// About five round tick values covering [lo, hi].
+    static func ticks(_ lo: Double, _ hi: Double) -> [Double] {
+        let span = hi - lo
+        guard span > 0, span.isFinite else { return [lo] }
+        let raw = span / 5, mag = pow(10, floor(log10(raw)))
+        let step = [1.0, 2, 5, 10].map { $0 * mag }.first { $0 >= raw } ?? 10 * mag
+        var t = (lo / step).rounded(.up) * step
+        var out: [Double] = []
+        while t <= hi + step * 1e-9 { out.append(abs(t) < step * 1e-9 ? 0 : t); t += step }
+        return out
+    }
+
+    static func format(_ v: Double) -> String {
+        if v == v.rounded() && abs(v) < 1e6 { return String(Int(v)) }
+        if abs(v) >= 1e-3 && abs(v) < 1e6 {
+            var s = String(format: "%.3f", v)
+            while s.hasSuffix("0") { s.removeLast() }
+            return s
+        }
+        return String(format: "%.2g", v)
+    }
+}
