@@ -65,9 +65,6 @@ public struct LinePlot {
         }
         c.line(Double(left), Double(top), Double(left), Double(bottom), (0, 0, 0), thickness: 1)
         c.line(Double(left), Double(bottom), Double(right), Double(bottom), (0, 0, 0), thickness: 1)
-        let legendWidth = 34 + (panel.series.map { Canvas.textWidth($0.name) }.max() ?? 0)
-        c.fill(x: right - 154, y: top, width: min(legendWidth + 8, right - left), height: 16 * panel.series.count + 8,
-               (255, 255, 255))
         for (k, s) in panel.series.enumerated() {
             let color = LinePlot.palette[k % LinePlot.palette.count]
             var prev: (Double, Double)?
@@ -78,9 +75,18 @@ public struct LinePlot {
                 else { c.line(p.0, p.1, p.0, p.1, color, thickness: 3) }
                 prev = p
             }
-            let ly = top + 4 + 16 * k  // legend entry, drawn over the white box
-            c.line(Double(right - 150), Double(ly + 7), Double(right - 130), Double(ly + 7), color, thickness: 2)
-            c.text(s.name, x: right - 124, y: ly)
+        }
+        drawLegend(panel.series, into: &c, right: right, top: top)
+    }
+
+    private func drawLegend(_ series: [Series], into c: inout Canvas, right: Int, top: Int) {
+        let width = 34 + (series.map { Canvas.textWidth($0.name) }.max() ?? 0)
+        let x = right - width - 4
+        c.fill(x: x - 4, y: top, width: width + 8, height: 16 * series.count + 8, (255, 255, 255))
+        for (k, s) in series.enumerated() {
+            let color = LinePlot.palette[k % LinePlot.palette.count], ly = top + 4 + 16 * k
+            c.line(Double(x), Double(ly + 7), Double(x + 20), Double(ly + 7), color, thickness: 2)
+            c.text(s.name, x: x + 26, y: ly)
         }
     }
 
