@@ -20,6 +20,37 @@ public struct Generator: RandomNumberGenerator, Sendable {
         s0 = splitmix(&sm); s1 = splitmix(&sm); s2 = splitmix(&sm); s3 = splitmix(&sm)
     }
 
+    /// The full internal state, for checkpoints: a resumed run restores it
+    /// with `init(state:)` and continues the same stream.
+    public var state: [UInt64] { [s0, s1, s2, s3] }
+
+    /// Restores a state captured with `state`; nil unless it has four words,
+    /// not all zero (xoshiro's one invalid state).
+    public init?(state: [UInt64]) {
+        guard state.count == 4, state.contains(where: { $0 != 0 }) else { return nil }
+        s0 = state[0]; s1 = state[1]; s2 = state[2]; s3 = state[3]
+    }
+
+    /// The state as 64 hex digits (for string metadata in checkpoints).
+    public var stateString: String {
+        state.map { w in
+            let h = String(w, radix: 16)
+            return String(repeating: "0", count: 16 - h.count) + h
+        }.joined()
+    }
+
+    /// Restores a state written by `stateString`.
+    public init?(stateString s: String) {
+        guard s.count == 64, s.allSatisfy(\.isHexDigit) else { return nil }
+        var words: [UInt64] = []
+        var rest = Substring(s)
+        while !rest.isEmpty {
+            guard let w = UInt64(rest.prefix(16), radix: 16) else { return nil }
+            words.append(w); rest = rest.dropFirst(16)
+        }
+        self.init(state: words)
+    }
+
     @inline(__always)
     public mutating func next() -> UInt64 {
         let result = (s0 &+ s3).rotl(23) &+ s0

@@ -28,6 +28,15 @@ final class RandomTests: XCTestCase {
         XCTAssertEqual(varc, 1, accuracy: 0.02)
     }
 
+    func testStateRoundTripContinuesTheStream() {
+        var g = Generator(seed: 77)
+        _ = g.next()
+        var restored = Generator(stateString: g.stateString)!
+        for _ in 0..<10 { XCTAssertEqual(g.next(), restored.next()) }
+        XCTAssertNil(Generator(stateString: "xyz"))
+        XCTAssertNil(Generator(state: [0, 0, 0, 0]))
+    }
+
     func testSplitStreamsDiffer() {
         var g = Generator(seed: 3)
         var a = g.split(), b = g.split()
