@@ -208,6 +208,26 @@ public struct Graph: Sendable, CustomStringConvertible {
                          coordinates: coordinates, shape: shape, isActive: active)
     }
 
+    /// The subgraph induced by `nodes`, relabelled 0..<nodes.count in the
+    /// given order; independent sets, groupings and coordinates are
+    /// restricted to it.
+    public func induced(nodes: [Int]) throws -> Graph {
+        var index = [Int](repeating: -1, count: nodeCount)
+        for (i, l) in nodes.enumerated() {
+            try require(l >= 0 && l < nodeCount, "induced: node \(l) outside 0..<\(nodeCount)")
+            try require(index[l] < 0, "induced: node \(l) listed twice")
+            index[l] = i
+        }
+        let kept = edges.compactMap { e -> Edge? in
+            index[e.u] >= 0 && index[e.v] >= 0 ? Edge(index[e.u], index[e.v]) : nil
+        }.sorted()
+        func restrict(_ sets: [[Int]]) -> [[Int]] { sets.map { $0.compactMap { index[$0] >= 0 ? index[$0] : nil } }.filter { !$0.isEmpty } }
+        return try Graph(validated: nodes.count, kept, name: "\(name)[\(nodes.count) nodes]", family: family,
+                         independentSets: restrict(independentSets), groupings: groupings.mapValues(restrict),
+                         coordinates: coordinates.isEmpty ? [] : nodes.map { coordinates[$0] },
+                         shape: shape, isActive: nodes.map { isActive[$0] })
+    }
+
     /// Indices (into this graph's edge order) of `sub`'s edges, for mapping
     /// weights between a graph and its working graph.
     public func edgeIndices(of sub: Graph) throws -> [Int] {
