@@ -84,23 +84,23 @@ final class SamplerTests: XCTestCase {
         XCTAssertThrowsError(try ExactSampler().sample(bm, count: 0, generator: &g))
     }
 
-    /// 4000 independent chains, 300 sweeps each (only final states are used,
-    /// so samples are independent: n_eff = 4000).
+    /// 20000 independent chains, 300 sweeps each (only final states are used,
+    /// so samples are independent: n_eff = 20000).
     func testBlockGibbsMatchesExact() throws {
         for (name, bm) in try Instances.all() {
             var g = Generator(seed: 200)
             let sampler = BlockGibbsSampler(sweeps: 100, burnIn: 200)
-            let s = try sampler.sample(bm, count: 4000, generator: &g)
+            let s = try sampler.sample(bm, count: 20000, generator: &g)
             XCTAssertEqual(s.stats["sweeps"], 300)
             let exact = try ExactSampler.moments(bm)
-            let worst = assertMoments(s, exact, nEff: 4000, "Gibbs \(name)")
+            let worst = assertMoments(s, exact, nEff: 20000, "Gibbs \(name)")
             // persistent chains: a second call continues (100 more sweeps), still exact
-            let s2 = try sampler.sample(bm, count: 4000, generator: &g)
+            let s2 = try sampler.sample(bm, count: 20000, generator: &g)
             XCTAssertEqual(s2.stats["sweeps"], 100)
-            let worst2 = assertMoments(s2, exact, nEff: 4000, "Gibbs (PCD, 2nd call) \(name)")
+            let worst2 = assertMoments(s2, exact, nEff: 20000, "Gibbs (PCD, 2nd call) \(name)")
             // energies returned are H of the samples
-            let e = try bm.energies(s2.samples, batch: 4000)
-            for i in stride(from: 0, to: 4000, by: 97) { XCTAssertEqual(e[i], s2.energies[i], accuracy: 1e-4) }
+            let e = try bm.energies(s2.samples, batch: 20000)
+            for i in stride(from: 0, to: 20000, by: 197) { XCTAssertEqual(e[i], s2.energies[i], accuracy: 1e-4) }
             print("Gibbs \(name): worst deviation \(worst)σ, \(worst2)σ")
         }
     }
@@ -124,15 +124,15 @@ final class SamplerTests: XCTestCase {
     }
 
     /// SA on the Ising form with a schedule that ends with 300 sweeps at
-    /// β = 1 samples the machine's Boltzmann distribution (n_eff = 4000).
+    /// β = 1 samples the machine's Boltzmann distribution (n_eff = 20000).
     func testSimulatedAnnealingMatchesExactAtBetaOne() throws {
         for (name, bm) in try Instances.all() {
             var g = Generator(seed: 300)
             let sched = (0..<100).map { 0.1 + 0.9 * Double($0) / 99 } + [Double](repeating: 1, count: 300)
-            let s = try SimulatedAnnealing(schedule: sched).sample(bm, count: 4000, generator: &g)
-            let worst = assertMoments(s, try ExactSampler.moments(bm), nEff: 4000, "SA \(name)")
-            let e = try bm.energies(s.samples, batch: 4000)
-            for i in stride(from: 0, to: 4000, by: 97) { XCTAssertEqual(e[i], s.energies[i], accuracy: 1e-3) }
+            let s = try SimulatedAnnealing(schedule: sched).sample(bm, count: 20000, generator: &g)
+            let worst = assertMoments(s, try ExactSampler.moments(bm), nEff: 20000, "SA \(name)")
+            let e = try bm.energies(s.samples, batch: 20000)
+            for i in stride(from: 0, to: 20000, by: 197) { XCTAssertEqual(e[i], s.energies[i], accuracy: 1e-3) }
             print("SA \(name): worst deviation \(worst)σ")
         }
     }
@@ -147,21 +147,21 @@ final class SamplerTests: XCTestCase {
     }
 
     /// Emulator without noise, 5 gauges, 100-sweep ramp to β_eff and a
-    /// 200-sweep pause: samples exp(−β_eff H) (n_eff = 4000).
+    /// 200-sweep pause: samples exp(−β_eff H) (n_eff = 20000).
     func testAnnealerEmulatorMatchesExact() throws {
         for (name, bm) in try Instances.all() {
             var g = Generator(seed: 400)
             let em = AnnealerEmulator(betaEff: 1, gauges: 5, annealSweeps: 100, pauseSweeps: 200)
-            let s = try em.sample(bm, count: 4000, generator: &g)
-            let worst = assertMoments(s, try ExactSampler.moments(bm), nEff: 4000, "emulator \(name)")
+            let s = try em.sample(bm, count: 20000, generator: &g)
+            let worst = assertMoments(s, try ExactSampler.moments(bm), nEff: 20000, "emulator \(name)")
             print("emulator \(name): worst deviation \(worst)σ")
         }
         // β_eff = 0.5 samples the machine scaled by 0.5
         let bm = try Instances.chimera()
         var g = Generator(seed: 401)
         let s = try AnnealerEmulator(betaEff: 0.5, gauges: 4, annealSweeps: 50, pauseSweeps: 200)
-            .sample(bm, count: 4000, generator: &g)
-        let worst = assertMoments(s, try ExactSampler.moments(bm.scaled(by: 0.5)), nEff: 4000, "emulator β_eff=0.5")
+            .sample(bm, count: 20000, generator: &g)
+        let worst = assertMoments(s, try ExactSampler.moments(bm.scaled(by: 0.5)), nEff: 20000, "emulator β_eff=0.5")
         print("emulator β_eff = 0.5: worst deviation \(worst)σ")
     }
 
@@ -180,14 +180,14 @@ final class SamplerTests: XCTestCase {
         XCTAssertEqual(sched[49], 2); XCTAssertEqual(sched.last, 2)
     }
 
-    /// PA's final population (4 populations × 1000 replicas, 200 β steps,
+    /// PA's final population (4 populations × 5000 replicas, 200 β steps,
     /// 2 sweeps per step). Resampling correlates replicas: n_eff = n / 4.
     func testPopulationAnnealingSamplesMatchExact() throws {
         for (name, bm) in try Instances.all() {
             var g = Generator(seed: 500)
             let pa = PopulationAnnealing(temperatures: 200, sweepsPerStep: 2, populations: 4)
-            let s = try pa.sample(bm, count: 4000, generator: &g)
-            let worst = assertMoments(s, try ExactSampler.moments(bm), nEff: 1000, "PA \(name)")
+            let s = try pa.sample(bm, count: 20000, generator: &g)
+            let worst = assertMoments(s, try ExactSampler.moments(bm), nEff: 5000, "PA \(name)")
             print("PA \(name): worst deviation \(worst)σ (n_eff = n/4)")
         }
     }

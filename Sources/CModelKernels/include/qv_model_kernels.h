@@ -8,7 +8,7 @@ extern "C" {
 #endif
 
 /// Tile width (chains per tile) must be a multiple of this.
-#define QVM_LANES 16
+#define QVM_LANES 32
 
 /// Eight interleaved xoshiro256++ streams (one per 64-bit lane); each step
 /// yields 16 uniform floats with 24 random bits.
@@ -21,7 +21,7 @@ void qvm_rng_seed(qvm_rng_t *rng, uint64_t seed);
 void qvm_rng_uniform(qvm_rng_t *rng, float *out, long n);
 
 /// Runs `nsweeps` sequential sweeps over one tile of `T` chains (T a positive
-/// multiple of 16). The tile is stored unit-major and 64-byte aligned:
+/// multiple of 32). The tile is stored unit-major and 64-byte aligned:
 /// unit l of chain c is z[l * T + c].
 ///
 /// mode 0, heat bath on z in {0,1}: for each unit l in `order`,

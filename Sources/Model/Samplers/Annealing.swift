@@ -176,8 +176,8 @@ public struct PopulationAnnealing: Sampler {
                                           spacing: spacing, path: path)
         let P = populations
         let ranges = (0..<P).map { (count * $0 / P)..<(count * ($0 + 1) / P) }
-        var cur = ChainState(units: bm.units, chains: count)
-        var next = ChainState(units: bm.units, chains: count)
+        let cur = ChainState(units: bm.units, chains: count)
+        var copied = 0
         initBase(cur, bm, path: path, generator: &generator)
         let kernel = SweepKernel(bm)
         var streams = SweepKernel.makeStreams(tiles: cur.tiles, generator: &generator)
@@ -197,9 +197,20 @@ public struct PopulationAnnealing: Sampler {
             let ess = 1 / wn.reduce(0) { $0 + $1 * $1 } / Double(r.count)
             essMin = min(essMin, ess)
             if force ? ess < 1 - 1e-12 : ess < essThreshold {
-                let par = parents(wn, &rg).map { $0 + r.lowerBound }
-                next.gather(from: cur, parents: par, range: r)
+                // Resample in place: each surviving replica keeps its slot for
+                // its first copy; extra copies overwrite replicas with no
+                // copies (same distribution, few chain copies).
+                let par = parents(wn, &rg)
+                var copies = [Int](repeating: 0, count: r.count)
+                for q in par { copies[q] += 1 }
+                var free = (0..<r.count).filter { copies[$0] == 0 }[...]
+                var pairs: [(dst: Int, src: Int)] = []
+                for q in 0..<r.count where copies[q] > 1 {
+                    for _ in 1..<copies[q] { pairs.append((r.lowerBound + free.removeFirst(), r.lowerBound + q)) }
+                }
+                cur.copyChains(pairs)
                 for c in r { logW[c] = 0 }
+                copied += pairs.count
                 return true
             }
             return false
@@ -217,13 +228,8 @@ public struct PopulationAnnealing: Sampler {
                 }
                 let new = logSumExp(r.map { logW[$0] })
                 logZp[p] += new - old
-                if finish(p, force: k == betas.count - 1) {
-                    resamplings += 1
-                } else {
-                    next.gather(from: cur, parents: Array(r), range: r)   // unchanged population
-                }
+                if finish(p, force: k == betas.count - 1) { resamplings += 1 }
             }
-            swap(&cur, &next)
             if sweepsPerStep > 0 {
                 let bwv = Float(b), bbv: Float = path == .couplings ? 1 : Float(b)
                 let sched = SweepSchedule(bb: [Float](repeating: bbv, count: sweepsPerStep),
@@ -244,7 +250,7 @@ public struct PopulationAnnealing: Sampler {
         let sd = P > 1 ? (logZp.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(P - 1)).squareRoot() : .nan
         let stats: [String: Double] = [
             "logZ": logZ0 + combined.value, "logZ_err": sd / Double(P).squareRoot(),
-            "ess_min": essMin, "resamplings": Double(resamplings), "populations": Double(P),
+            "ess_min": essMin, "resamplings": Double(resamplings), "copied": Double(copied), "populations": Double(P),
             "temperatures": Double(temperatures), "sweeps": Double(temperatures * sweepsPerStep), "logZ0": logZ0,
         ]
         return SampleSet(units: bm.units, samples: cur.extract(),

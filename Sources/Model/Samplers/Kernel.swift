@@ -61,15 +61,46 @@ final class ChainState {
         for c in 0..<paddedChains { for l in 0..<units { pointer[offset(chain: c, unit: l)] = value(c, l) } }
     }
 
-    /// Copies chain `parent[c]` of `source` into chain c (resampling).
+    /// Copies chain `parents[c − range.lowerBound]` of `source` into chain c
+    /// for c in `range` (resampling); parallel over destination tiles.
     func gather(from source: ChainState, parents: [Int], range: Range<Int>) {
-        for c in range {
-            let p = parents[c - range.lowerBound]
-            let sBase = source.pointer + source.offset(chain: p, unit: 0)
-            let dBase = pointer + offset(chain: c, unit: 0)
-            let T = ChainState.tileWidth
-            for l in 0..<units { dBase[l * T] = sBase[l * T] }
+        let T = ChainState.tileWidth
+        guard !range.isEmpty else { return }
+        let firstTile = range.lowerBound / T, lastTile = (range.upperBound - 1) / T
+        let n = units, src = source.pointer, dst = pointer
+        parents.withUnsafeBufferPointer { par in
+            Parallel.forEachRange(count: lastTile - firstTile + 1, minimum: 8) { tiles in
+                var srcOff = [Int](repeating: 0, count: T)
+                for t in tiles {
+                    let tile = firstTile + t
+                    let lo = max(range.lowerBound, tile * T), hi = min(range.upperBound, (tile + 1) * T)
+                    for c in lo..<hi {
+                        let p = par[c - range.lowerBound]
+                        srcOff[c - lo] = (p / T) * n * T + (p % T)
+                    }
+                    let d = dst + tile * n * T + (lo - tile * T)
+                    for l in 0..<n {
+                        let row = d + l * T, lt = l * T
+                        for i in 0..<(hi - lo) { row[i] = src[srcOff[i] + lt] }
+                    }
+                }
+            }
         }
+    }
+
+    /// Copies chain src → chain dst for every pair, within this state. The
+    /// sources must not be destinations of other pairs.
+    func copyChains(_ pairs: [(dst: Int, src: Int)]) {
+        let T = ChainState.tileWidth, n = units
+        for (d, s) in pairs {
+            let dp = pointer + (d / T) * n * T + (d % T), sp = pointer + (s / T) * n * T + (s % T)
+            for l in 0..<n { dp[l * T] = sp[l * T] }
+        }
+    }
+
+    /// Copies chains `range` from `source` unchanged.
+    func copy(from source: ChainState, range: Range<Int>) {
+        gather(from: source, parents: Array(range), range: range)
     }
 }
 
@@ -177,5 +208,13 @@ struct SweepKernel {
             }
         }
         return (eb, ew)
+    }
+}
+
+/// Information about the sampling kernels.
+public enum SamplerInfo {
+    /// Instruction set the sweep kernels run with: "avx512", "avx2" or "generic".
+    public static var kernelLevel: String {
+        switch qvm_kernel_level() { case 2: return "avx512"; case 1: return "avx2"; default: return "generic" }
     }
 }
