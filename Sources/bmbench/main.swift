@@ -83,12 +83,6 @@ if what == "ais" || what == "all" {
         return "\(e)"
     }
 }
-if what == "pa-probe" {
-    for sw in [0, 1] {
-        let pa = PopulationAnnealing(temperatures: 1000, sweepsPerStep: sw, populations: 4)
-        _ = try time("PA probe sweepsPerStep \(sw)", repeats: 1) { "\(try pa.estimateLogZ(bm, replicas: 4000, generator: &gen))" }
-    }
-}
 if what == "pa" || what == "all" {
     let pa = PopulationAnnealing(temperatures: 1000, populations: 4)
     _ = try time("PA log Z C(6,6,4), 4×1000 replicas × 1000 β", repeats: max(1, repeats / 2)) {
