@@ -53,6 +53,12 @@ void qvm_rng_uniform(qvm_rng_t *rng, float *out, long n) {
 
 static int level = -1;
 
+void qvm_set_kernel_level(int l) {
+    int best = (level = -1, qvm_kernel_level());
+    level = l < 0 ? -1 : (l < best ? l : best);
+    if (level < 0) qvm_kernel_level();
+}
+
 int qvm_kernel_level(void) {
     if (level < 0) {
         __builtin_cpu_init();

@@ -48,6 +48,10 @@ void qvm_sweeps(int mode, int units, const int32_t *order,
 /// Which instruction set qvm_sweeps runs with: 2 = AVX-512, 1 = AVX2+FMA, 0 = generic.
 int qvm_kernel_level(void);
 
+/// Caps the instruction set (for tests): 0 generic, 1 AVX2, 2 AVX-512;
+/// −1 restores the automatic choice. Not thread-safe against running kernels.
+void qvm_set_kernel_level(int level);
+
 #ifdef __cplusplus
 }
 #endif

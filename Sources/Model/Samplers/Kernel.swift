@@ -217,4 +217,8 @@ public enum SamplerInfo {
     public static var kernelLevel: String {
         switch qvm_kernel_level() { case 2: return "avx512"; case 1: return "avx2"; default: return "generic" }
     }
+
+    /// Caps the kernel instruction set (0 generic, 1 AVX2, 2 AVX-512, nil =
+    /// automatic), for tests and comparisons. Call only while no sampler runs.
+    public static func limitKernelLevel(_ level: Int?) { qvm_set_kernel_level(Int32(level ?? -1)) }
 }
