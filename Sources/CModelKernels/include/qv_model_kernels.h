@@ -1,0 +1,58 @@
+#ifndef QV_MODEL_KERNELS_H
+#define QV_MODEL_KERNELS_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Tile width (chains per tile) must be a multiple of this.
+#define QVM_LANES 32
+
+/// Eight interleaved xoshiro256++ streams (one per 64-bit lane); each step
+/// yields 16 uniform floats with 24 random bits.
+typedef struct { uint64_t s[4][8]; } qvm_rng_t;
+
+/// Seeds the eight lanes from one 64-bit seed (SplitMix64).
+void qvm_rng_seed(qvm_rng_t *rng, uint64_t seed);
+
+/// Fills out[0..<n] (n a multiple of 16) with uniforms in [0, 1).
+void qvm_rng_uniform(qvm_rng_t *rng, float *out, long n);
+
+/// Runs `nsweeps` sequential sweeps over one tile of `T` chains (T a positive
+/// multiple of 32). The tile is stored unit-major and 64-byte aligned:
+/// unit l of chain c is z[l * T + c].
+///
+/// mode 0, heat bath on z in {0,1}: for each unit l in `order`,
+///   f = bb[s] * bias[l] + bw[s] * sum_{k in row l} w[k] * z[nbr[k]],
+///   z_l = 1 with probability sigmoid(-f)   (p(z) ∝ exp(-H)).
+/// mode 1, Metropolis on spins s in {-1,+1}:
+///   F = bb[s] * bias[l] + bw[s] * sum w s,  flip with probability min(1, exp(2 s_l F)).
+///
+/// The graph is CSR: neighbours of unit l are nbr[rowstart[l] ..< rowstart[l+1]],
+/// with coupling w[k] (both directions stored).
+///
+/// Before sweep s, when logw is not NULL:
+///   logw[c] -= cb[s] * Eb(c) + cw[s] * Ew(c),
+/// with Eb = sum_l bias_l x_l and Ew = sum_edges w x_u x_v of the current state.
+/// After the last sweep, eb_out / ew_out (when not NULL) receive Eb and Ew.
+/// nsweeps may be 0 (energies only).
+void qvm_sweeps(int mode, int units, const int32_t *order,
+                const int32_t *rowstart, const int32_t *nbr, const float *w,
+                const float *bias, float *z, int T, int nsweeps,
+                const float *bb, const float *bw,
+                const float *cb, const float *cw, double *logw,
+                double *eb_out, double *ew_out, qvm_rng_t *rng);
+
+/// Which instruction set qvm_sweeps runs with: 2 = AVX-512, 1 = AVX2+FMA, 0 = generic.
+int qvm_kernel_level(void);
+
+/// Caps the instruction set (for tests): 0 generic, 1 AVX2, 2 AVX-512;
+/// −1 restores the automatic choice. Not thread-safe against running kernels.
+void qvm_set_kernel_level(int level);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

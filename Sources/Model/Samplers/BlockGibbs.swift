@@ -1,0 +1,167 @@
+import Runtime
+import CModelKernels
+
+/// Block Gibbs sampling with persistent chains (PCD).
+///
+/// Each call advances `count` chains by `sweeps` sweeps at inverse
+/// temperature `beta` and returns their states. A sweep updates the graph's
+/// independent sets one after another (every unit once), each unit drawn
+/// from p(z_l = 1 | rest) = σ(−β(b_l + Σ_m W_lm z_m)). Chains persist
+/// between calls (the PCD negative phase); they are (re)initialized —
+/// uniformly at random, then `burnIn` extra sweeps — on the first call,
+/// when `count` or the unit count changes, after `reset()`, or on every
+/// call when `persistent` is false. Work runs on all cores over tiles of
+/// 32 chains with one random stream per tile, so results depend only on
+/// the generator, not on the thread count.
+///
+/// Stats: "sweeps", "chains", "beta".
+public final class BlockGibbsSampler: Sampler {
+    public var sweeps: Int
+    public var burnIn: Int
+    public var beta: Float
+    public var persistent: Bool
+    var state: ChainState?
+
+    public init(sweeps: Int = 10, burnIn: Int = 0, beta: Float = 1, persistent: Bool = true) {
+        self.sweeps = sweeps; self.burnIn = burnIn; self.beta = beta; self.persistent = persistent
+    }
+
+    /// Number of persistent chains (0 before the first call).
+    public var chains: Int { state?.chains ?? 0 }
+
+    /// Drops the persistent chains.
+    public func reset() { state = nil }
+
+    /// The persistent chains (chains × units), or nil.
+    public var chainStates: [Float]? { state?.extract() }
+
+    /// Sets the persistent chains from chain-major {0,1} values.
+    public func setChains(_ samples: [Float], units: Int) throws {
+        try require(units > 0 && samples.count % units == 0 && !samples.isEmpty,
+                    "setChains: \(samples.count) values is not a whole number of \(units)-unit chains")
+        try require(samples.allSatisfy { $0 == 0 || $0 == 1 }, "setChains: chain values must be 0 or 1")
+        let s = ChainState(units: units, chains: samples.count / units)
+        samples.withUnsafeBufferPointer { s.load($0) }
+        state = s
+    }
+
+    public func sample(_ bm: BoltzmannMachine, count: Int, generator: inout Generator) throws -> SampleSet {
+        try checkCount(count, "block Gibbs")
+        try require(sweeps >= 0 && burnIn >= 0, "block Gibbs: sweeps and burnIn must be >= 0")
+        try require(beta.isFinite && beta >= 0, "block Gibbs: beta must be finite and >= 0")
+        var extra = 0
+        if !persistent || state == nil || state!.chains != count || state!.units != bm.units {
+            let s = ChainState(units: bm.units, chains: count)
+            var g = generator.split()
+            s.fill { _, _ in Float(g.next() >> 63) }
+            state = s
+            extra = burnIn
+        }
+        let s = state!
+        let kernel = SweepKernel(bm)
+        var streams = SweepKernel.makeStreams(tiles: s.tiles, generator: &generator)
+        var eb = [Double](repeating: 0, count: s.paddedChains)
+        var ew = [Double](repeating: 0, count: s.paddedChains)
+        try eb.withUnsafeMutableBufferPointer { e1 in
+            try ew.withUnsafeMutableBufferPointer { e2 in
+                try kernel.run(.heatBath, state: s, streams: &streams,
+                               schedule: .constant(beta: beta, sweeps: sweeps + extra),
+                               eb: e1.baseAddress, ew: e2.baseAddress)
+            }
+        }
+        return SampleSet(units: bm.units, samples: s.extract(),
+                         energies: (0..<count).map { Float(eb[$0] + ew[$0]) },
+                         stats: ["sweeps": Double(sweeps + extra), "chains": Double(count), "beta": Double(beta)])
+    }
+}
+
+/// Simulated annealing on the Ising form (spins ±1, E = h·s + Σ J s s):
+/// Metropolis single-spin sweeps (in independent-set order) along a β
+/// schedule; final spins map back to z = (1 + s)/2.
+///
+/// Default β range (as dwave-samplers' heuristic): hot β = ln 2 / (2 max_l
+/// (|h_l| + Σ_m |J_lm|)), cold β = ln(N / 0.01) / (2 min nonzero |h_l| or
+/// |J|); geometric spacing. An explicit `schedule` (one β per sweep)
+/// overrides both. Stats: "sweeps", "beta_hot", "beta_cold".
+public struct SimulatedAnnealing: Sampler {
+    public var sweeps: Int
+    public var betaRange: (Double, Double)?
+    public var spacing: BetaSpacing
+    public var schedule: [Double]?
+
+    public init(sweeps: Int = 1000, betaRange: (Double, Double)? = nil, spacing: BetaSpacing = .geometric,
+                schedule: [Double]? = nil) {
+        self.sweeps = sweeps; self.betaRange = betaRange; self.spacing = spacing; self.schedule = schedule
+    }
+
+    /// The heuristic (hot, cold) β range for an Ising problem.
+    public static func defaultBetaRange(_ ising: IsingModel) -> (Double, Double) {
+        let n = ising.graph.nodeCount
+        var sumAbs = ising.h.map { Double(abs($0)) }
+        var minAbs = ising.h.map { $0 == 0 ? Double.infinity : Double(abs($0)) }
+        for (k, e) in ising.graph.edges.enumerated() {
+            let a = Double(abs(ising.J[k]))
+            sumAbs[e.u] += a; sumAbs[e.v] += a
+            if a > 0 { minAbs[e.u] = min(minAbs[e.u], a); minAbs[e.v] = min(minAbs[e.v], a) }
+        }
+        let maxField = sumAbs.max() ?? 0
+        let minField = minAbs.min() ?? .infinity
+        let hot = maxField > 0 ? log(2.0) / (2 * maxField) : 1
+        let cold = minField.isFinite && minField > 0 ? log(Double(max(n, 1)) / 0.01) / (2 * minField) : 1
+        return (hot, max(cold, hot))
+    }
+
+    func betas(for ising: IsingModel) throws -> [Double] {
+        if let s = schedule {
+            try require(!s.isEmpty && s.allSatisfy { $0.isFinite && $0 >= 0 }, "SA: schedule must be non-empty, finite, >= 0")
+            return s
+        }
+        try require(sweeps >= 1, "SA: sweeps must be >= 1, got \(sweeps)")
+        let (hot, cold) = betaRange ?? SimulatedAnnealing.defaultBetaRange(ising)
+        try require(hot > 0 && cold >= hot && cold.isFinite, "SA: beta range must satisfy 0 < hot <= cold")
+        if sweeps == 1 { return [cold] }
+        switch spacing {
+        case .geometric: return (0..<sweeps).map { hot * pow(cold / hot, Double($0) / Double(sweeps - 1)) }
+        case .linear: return (0..<sweeps).map { hot + (cold - hot) * Double($0) / Double(sweeps - 1) }
+        }
+    }
+
+    /// Anneals `count` reads of an Ising problem; returns spins (count × N,
+    /// ±1) and their energies E(s) + offset.
+    public func sample(ising: IsingModel, count: Int, generator: inout Generator) throws
+        -> (spins: [Float], energies: [Double], betas: [Double]) {
+        try checkCount(count, "SA")
+        let betas = try self.betas(for: ising)
+        let n = ising.graph.nodeCount
+        let s = ChainState(units: n, chains: count)
+        var g = generator.split()
+        s.fill { _, _ in g.next() >> 63 == 0 ? -1 : 1 }
+        let kernel = SweepKernel(graph: ising.graph, bias: ising.h, weights: ising.J)
+        var streams = SweepKernel.makeStreams(tiles: s.tiles, generator: &generator)
+        let fb = betas.map { Float($0) }
+        var eb = [Double](repeating: 0, count: s.paddedChains)
+        var ew = [Double](repeating: 0, count: s.paddedChains)
+        try eb.withUnsafeMutableBufferPointer { e1 in
+            try ew.withUnsafeMutableBufferPointer { e2 in
+                try kernel.run(.metropolis, state: s, streams: &streams, schedule: SweepSchedule(bb: fb, bw: fb),
+                               eb: e1.baseAddress, ew: e2.baseAddress)
+            }
+        }
+        return (s.extract(), (0..<count).map { eb[$0] + ew[$0] + ising.offset }, betas)
+    }
+
+    public func sample(_ bm: BoltzmannMachine, count: Int, generator: inout Generator) throws -> SampleSet {
+        let ising = bm.toIsing()
+        let r = try sample(ising: ising, count: count, generator: &generator)
+        return SampleSet(units: bm.units, samples: r.spins.map { ($0 + 1) / 2 },
+                         energies: r.energies.map { Float($0) },
+                         stats: ["sweeps": Double(r.betas.count), "beta_hot": r.betas.first ?? 0,
+                                 "beta_cold": r.betas.last ?? 0])
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#else
+import Foundation
+#endif
