@@ -13,8 +13,8 @@ public enum QV {
 
     /// Creates a state with the standard libraries, the prelude and the
     /// core `qv` bindings (later layers add theirs with `state.module("qv")`).
-    public static func newState() -> LuaState {
-        let state = LuaState()
+    public static func newState(ignoreEnvironment: Bool = false) -> LuaState {
+        let state = LuaState(ignoreEnvironment: ignoreEnvironment)
         openCore(state)
         return state
     }

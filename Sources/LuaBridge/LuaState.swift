@@ -37,7 +37,9 @@ public final class LuaState {
 
     /// Creates a state with the standard Lua libraries, the docstring table,
     /// and the Lua prelude (`help`, `qv.repr`, completion).
-    public init(openLibraries: Bool = true) {
+    /// `ignoreEnvironment` (qvlua -E): the package library ignores
+    /// LUA_PATH and LUA_CPATH.
+    public init(openLibraries: Bool = true, ignoreEnvironment: Bool = false) {
         extra = .allocate(capacity: 1)
         extra.initialize(to: qvL_Extra(in_swift: 1, take_interrupt: nil, owner: nil))
         guard let L = qvL_newstate(extra) else { fatalError("qvlua: cannot create a Lua state") }
@@ -45,6 +47,10 @@ public final class LuaState {
         self.currentL = L
         extra.pointee.owner = Unmanaged.passUnretained(self).toOpaque()
         extra.pointee.take_interrupt = { qv_take_interrupt() }
+        if ignoreEnvironment {
+            lua_pushboolean(L, 1)
+            lua_setfield(L, LuaState.registry, "LUA_NOENV")
+        }
         if openLibraries { luaL_openlibs(L) }
         setUpRegistry()
         loadPrelude()
@@ -163,6 +169,24 @@ public final class LuaState {
     }
 
     // MARK: globals
+
+    /// Turns Lua warnings (`warn("...")`) on.
+    public func enableWarnings() { qvL_warning_on(L) }
+
+    /// Sets the global `arg` table (as the standalone interpreter does).
+    public func setArgTable(_ entries: [Int: String]) throws {
+        let L = currentL
+        let top = lua_gettop(L)
+        defer { lua_settop(L, top) }
+        qvL_pushglobaltable(L)
+        lua_pushstring(L, "arg")
+        lua_createtable(L, Int32(entries.keys.filter { $0 > 0 }.count), Int32(entries.keys.filter { $0 <= 0 }.count))
+        for (k, v) in entries {
+            try push(.string(v), L)
+            lua_rawseti(L, -2, lua_Integer(k))
+        }
+        lua_rawset(L, -3)
+    }
 
     /// Sets a global without invoking metamethods of `_G`.
     public func setGlobal(_ name: String, _ value: LuaValue) throws {

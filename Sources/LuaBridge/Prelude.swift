@@ -333,6 +333,22 @@ function M.complete(text)
   return out
 end
 
+qv.doc(qv.repr, [[
+qv.repr(value [, opts]) -> string
+Pretty representation: tables with sorted keys, nested to opts.depth (3),
+at most opts.items (40) entries each, one line when it fits opts.width (80),
+"<cycle>" for cycles; userdata and tables with __tostring via tostring.]])
+qv.doc(qv.pp, [[
+qv.pp(...)
+Prints each argument with qv.repr, tab-separated.]])
+qv.doc(qv.doc, [[
+qv.doc(value, text) -> value
+Attaches a docstring to a function or table (shown by help); qv.doc(value) returns it.]])
+qv.doc(help, [[
+help([x])
+Documentation of x: a function, module, class, object or a name such as "qv.seed".
+At the prompt, ?x is the same as help(x). help() gives an overview.]])
+
 return M
 """#
 }
