@@ -30,7 +30,7 @@ let package = Package(
         .executableTarget(name: "qvlua", dependencies: ["LuaBridge", "CReadline", "CSupport"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime"], swiftSettings: optimized),
         .testTarget(name: "ModelTests", dependencies: ["Model"], swiftSettings: optimized),
-        .testTarget(name: "LuaBridgeTests", dependencies: ["LuaBridge", "CLua"]),
+        .testTarget(name: "LuaBridgeTests", dependencies: ["LuaBridge", "CLua", "CSupport", "Runtime"]),
         .testTarget(name: "QvluaTests", dependencies: []),
     ],
     swiftLanguageModes: [.v5]
