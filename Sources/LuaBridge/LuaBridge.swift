@@ -86,9 +86,41 @@ public enum QV {
             qv.blas() -> string
             The OpenBLAS core type in use (e.g. "SkylakeX", "Haswell").
             """) { _ in .string(BLASKernels.coreName) }
+        qv.add(generatorClass)
+        qv.fn("generator", doc: """
+            qv.generator([seed]) -> qv.Generator
+            An independent random stream: seeded with `seed`, or split from the global generator.
+            """) { args in
+            if let s = try args.optionalInt(1, "seed") {
+                return .object(RandomStream(Generator(seed: UInt64(bitPattern: Int64(s)))))
+            }
+            return .object(RandomStream(GlobalRandom.split()))
+        }
         qv.fn("interrupted", doc: """
             qv.interrupted() -> boolean
             Whether Ctrl-C is pending (does not clear it): lets a Lua loop stop cleanly.
             """) { _ in .bool(Interrupt.isPending) }
     }
 }
+
+/// A random stream owned by Lua (`qv.generator`).
+final class RandomStream {
+    var generator: Generator
+    init(_ g: Generator) { generator = g }
+}
+
+let generatorClass = LuaClass<RandomStream>("qv.Generator", doc: """
+    qv.Generator — an independent xoshiro256++ random stream (qv.generator([seed])).
+    """)
+    .method("rand", doc: "g:rand() -> number\nUniform in [0, 1).") { g, args in
+        try args.expectAtMost(0)
+        return .number(g.generator.uniformDouble())
+    }
+    .method("randn", doc: "g:randn() -> number\nStandard normal.") { g, args in
+        try args.expectAtMost(0)
+        return .number(Double(g.generator.normal()))
+    }
+    .method("split", doc: "g:split() -> qv.Generator\nA new stream independent of this one (advances g).") { g, _ in
+        .object(RandomStream(g.generator.split()))
+    }
+    .tostring { _ in "qv.Generator" }
