@@ -92,7 +92,8 @@ public final class ReplSession {
         let L = state.L
         let top = lua_gettop(L)
         defer { lua_settop(L, top) }
-        _ = qv_take_interrupt()
+        // A pending Ctrl-C is not cleared here: one typed just after Enter
+        // is meant for this chunk. (The prompt clears the flag while waiting.)
         f.push(L)
         if qvL_pcall(L, 0, LUA_MULTRET) != LUA_OK {
             return report(state.errorFromTop(L))

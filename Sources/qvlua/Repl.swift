@@ -57,8 +57,11 @@ final class Repl {
             _ = read_history(h)
         }
 
-        // SIGINT stays blocked while we wait for input; ppoll unblocks it
-        // atomically, so a Ctrl-C is never lost between check and wait.
+        // SIGINT stays blocked in this thread while we wait for input;
+        // pselect unblocks it atomically, so a Ctrl-C is never lost between
+        // check and wait. A SIGINT that the kernel hands to another thread
+        // (OpenBLAS workers do not block it) only sets the flag: the wait
+        // times out every 50 ms to look at it.
         var blockInt = sigset_t(), waitMask = sigset_t()
         sigemptyset(&blockInt)
         sigaddset(&blockInt, SIGINT)
@@ -76,7 +79,7 @@ final class Repl {
                     clearLineAfterInterrupt()
                     continue outer
                 }
-                let r = qv_wait_readable(0, &waitMask)
+                let r = qv_wait_readable(0, &waitMask, 50)
                 if r < 0 {
                     if errno == EINTR { continue }
                     rl_callback_handler_remove()
