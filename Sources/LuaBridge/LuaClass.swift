@@ -4,9 +4,11 @@ import CLua
 final class ClassInfo {
     let name: String
     let metatableRef: Int32
+    let methodsRef: Int32
     let extraBytes: (AnyObject) -> Int
-    init(name: String, metatableRef: Int32, extraBytes: @escaping (AnyObject) -> Int) {
-        self.name = name; self.metatableRef = metatableRef; self.extraBytes = extraBytes
+    init(name: String, metatableRef: Int32, methodsRef: Int32, extraBytes: @escaping (AnyObject) -> Int) {
+        self.name = name; self.metatableRef = metatableRef; self.methodsRef = methodsRef
+        self.extraBytes = extraBytes
     }
 }
 
@@ -22,7 +24,8 @@ final class ClassInfo {
 ///         .tostring { c in "qv.Counter(\(c.value))" }
 ///     state.module("qv").add(cls)        // also exposes qv.Counter
 ///
-/// Objects are held in a userdata by a retained reference, released by
+/// A LuaClass is a description: the same one may be registered in several
+/// states. Objects are held in a userdata by a retained reference, released by
 /// `__gc`. Methods receive the checked `self`; in their `Arguments`,
 /// 1 is the first argument after `self`. Field reads look up methods first,
 /// then properties, then the `index` fallback; writes go to property
@@ -41,9 +44,6 @@ public final class LuaClass<T: AnyObject> {
     var metamethods: [(name: String, body: LuaFunctionBody)] = []
     var tostringBody: ((T) -> String)?
     var extraBytesBody: ((T) -> Int)?
-    /// Registry slot of the methods table, once installed.
-    public internal(set) var methodsRef: Int32 = 0
-    public internal(set) var metatableRef: Int32 = 0
 
     public init(_ name: String, doc: String = "") {
         self.name = name
@@ -218,13 +218,13 @@ public final class LuaClass<T: AnyObject> {
         // registry[name] = metatable (as luaL_newmetatable does), and a ref
         lua_pushstring(L, cname); lua_pushvalue(L, mt); lua_rawset(L, LuaState.registry)
         lua_pushvalue(L, mt)
-        metatableRef = luaL_ref(L, LuaState.registry)
+        let metatableRef = luaL_ref(L, LuaState.registry)
         lua_pushvalue(L, methodsIdx)
-        methodsRef = luaL_ref(L, LuaState.registry)
+        let methodsRef = luaL_ref(L, LuaState.registry)
 
         let extra = extraBytesBody
         state.classesByType[ObjectIdentifier(T.self)] = ClassInfo(
-            name: cname, metatableRef: metatableRef,
+            name: cname, metatableRef: metatableRef, methodsRef: methodsRef,
             extraBytes: { o in extra.map { $0(o as! T) } ?? 0 })
     }
 }

@@ -11,7 +11,7 @@ import CLua
 /// Each function's docstring is what `help(qv.seed)` and `?qv.seed` show;
 /// by convention its first line is the call signature.
 public final class LuaModule {
-    public unowned let state: LuaState
+    public let state: LuaState
     /// Full dotted name ("qv.nn").
     public let name: String
     let tableRef: Int32
@@ -106,7 +106,8 @@ public final class LuaModule {
         defer { lua_settop(L, top) }
         lua_rawgeti(L, LuaState.registry, lua_Integer(tableRef))
         lua_pushstring(L, short)
-        lua_rawgeti(L, LuaState.registry, lua_Integer(cls.methodsRef))
+        guard let info = state.classesByType[ObjectIdentifier(T.self)] else { return self }
+        lua_rawgeti(L, LuaState.registry, lua_Integer(info.methodsRef))
         lua_rawset(L, -3)
         return self
     }

@@ -107,5 +107,8 @@ final class ReplSessionTests: XCTestCase {
         try state.run("s = 'abc'")
         XCTAssertTrue(session.complete("s:up").contains("s:upper"), "methods through the string metatable's __index")
         XCTAssertEqual(session.complete("nosuch.x"), [])
+        try state.run("g = qv.generator(1)")
+        XCTAssertEqual(session.complete("g:ra"), ["g:rand", "g:randn"], "userdata methods via the class metatable")
+        XCTAssertTrue(session.complete("qv.Generator.sp").contains("qv.Generator.split"))
     }
 }
