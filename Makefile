@@ -3,7 +3,7 @@ SWIFT   ?= swift
 QVLUA   := .build/release/qvlua
 APT_PKGS := liblua5.4-dev libopenblas-dev libreadline-dev dataset-fashion-mnist pkg-config
 
-.PHONY: help setup build debug test test-swift test-lua train bench clean
+.PHONY: help setup build debug test test-swift test-lua test-repl train bench clean
 
 help:
 	@echo "make setup   install the Debian packages qvlua needs (apt)"
@@ -26,10 +26,14 @@ build: setup
 train: build
 	$(QVLUA) scripts/train.lua
 
+# `swift test` includes the REPL tests (Tests/QvluaTests, driven through a pty).
 test: build test-swift test-lua
 
 test-swift:
 	$(SWIFT) test
+
+test-repl:
+	$(SWIFT) test --filter QvluaTests
 
 test-lua: build
 	$(QVLUA) Tests/lua/run.lua

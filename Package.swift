@@ -34,7 +34,7 @@ let package = Package(
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime"], swiftSettings: optimized),
         .testTarget(name: "ModelTests", dependencies: ["Model"],
                     resources: [.copy("Resources")], swiftSettings: optimized),
-        .testTarget(name: "LuaBridgeTests", dependencies: ["LuaBridge", "CLua"]),
+        .testTarget(name: "LuaBridgeTests", dependencies: ["LuaBridge", "CLua", "CSupport", "Runtime"]),
         .testTarget(name: "QvluaTests", dependencies: []),
     ],
     swiftLanguageModes: [.v5]
