@@ -28,6 +28,7 @@ let package = Package(
                 swiftSettings: optimized),
         .target(name: "LuaBridge", dependencies: ["CLua", "CSupport", "Runtime", "Model"]),
         .executableTarget(name: "qvlua", dependencies: ["LuaBridge", "CReadline", "CSupport"]),
+        .executableTarget(name: "qvbench", dependencies: ["Runtime", "CBLAS"], swiftSettings: optimized),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime"], swiftSettings: optimized),
         .testTarget(name: "ModelTests", dependencies: ["Model"], swiftSettings: optimized),
         .testTarget(name: "LuaBridgeTests", dependencies: ["LuaBridge", "CLua"]),
