@@ -18,7 +18,7 @@ struct KLogit: UnaryFn {
         return VMath.log(p) - VMath.log1p(-p)
     }
 }
-struct KTanh: UnaryFn { @inline(__always) func callAsFunction(_ x: Float) -> Float { Foundationless.tanh(x) } }
+struct KTanh: UnaryFn { @inline(__always) func callAsFunction(_ x: Float) -> Float { VMath.tanh(x) } }
 struct KRelu: UnaryFn { @inline(__always) func callAsFunction(_ x: Float) -> Float { x > 0 ? x : (x.isNaN ? x : 0) } }
 struct KSqrt: UnaryFn { @inline(__always) func callAsFunction(_ x: Float) -> Float { x.squareRoot() } }
 struct KAbs: UnaryFn { @inline(__always) func callAsFunction(_ x: Float) -> Float { Swift.abs(x) } }

@@ -7,18 +7,21 @@ enum VMath {
     static func exp(_ x: Float) -> Float {
         let hi: Float = 88.3762626647949, lo: Float = -87.3365447505531
         let xc = x > hi ? hi : (x < lo ? lo : x)
-        let fx = (xc * 1.44269504088896341).rounded(.toNearestOrEven)
+        // Round to nearest with the 1.5·2^23 trick (no libm call, vectorizes);
+        // t's low mantissa bits then hold the integer n = fx.
+        let t = xc * 1.44269504088896341 + 12582912
+        let fx = t - 12582912
         var r = xc - fx * 0.693359375
         r = r + fx * 2.12194440e-4
         let z = r * r
         var p: Float = 1.9875691500E-4
-        p = p * r + 1.3981999507E-3
-        p = p * r + 8.3334519073E-3
-        p = p * r + 4.1665795894E-2
-        p = p * r + 1.6666665459E-1
-        p = p * r + 5.0000001201E-1
+        p = Float(1.3981999507E-3).addingProduct(p, r)
+        p = Float(8.3334519073E-3).addingProduct(p, r)
+        p = Float(4.1665795894E-2).addingProduct(p, r)
+        p = Float(1.6666665459E-1).addingProduct(p, r)
+        p = Float(5.0000001201E-1).addingProduct(p, r)
         p = p * z + r + 1
-        let pow2n = Float(bitPattern: (fx + 8388735).bitPattern << 23)
+        let pow2n = Float(bitPattern: (t.bitPattern &- 0x4B40_0000 &+ 127) << 23)
         let y = p * pow2n
         // Results below the normal range are flushed to zero.
         return x > 88.72283905206835 ? Float.infinity : (x < lo ? 0 : y)
@@ -37,14 +40,14 @@ enum VMath {
         m = small ? m + m - 1 : m - 1
         let z = m * m
         var y: Float = 7.0376836292E-2
-        y = y * m - 1.1514610310E-1
-        y = y * m + 1.1676998740E-1
-        y = y * m - 1.2420140846E-1
-        y = y * m + 1.4249322787E-1
-        y = y * m - 1.6668057665E-1
-        y = y * m + 2.0000714765E-1
-        y = y * m - 2.4999993993E-1
-        y = y * m + 3.3333331174E-1
+        y = Float(-1.1514610310E-1).addingProduct(y, m)
+        y = Float(1.1676998740E-1).addingProduct(y, m)
+        y = Float(-1.2420140846E-1).addingProduct(y, m)
+        y = Float(1.4249322787E-1).addingProduct(y, m)
+        y = Float(-1.6668057665E-1).addingProduct(y, m)
+        y = Float(2.0000714765E-1).addingProduct(y, m)
+        y = Float(-2.4999993993E-1).addingProduct(y, m)
+        y = Float(3.3333331174E-1).addingProduct(y, m)
         y = y * m * z
         y = y + e * -2.12194440e-4
         y = y - 0.5 * z
@@ -69,6 +72,23 @@ enum VMath {
         return x >= 0 ? s : e * s
     }
 
+    /// Hyperbolic tangent (Cephes tanhf): odd polynomial for |x| < 0.625,
+    /// 1 - 2/(exp(2|x|) + 1) beyond.
+    @inline(__always)
+    static func tanh(_ x: Float) -> Float {
+        let a = Swift.abs(x)
+        let big = 1 - 2 / (exp(2 * a) + 1)
+        let z = x * x
+        var p: Float = -5.70498872745E-3
+        p = Float(2.06390887954E-2).addingProduct(p, z)
+        p = Float(-5.37397155531E-2).addingProduct(p, z)
+        p = Float(1.33314422036E-1).addingProduct(p, z)
+        p = Float(-3.33332819422E-1).addingProduct(p, z)
+        let small = x.addingProduct(p * z, x)
+        let r = a < 0.625 ? small : (x < 0 ? -big : big)
+        return x.isNaN ? x : r
+    }
+
     /// log(1 + exp(x)), stable for large |x|.
     @inline(__always)
     static func softplus(_ x: Float) -> Float {
@@ -76,9 +96,3 @@ enum VMath {
     }
 }
 
-#if canImport(Glibc)
-import Glibc
-enum Foundationless {
-    @inline(__always) static func tanh(_ x: Float) -> Float { Glibc.tanhf(x) }
-}
-#endif

@@ -82,6 +82,15 @@ final class TensorTests: XCTestCase {
             maxRelLog = Swift.max(maxRelLog, Swift.abs(l - r) / Swift.max(Swift.abs(r), 1e-3))
             y *= 1.0137
         }
+        var maxTanh: Float = 0
+        var z: Float = -12
+        while z < 12 {
+            let r = Float(Glibc.tanh(Double(z)))
+            maxTanh = Swift.max(maxTanh, Swift.abs(VMath.tanh(z) - r) / Swift.max(Swift.abs(r), 1e-30))
+            z += 0.00731
+        }
+        XCTAssertLessThan(maxTanh, 5e-7)
+        XCTAssertEqual(VMath.tanh(1e-20), 1e-20)
         XCTAssertLessThan(maxRelExp, 3e-7)
         XCTAssertLessThan(maxRelLog, 3e-7)
         XCTAssertEqual(VMath.exp(100), .infinity)
