@@ -8,8 +8,8 @@
 /// tensor code.
 final class GradNode {
     let name: String
-    private(set) var inputs: [Tensor]
-    private var fn: ((Tensor) throws -> [Tensor?])?
+    fileprivate(set) var inputs: [Tensor]
+    fileprivate var fn: ((Tensor) throws -> [Tensor?])?
 
     init(name: String, inputs: [Tensor], fn: @escaping (Tensor) throws -> [Tensor?]) {
         self.name = name; self.inputs = inputs; self.fn = fn
@@ -20,6 +20,22 @@ final class GradNode {
             throw TensorError("backward: the graph through '\(name)' was already freed by an earlier backward(); pass retainGraph: true to backward twice")
         }
         return try fn(g)
+    }
+
+    /// Tears the graph behind this node down iteratively: dropping a long
+    /// chain recursively (tensor → node → input tensor → ...) would
+    /// overflow the stack.
+    deinit {
+        fn = nil
+        var stack = inputs
+        inputs = []
+        while var t = stack.popLast() {
+            if isKnownUniquelyReferenced(&t), let n = t.node {
+                n.fn = nil
+                stack.append(contentsOf: n.inputs)
+                n.inputs = []
+            }
+        }
     }
 
     /// Drops saved tensors and edges (after a backward pass).

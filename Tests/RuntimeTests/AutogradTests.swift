@@ -42,6 +42,14 @@ final class AutogradTests: XCTestCase {
         XCTAssertEqual(x.grad!.toArray(), [1])
     }
 
+    func testLongUnusedGraphIsFreedWithoutStackOverflow() throws {
+        let x = try Tensor([0.5]).requiringGrad()
+        var y: Tensor? = x
+        for _ in 0..<300_000 { y = y! + 1 }
+        y = nil  // the chain of nodes is torn down without recursion
+        XCTAssertNil(y)
+    }
+
     func testCustomHookShapeCheck() throws {
         let x = try Tensor([1, 2]).requiringGrad()
         let y = try Tensor.custom(inputs: [x], forward: { $0[0].exp() }, backward: { _ in [try Tensor.zeros([3])] })
