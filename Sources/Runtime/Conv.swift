@@ -31,9 +31,11 @@ struct ConvGeometry {
                         if sw == 1 {
                             let x0 = kj - pw  // ix = xo + x0
                             let lo = Swift.max(0, -x0), hi = Swift.min(ow, w - x0)
-                            if lo > 0 { d.update(repeating: 0, count: Swift.min(lo, ow)) }
-                            if hi > lo { (d + lo).update(from: src + lo + x0, count: hi - lo) }
-                            if hi < ow { (d + Swift.max(hi, 0)).update(repeating: 0, count: ow - Swift.max(hi, 0)) }
+                            // Rows are short (ow ≈ 4–28): plain loops beat memcpy calls.
+                            let l0 = Swift.min(lo, ow), h0 = Swift.max(hi, l0)
+                            for xo in 0..<l0 { d[xo] = 0 }
+                            if h0 > l0 { let s = src + x0; for xo in l0..<h0 { d[xo] = s[xo] } }
+                            for xo in h0..<ow { d[xo] = 0 }
                         } else {
                             for xo in 0..<ow {
                                 let ix = xo * sw - pw + kj
@@ -79,8 +81,16 @@ struct ConvGeometry {
         }
     }
 
-    /// Images per GEMM so that `cols` stays around 16 MB.
-    func groupSize(_ n: Int) -> Int { Swift.max(1, Swift.min(n, (1 << 22) / Swift.max(rows * l, 1))) }
+    /// Images per GEMM. One image per GEMM lets the GEMM read and write
+    /// NCHW tensors in place (no layout passes) with its unfolded columns
+    /// in cache; small images (few output pixels, e.g. 7×7) are grouped so
+    /// each GEMM has at least ~2048 columns, keeping `cols` under 16 MB.
+    func groupSize(_ n: Int) -> Int {
+        if l >= 256 { return 1 }
+        let byWidth = (2048 + l - 1) / Swift.max(l, 1)
+        let byMemory = (1 << 22) / Swift.max(rows * l, 1)
+        return Swift.max(1, Swift.min(n, byWidth, byMemory))
+    }
 }
 
 /// [N, C, L] images n0..<n0+g  ⇄  [C, g·L] matrix.
@@ -131,13 +141,19 @@ extension Tensor {
         let bc = bias?.contiguousData()
         let G = geo.groupSize(n)
         let cols = Tensor(uninitialized: [geo.rows * G * geo.l])
-        let y = Tensor(uninitialized: [cout * G * geo.l])
+        let y = Tensor(uninitialized: [G > 1 ? cout * G * geo.l : 0])
         var n0 = 0
         while n0 < n {
             let g = Swift.min(G, n - n0)
             geo.im2col(x.data, n0: n0, g: g, cols: cols.data)
-            gemm(mat(wm, cout, geo.rows), mat(cols, geo.rows, g * geo.l), into: y.data, ldc: g * geo.l)
-            clToNCL(y.data, c: cout, l: geo.l, n0: n0, g: g, out.data, bias: bc?.data)
+            if g == 1 {
+                let o = out.data + n0 * cout * geo.l
+                if let bc { for c in 0..<cout { let v = bc.data[c], p = o + c * geo.l; for j in 0..<geo.l { p[j] = v } } }
+                gemm(mat(wm, cout, geo.rows), mat(cols, geo.rows, geo.l), into: o, ldc: geo.l, beta: bc == nil ? 0 : 1)
+            } else {
+                gemm(mat(wm, cout, geo.rows), mat(cols, geo.rows, g * geo.l), into: y.data, ldc: g * geo.l)
+                clToNCL(y.data, c: cout, l: geo.l, n0: n0, g: g, out.data, bias: bc?.data)
+            }
             n0 += g
         }
         let inputs = bias.map { [input, weight, $0] } ?? [input, weight]
@@ -147,13 +163,17 @@ extension Tensor {
             let go = gOut.contiguousData()
             let gx = rx ? try Tensor.zeros(x.shape) : nil
             let gw = rw ? try Tensor.zeros([cout, geo.rows]) : nil
+            let gb = rb ? try Tensor.zeros([cout]) : nil
             let cols = Tensor(uninitialized: [geo.rows * G * geo.l])
-            let gy = Tensor(uninitialized: [cout * G * geo.l])
+            let gyBuf = Tensor(uninitialized: [G > 1 ? cout * G * geo.l : 0])
             var n0 = 0
             while n0 < n {
                 let g = Swift.min(G, n - n0)
-                nclToCL(go.data, c: cout, l: geo.l, n0: n0, g: g, gy.data)
+                let gy: Tensor
+                if g == 1 { gy = Tensor(storage: go.storage, shape: [cout * geo.l], strides: [1], offset: go.offset + n0 * cout * geo.l) }
+                else { gy = gyBuf; nclToCL(go.data, c: cout, l: geo.l, n0: n0, g: g, gy.data) }
                 let gyM = mat(gy, cout, g * geo.l)
+                if let gb { for c in 0..<cout { gb.data[c] += Float(sumFloats(gy.data + c * g * geo.l, g * geo.l)) } }
                 if let gw {
                     geo.im2col(x.data, n0: n0, g: g, cols: cols.data)
                     gemm(gyM, try mat(cols, geo.rows, g * geo.l).t(), into: gw.data, ldc: geo.rows, beta: n0 == 0 ? 0 : 1)
@@ -164,7 +184,6 @@ extension Tensor {
                 }
                 n0 += g
             }
-            let gb = rb ? try go.sum(dims: [0, 2, 3]) : nil
             let gwr = try gw?.reshape(weight.shape)
             return hasBias ? [gx, gwr, gb] : [gx, gwr]
         }
@@ -196,12 +215,14 @@ extension Tensor {
         let out = try Tensor.zeros([n, cout, oh, ow])
         let G = geo.groupSize(n)
         let cols = Tensor(uninitialized: [geo.rows * G * geo.l])
-        let xm = Tensor(uninitialized: [cin * G * geo.l])
+        let xm = Tensor(uninitialized: [G > 1 ? cin * G * geo.l : 0])
         var n0 = 0
         while n0 < n {
             let g = Swift.min(G, n - n0)
-            nclToCL(x.data, c: cin, l: geo.l, n0: n0, g: g, xm.data)
-            gemm(try mat(wm, cin, geo.rows).t(), mat(xm, cin, g * geo.l), into: cols.data, ldc: g * geo.l)
+            let xg: Tensor
+            if g == 1 { xg = Tensor(storage: x.storage, shape: [cin * geo.l], strides: [1], offset: x.offset + n0 * cin * geo.l) }
+            else { xg = xm; nclToCL(x.data, c: cin, l: geo.l, n0: n0, g: g, xm.data) }
+            gemm(try mat(wm, cin, geo.rows).t(), mat(xg, cin, g * geo.l), into: cols.data, ldc: g * geo.l)
             geo.col2im(cols.data, n0: n0, g: g, into: out.data)
             n0 += g
         }
@@ -218,19 +239,25 @@ extension Tensor {
             let gx = rx ? Tensor(uninitialized: x.shape) : nil
             let gw = rw ? try Tensor.zeros([cin, geo.rows]) : nil
             let cols = Tensor(uninitialized: [geo.rows * G * geo.l])
-            let xm = Tensor(uninitialized: [cin * G * geo.l])
+            let xm = Tensor(uninitialized: [G > 1 ? cin * G * geo.l : 0])
             var n0 = 0
             while n0 < n {
                 let g = Swift.min(G, n - n0)
                 geo.im2col(go.data, n0: n0, g: g, cols: cols.data)
                 let colsM = mat(cols, geo.rows, g * geo.l)
                 if let gw {
-                    nclToCL(x.data, c: cin, l: geo.l, n0: n0, g: g, xm.data)
-                    gemm(mat(xm, cin, g * geo.l), try colsM.t(), into: gw.data, ldc: geo.rows, beta: n0 == 0 ? 0 : 1)
+                    let xg: Tensor
+                    if g == 1 { xg = Tensor(storage: x.storage, shape: [cin * geo.l], strides: [1], offset: x.offset + n0 * cin * geo.l) }
+                    else { xg = xm; nclToCL(x.data, c: cin, l: geo.l, n0: n0, g: g, xm.data) }
+                    gemm(mat(xg, cin, g * geo.l), try colsM.t(), into: gw.data, ldc: geo.rows, beta: n0 == 0 ? 0 : 1)
                 }
                 if let gx {
-                    gemm(mat(wm, cin, geo.rows), colsM, into: xm.data, ldc: g * geo.l)
-                    clToNCL(xm.data, c: cin, l: geo.l, n0: n0, g: g, gx.data, bias: nil)
+                    if g == 1 {
+                        gemm(mat(wm, cin, geo.rows), colsM, into: gx.data + n0 * cin * geo.l, ldc: geo.l)
+                    } else {
+                        gemm(mat(wm, cin, geo.rows), colsM, into: xm.data, ldc: g * geo.l)
+                        clToNCL(xm.data, c: cin, l: geo.l, n0: n0, g: g, gx.data, bias: nil)
+                    }
                 }
                 n0 += g
             }

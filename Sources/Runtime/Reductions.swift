@@ -1,3 +1,22 @@
+/// Sum of `n` contiguous floats: 16-wide Float partial sums over blocks
+/// of 1024, blocks added in Double (fast and accurate to ~1e-7 relative).
+@inline(__always)
+func sumFloats(_ p: UnsafePointer<Float>, _ n: Int) -> Double {
+    var total: Double = 0
+    var i = 0
+    let raw = UnsafeRawPointer(p)
+    while i + 16 <= n {
+        let end = Swift.min(n, i + 1024)
+        var acc = SIMD16<Float>(repeating: 0)
+        var j = i
+        while j + 16 <= end { acc += raw.loadUnaligned(fromByteOffset: j * 4, as: SIMD16<Float>.self); j += 16 }
+        total += Double(acc.sum())
+        i = j
+    }
+    while i < n { total += Double(p[i]); i += 1 }
+    return total
+}
+
 /// Reductions along a dimension (or over all elements), with `keepdim`.
 extension Tensor {
     /// The shape after reducing `d`.
@@ -21,10 +40,7 @@ extension Tensor {
         if inner == 1 {
             Parallel.forEachRange(count: outer, minimum: Swift.max(1, parallelThreshold / Swift.max(n, 1))) { r in
                 for o in r {
-                    let p = src + o * n
-                    var acc: Double = 0
-                    for k in 0..<n { acc += Double(p[k]) }
-                    dst[o] = Float(acc)
+                    dst[o] = Float(sumFloats(src + o * n, n))
                 }
             }
         } else {
@@ -68,9 +84,7 @@ extension Tensor {
             var parts = [Double](repeating: 0, count: chunks)
             parts.withUnsafeMutableBufferPointer { pb in
                 Parallel.forEachChunk(count: n, chunks: chunks, minimum: parallelThreshold) { c, rg in
-                    var acc: Double = 0
-                    for i in rg { acc += Double(p[i]) }
-                    pb[c] = acc
+                    pb[c] = sumFloats(p + rg.lowerBound, rg.count)
                 }
             }
             r = Tensor(uninitialized: outShape)

@@ -154,26 +154,29 @@ func benchConv() throws {
     let w = try (Tensor.randn([32, 1, 4, 4]) * 0.25).requiringGrad(), b = try Tensor.zeros([32]).requiringGrad()
     let flops = 2.0 * 100 * 32 * 25 * 25 * 16
     let tf = try median { _ = try Tensor.noGrad { try Tensor.conv2d(x, w, b) } }
+    let gy = try Tensor.randn([100, 32, 25, 25])
     let tfb = try median {
         let y = try Tensor.conv2d(x, w, b)
-        try y.sum().backward()
+        try y.backward(gy)
         w.grad = nil; b.grad = nil
     }
-    print("forward: \(f2(tf * 1e3)) ms (\(f1(flops / tf / 1e9)) GFLOP/s); forward+backward (dW, db): \(f2(tfb * 1e3)) ms")
+    print("forward: \(f2(tf * 1e3)) ms (\(f1(flops / tf / 1e9)) GFLOP/s); forward+backward (dW, db; given dL/dy): \(f2(tfb * 1e3)) ms (\(f1(2 * flops / tfb / 1e9)) GFLOP/s)")
     // An interior layer, where the input gradient is needed too: (32,4,1) on 16×25×25 → 64 channels.
     let x2 = try Tensor.randn([100, 16, 25, 25]).requiringGrad(), w2 = try (Tensor.randn([64, 16, 4, 4]) * 0.1).requiringGrad()
     let fl2 = 2.0 * 100 * 64 * 22 * 22 * 256
     let t2f = try median(Swift.min(repeats, 10)) { _ = try Tensor.noGrad { try Tensor.conv2d(x2, w2) } }
+    let gy2 = try Tensor.randn([100, 64, 22, 22])
     let t2 = try median(Swift.min(repeats, 10)) {
         let y = try Tensor.conv2d(x2, w2)
-        try y.sum().backward()
+        try y.backward(gy2)
         x2.grad = nil; w2.grad = nil
     }
     print("interior conv 16→64, k=4 on 25×25: forward \(f2(t2f * 1e3)) ms (\(f1(fl2 / t2f / 1e9)) GFLOP/s); fwd+bwd (dx, dW) \(f2(t2 * 1e3)) ms (\(f1(3 * fl2 / t2 / 1e9)) GFLOP/s)")
     let xt = try Tensor.randn([100, 64, 7, 7]).requiringGrad(), wt = try (Tensor.randn([64, 32, 3, 3]) * 0.1).requiringGrad()
+    let gy3 = try Tensor.randn([100, 32, 14, 14])
     let t3 = try median(Swift.min(repeats, 10)) {
         let y = try Tensor.convTranspose2d(xt, wt, stride: [2], padding: [1], outputPadding: [1])
-        try y.sum().backward()
+        try y.backward(gy3)
         xt.grad = nil; wt.grad = nil
     }
     print("convTranspose2d 64→32, k=3, s=2 on 7×7 → 14×14: fwd+bwd \(f2(t3 * 1e3)) ms")
