@@ -104,6 +104,12 @@ func benchMatmul() throws {
         print(pad("mm \(s)³", 44) + pad(f1(flops / tOp / 1e9), 10) + pad(f1(flops / tRaw / 1e9), 10) + f1((ratio - 1) * 100) + "%")
     }
     print("worst wrapper overhead at model shapes: \(f1(worst))%")
+    // Fixed per-call cost of the wrapper (allocation, views, checks): a 4×4×4 product.
+    let a4 = try Tensor.randn([4, 4]), b4 = try Tensor.randn([4, 4]), c4 = try Tensor.zeros([4, 4])
+    let (t4op, t4raw, _) = try paired(inner: 2000, { _ = try a4.mm(b4) }, {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 4, 4, 4, 1, a4.data, 4, b4.data, 4, 0, c4.data, 4)
+    })
+    print("fixed per-call cost: mm 4×4×4 \(f2(t4op * 1e6)) µs vs raw sgemm \(f2(t4raw * 1e6)) µs (wrapper ≈ \(f2((t4op - t4raw) * 1e6)) µs)")
 }
 
 // MARK: elementwise
