@@ -330,4 +330,31 @@ final class PriorTests: XCTestCase {
         }
         XCTAssertEqual((a.sampler as! BlockGibbsSampler).chainStates!, (b.sampler as! BlockGibbsSampler).chainStates!)
     }
+
+    func testAssembleGroupsOntoUnits() throws {
+        let graph = try Graph.chimera(m: 6)
+        let prior = try BoltzmannPrior(graph: graph)
+        XCTAssertEqual(try prior.groupSizes(), [144, 144])
+        var g = Generator(seed: 2)
+        let z1 = try Tensor.rand([3, 144], generator: &g).requiringGrad()
+        let z2 = try Tensor.rand([3, 144], generator: &g)
+        let z = try prior.assemble([z1, z2])
+        let sides = try prior.groups()
+        for s in 0..<3 {
+            for j in 0..<144 {
+                XCTAssertEqual(try z.at([s, sides[0][j]]), try z1.at([s, j]))
+                XCTAssertEqual(try z.at([s, sides[1][j]]), try z2.at([s, j]))
+            }
+        }
+        let back = try prior.disassemble(z)
+        XCTAssertEqual(back[0].toArray(), z1.toArray())
+        XCTAssertEqual(back[1].toArray(), z2.toArray())
+        try prior.energy(z).sum().backward()
+        XCTAssertEqual(z1.grad?.shape, [3, 144])
+        // Identity layouts pass through (full RBM sides are 0..<144, 144..<288).
+        let full = try BoltzmannPrior(graph: try Graph.fullBipartite(144, 144))
+        XCTAssertEqual(try full.assemble([z1, z2]).toArray(), try Tensor.cat([z1, z2], dim: 1).toArray())
+        XCTAssertThrowsError(try prior.assemble([z1]))
+        XCTAssertThrowsError(try prior.groups("nope"))
+    }
 }
