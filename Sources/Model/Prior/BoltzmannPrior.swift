@@ -377,8 +377,8 @@ public final class BoltzmannPrior: Module {
             try require(s.count == count && s.units == units, "prior: the sampler returned \(s.count) samples of \(s.units) units")
             s.samples.withUnsafeBufferPointer { PriorKernels.transpose($0.baseAddress!, rows: count, cols: units, into: U.data) }
             stats["neg_energy"] = s.energies.reduce(0) { $0 + Double($1) } / Double(count)
-            if let rate = betaEffRate { try updateBetaEff(unitMajor: U, rate: rate, generator: &_generator) }
         }
+        if let rate = betaEffRate { _ = try updateBetaEff(unitMajor: U, rate: rate, generator: &_generator) }
         return try sampleMoments(layout, unitMajor: U)
     }
 
