@@ -332,3 +332,17 @@ extension VMath {
         return m + y + ex * 0.693359375
     }
 }
+
+extension Tensor {
+    /// Standard logistic noise σ⁻¹(ρ) = log(ρ/(1 − ρ)), ρ ~ U(0, 1) open:
+    /// the noise of the relaxed Bernoulli (ζ = σ((σ⁻¹(ρ) + l)/τ)) in one
+    /// pass. Same seed and shape, same values on any thread count.
+    public static func logisticNoise(_ shape: [Int], generator: inout Generator) throws -> Tensor {
+        let t = try randOpen(shape, generator: &generator)
+        let p = t.data
+        Parallel.forEachRange(count: t.count, minimum: parallelThreshold) { r in
+            for i in r { let u = p[i]; p[i] = VMath.log(u / (1 - u)) }
+        }
+        return t
+    }
+}

@@ -84,7 +84,7 @@ public final class HierarchicalEncoder: Module {
                 l = try l + Tensor.linear(zin, wz)
             }
             // σ⁻¹(ρ), ρ ~ U(0, 1) open.
-            let u = try Tensor.randOpen([r, n], generator: &generator).logit()
+            let u = try Tensor.logisticNoise([r, n], generator: &generator)
             let z: Tensor
             if let tau { z = try (l + u).mul(1 / tau).sigmoid() }
             else { z = try Tensor.noGrad { try (l + u).gt(0) } }
