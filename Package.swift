@@ -32,6 +32,8 @@ let package = Package(
                 swiftSettings: optimized),
         .executableTarget(name: "bmbench", dependencies: ["Model", "Runtime"],
                           swiftSettings: optimized),
+        .executableTarget(name: "vaebench", dependencies: ["Model", "Runtime"],
+                          swiftSettings: optimized),
         .target(name: "LuaBridge", dependencies: ["CLua", "CSupport", "Runtime", "Model"]),
         .executableTarget(name: "qvlua", dependencies: ["LuaBridge", "CReadline", "CSupport"]),
         .executableTarget(name: "qvbench", dependencies: ["Runtime", "CBLAS"], swiftSettings: optimized),

@@ -1,0 +1,149 @@
+import Foundation
+import Runtime
+
+/// Test log-likelihood by importance sampling.
+public struct LogLikelihoodResult: CustomStringConvertible {
+    /// Mean over examples of L_K (nats), using the given log Z value.
+    public let mean: Double
+    /// Standard error of that mean over examples (sampling spread of the data).
+    public let standardError: Double
+    /// The log Z error, carried as a systematic term: every L_K is shifted by
+    /// −log Z exactly, so an error δ in log Z moves the mean by −δ.
+    public let logZError: Double
+    /// log Z used.
+    public let logZ: Double
+    /// L_K per example.
+    public let perExample: [Double]
+    public let k: Int
+    public var description: String {
+        String(format: "LL = %.3f ± %.3f (s.e. over %d examples) ± %.3f (log Z), K = %d",
+               mean, standardError, perExample.count, logZError, k)
+    }
+}
+
+/// The ELBO and its parts averaged over a set (hard z, evaluation mode).
+public struct SetMetrics {
+    public let elbo: Double, recon: Double, logQ: Double, energy: Double, logZ: Double, kl: Double
+    public let count: Int
+}
+
+extension DiscreteVAE {
+    /// L_K for each image of x [B, P] with K hard samples (τ → 0) per image,
+    /// in evaluation mode without gradients: log w = log p(x|z) − log q(z|x)
+    /// − H(z) − log Z, and L_K = log (1/K) Σ_k w_k accumulated in Double
+    /// (running log-sum-exp with the maximum subtracted). Memory is
+    /// bounded: at most `maxRows` posterior samples go through the decoder
+    /// at a time.
+    public func logLikelihood(_ x: Tensor, k: Int = 1000, logZ: (value: Double, error: Double),
+                              maxRows: Int = 10_000, generator: inout Generator) throws -> LogLikelihoodResult {
+        try checkInput(x)
+        try require(k >= 1, "logLikelihood: K must be ≥ 1, got \(k)")
+        try require(maxRows >= 1, "logLikelihood: maxRows must be ≥ 1")
+        let b = x.shape[0]
+        let kc = Swift.min(k, maxRows)                        // samples per image per pass
+        let bc = Swift.max(1, maxRows / kc)                   // images per pass
+        var ll = [Double](repeating: 0, count: b)
+        try evaluating {
+            var b0 = 0
+            while b0 < b {
+                let nb = Swift.min(bc, b - b0)
+                let xb = try x.narrow(0, start: b0, length: nb).contiguous()
+                let h = try encoder.features(xb)
+                var m = [Double](repeating: -.infinity, count: nb), s = [Double](repeating: 0, count: nb)
+                var done = 0
+                while done < k {
+                    let kk = Swift.min(kc, k - done)
+                    let post = try encoder.sample(features: h, samples: kk, tau: nil, grouping: grouping, generator: &generator)
+                    let logpx = try decode(post.zeta).bernoulliLogLikelihood(xb)
+                    let logw = try logpx - post.logQ() - prior.energy(post.zeta)
+                    let w = logw.toArray()
+                    for i in 0..<nb {
+                        var mi = m[i]
+                        for j in 0..<kk { mi = Swift.max(mi, Double(w[i * kk + j])) }
+                        var si = m[i] == -.infinity ? 0 : s[i] * Foundation.exp(m[i] - mi)
+                        for j in 0..<kk { si += Foundation.exp(Double(w[i * kk + j]) - mi) }
+                        m[i] = mi; s[i] = si
+                    }
+                    done += kk
+                }
+                for i in 0..<nb { ll[b0 + i] = m[i] + Foundation.log(s[i]) - Foundation.log(Double(k)) - logZ.value }
+                b0 += nb
+            }
+        }
+        let mean = ll.reduce(0, +) / Double(b)
+        let v = b > 1 ? ll.reduce(0.0) { $0 + ($1 - mean) * ($1 - mean) } / Double(b - 1) : 0
+        return LogLikelihoodResult(mean: mean, standardError: (v / Double(b)).squareRoot(), logZError: logZ.error,
+                                   logZ: logZ.value, perExample: ll, k: k)
+    }
+
+    /// L_K over a whole image set in batches (binarized as given; the
+    /// default fixes one binarization of the set).
+    public func logLikelihood(set: ImageSet, k: Int = 1000, logZ: (value: Double, error: Double),
+                              binarization: Binarization = .fixed(seed: 0), batchSize: Int = 100,
+                              limit: Int? = nil, generator: inout Generator) throws -> LogLikelihoodResult {
+        let n = Swift.min(set.count, limit ?? set.count)
+        let batcher = try Batcher(set, batchSize: batchSize, binarization: binarization)
+        var all: [Double] = []
+        var start = 0
+        while start < n {
+            let idx = Array(start..<Swift.min(n, start + batchSize))
+            let x = try Tensor(batcher.batch(idx[...], &generator), shape: [idx.count, set.pixels])
+            all += try logLikelihood(x, k: k, logZ: logZ, generator: &generator).perExample
+            start += batchSize
+        }
+        let mean = all.reduce(0, +) / Double(Swift.max(all.count, 1))
+        let v = all.count > 1 ? all.reduce(0.0) { $0 + ($1 - mean) * ($1 - mean) } / Double(all.count - 1) : 0
+        return LogLikelihoodResult(mean: mean, standardError: (v / Double(Swift.max(all.count, 1))).squareRoot(),
+                                   logZError: logZ.error, logZ: logZ.value, perExample: all, k: k)
+    }
+
+    /// ELBO and its parts on a set with one hard sample per image
+    /// (evaluation mode), using log Z = `logZ`.
+    public func metrics(set: ImageSet, logZ: Double, binarization: Binarization = .fixed(seed: 0),
+                        batchSize: Int = 100, limit: Int? = nil, generator: inout Generator) throws -> SetMetrics {
+        let n = Swift.min(set.count, limit ?? set.count)
+        let batcher = try Batcher(set, batchSize: batchSize, binarization: binarization)
+        var sp = 0.0, sq = 0.0, se = 0.0
+        try evaluating {
+            var start = 0
+            while start < n {
+                let idx = Array(start..<Swift.min(n, start + batchSize))
+                let x = try Tensor(batcher.batch(idx[...], &generator), shape: [idx.count, set.pixels])
+                let post = try encode(x, samples: 1, tau: nil, generator: &generator)
+                sp += try decode(post.zeta).bernoulliLogLikelihood(x).toArray().reduce(0.0) { $0 + Double($1) }
+                sq += try post.logQ().toArray().reduce(0.0) { $0 + Double($1) }
+                se += try prior.energy(post.zeta).toArray().reduce(0.0) { $0 + Double($1) }
+                start += batchSize
+            }
+        }
+        let c = Double(Swift.max(n, 1))
+        let p = sp / c, q = sq / c, e = se / c
+        return SetMetrics(elbo: p - q - e - logZ, recon: -p, logQ: q, energy: e, logZ: logZ, kl: q + e + logZ, count: n)
+    }
+
+    /// Active units (Fig. 5): unit l is active when the variance over the
+    /// set of its posterior mean q_l(x) = σ(l_l(x)) exceeds `threshold`.
+    /// For groups after the first, q is conditioned on one hard sample of
+    /// the earlier groups. Returns the count and each unit's variance (unit order).
+    public func activeUnits(set: ImageSet, threshold: Double = 0.01, binarization: Binarization = .fixed(seed: 0),
+                            batchSize: Int = 100, limit: Int? = nil, generator: inout Generator) throws -> (count: Int, variances: [Double]) {
+        let n = Swift.min(set.count, limit ?? set.count)
+        let batcher = try Batcher(set, batchSize: batchSize, binarization: binarization)
+        let units = prior.units
+        var s = [Double](repeating: 0, count: units), q = [Double](repeating: 0, count: units)
+        try evaluating {
+            var start = 0
+            while start < n {
+                let idx = Array(start..<Swift.min(n, start + batchSize))
+                let x = try Tensor(batcher.batch(idx[...], &generator), shape: [idx.count, set.pixels])
+                let post = try encode(x, samples: 1, tau: nil, generator: &generator)
+                let means = try grouping.toUnits(Tensor.cat(post.logits, dim: 1).sigmoid()).toArray()
+                for r in 0..<idx.count { for u in 0..<units { let v = Double(means[r * units + u]); s[u] += v; q[u] += v * v } }
+                start += batchSize
+            }
+        }
+        let c = Double(Swift.max(n, 1))
+        let variances = (0..<units).map { Swift.max(q[$0] / c - (s[$0] / c) * (s[$0] / c), 0) }
+        return (variances.filter { $0 > threshold }.count, variances)
+    }
+}

@@ -1,0 +1,169 @@
+// vaebench: throughput of the VAE (BENCHMARKS.md, "VAE"). Build with
+//   swift build -c release --product vaebench
+// and run
+//   .build/release/vaebench train [--arch dense|conv] [--prior bernoulli|chimera-stub] [--k K --d D] [--repeats N]
+//   .build/release/vaebench ll [--k 1000] [--images 100] [--max-rows 10000]
+//   .build/release/vaebench all
+// Training: one step = objective forward + backward + Adam, batch 100 of
+// synthetic binary 28×28 images (the data's values do not change the work).
+import Runtime
+import Model
+#if canImport(Glibc)
+import Glibc
+#endif
+
+BLASKernels.relaunchWithFastKernelsIfNeeded()
+
+func now() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+func median(_ x: [Double]) -> Double { let s = x.sorted(); return s[s.count / 2] }
+func f(_ x: Double, _ d: Int = 1) -> String { var p = 1.0; for _ in 0..<d { p *= 10 }; return "\((x * p).rounded() / p)" }
+
+var args = Array(CommandLine.arguments.dropFirst())
+func option(_ name: String, _ def: String) -> String {
+    if let i = args.firstIndex(of: "--" + name), i + 1 < args.count { return args[i + 1] }
+    return def
+}
+let what = args.first ?? "all"
+let repeats = Int(option("repeats", "30"))!
+
+/// A Chimera-288 prior for timing the network with a prior of the real
+/// size: energy by tensor ops over the 816 couplers (gather on edge
+/// endpoints), log Z a constant whose backward applies a fixed negative
+/// phase (−mean over 1000 stored samples of z and z_u z_v). No sampler
+/// runs: the negative-phase sampling cost belongs to the sampler's benchmark.
+final class ChimeraStubPrior: LatentPrior {
+    let graph: Graph
+    let bias: Tensor, weights: Tensor
+    let eu: Tensor, ev: Tensor
+    let negMeans: Tensor, negPairs: Tensor
+    var training = true
+    var betaEff: Float = 1
+    init() throws {
+        graph = try Graph.chimera(m: 6, n: 6, t: 4)
+        var g = Generator(seed: 3)
+        bias = try Tensor.randn([288], generator: &g).mul(0.1).requiringGrad()
+        weights = try Tensor.randn([graph.edgeCount], generator: &g).mul(0.1).requiringGrad()
+        eu = Tensor(graph.edges.map { Float($0.u) }); ev = Tensor(graph.edges.map { Float($0.v) })
+        let samples = try Tensor.bernoulli([1000, 288], p: 0.5, generator: &g)
+        negMeans = try samples.mean(0)
+        negPairs = try (samples.indexSelect(1, eu) * samples.indexSelect(1, ev)).mean(0)
+    }
+    var units: Int { 288 }
+    var localParameters: [(String, Tensor)] { [("bias", bias), ("weights", weights)] }
+    func energy(_ z: Tensor) throws -> Tensor {
+        try z.matmul(bias) + (z.indexSelect(1, eu) * z.indexSelect(1, ev)).matmul(weights)
+    }
+    func logZ() throws -> Tensor {
+        let nm = negMeans, np = negPairs
+        return try Tensor.custom(name: "logZstub", inputs: [bias, weights], forward: { _ in Tensor(scalar: 200) },
+                                 backward: { g in let s = try g.item(); return [nm.mul(-s), np.mul(-s)] })
+    }
+    func sample(_ n: Int, generator: inout Generator) throws -> Tensor { try Tensor.bernoulli([n, 288], p: 0.5, generator: &generator) }
+    func estimateLogZ(generator: inout Generator) throws -> (logZ: Double, error: Double) { (200, 0) }
+}
+
+func makePrior(_ name: String) throws -> LatentPrior {
+    switch name {
+    case "bernoulli": return try ExactPrior(graph: Graph.bernoulli(288))
+    case "chimera-stub": return try ChimeraStubPrior()
+    default: fatalError("unknown prior \(name)")
+    }
+}
+
+func syntheticImages(_ n: Int, _ g: inout Generator) throws -> Tensor {
+    try Tensor.bernoulli([n, 784], p: 0.13, generator: &g)
+}
+
+func benchTrain(arch: String, priorName: String, k: Int, d: Int) throws {
+    GlobalRandom.seed(1)
+    let prior = try makePrior(priorName)
+    let vae = arch == "conv" ? try DiscreteVAE.conv(prior: prior, grouping: "bipartite")
+                             : try DiscreteVAE.dense(prior: prior, grouping: "bipartite")
+    let opt = try Adam(params: vae.parameters(), lr: 3e-3)
+    var g = Generator(seed: 2)
+    let batches = try (0..<8).map { _ in try syntheticImages(100, &g) }
+    var tf: [Double] = [], tb: [Double] = [], to: [Double] = [], tt: [Double] = []
+    let reps = arch == "conv" ? Swift.max(5, repeats / 2) : repeats
+    for i in 0..<(reps + 3) {
+        let x = batches[i % batches.count]
+        let t0 = now()
+        opt.zeroGrad()
+        let r = try vae.objective(x: x, k: k, d: d, klWeight: 1, tau: 1.0 / 7, generator: &g)
+        let t1 = now()
+        try r.loss.backward()
+        let t2 = now()
+        try opt.step()
+        let t3 = now()
+        if i >= 3 { tf.append(t1 - t0); tb.append(t2 - t1); to.append(t3 - t2); tt.append(t3 - t0) }
+    }
+    let step = median(tt)
+    print("train \(arch) prior=\(priorName) K=\(k) D=\(d): \(f(100 / step, 0)) images/s "
+          + "(step \(f(step * 1e3, 2)) ms: forward \(f(median(tf) * 1e3, 2)), backward \(f(median(tb) * 1e3, 2)), "
+          + "adam \(f(median(to) * 1e3, 2)); min step \(f(tt.min()! * 1e3, 2)) ms; \(tt.count) steps)")
+}
+
+func benchLL(k: Int, images: Int, maxRows: Int) throws {
+    GlobalRandom.seed(1)
+    let prior = try makePrior("bernoulli")
+    let vae = try DiscreteVAE.dense(prior: prior, grouping: "bipartite")
+    var g = Generator(seed: 4)
+    let x = try syntheticImages(images, &g)
+    var ts: [Double] = []
+    _ = try vae.logLikelihood(try x.narrow(0, start: 0, length: Swift.min(images, 10)).contiguous(), k: k, logZ: (0, 0), maxRows: maxRows, generator: &g)
+    for _ in 0..<Swift.max(3, repeats / 10) {
+        let t0 = now()
+        _ = try vae.logLikelihood(x, k: k, logZ: (0, 0), maxRows: maxRows, generator: &g)
+        ts.append(now() - t0)
+    }
+    print("LL P-dense K=\(k) maxRows=\(maxRows): \(f(Double(images) / median(ts), 1)) images/s (\(images) images in \(f(median(ts), 3)) s median, min \(f(ts.min()!, 3)) s)")
+}
+
+/// Per-layer forward and backward times of P-conv's gated blocks at batch 100.
+func benchLayers() throws {
+    GlobalRandom.seed(1)
+    let vae = try DiscreteVAE.conv(prior: try makePrior("bernoulli"))
+    var g = Generator(seed: 5)
+    var x = try Tensor.rand([100, 1, 28, 28], generator: &g)
+    let enc = (vae.encoder.trunk as! Sequential).layers.compactMap { $0 as? GatedConv }
+    let dec = (vae.decoder as! Sequential).layers.compactMap { $0 as? GatedConvTranspose }
+    func time(_ name: String, _ layer: Layer, _ input: Tensor) throws -> Tensor {
+        let inp = input.detach().requiringGrad()
+        var tf: [Double] = [], tb: [Double] = []
+        var out = inp
+        for i in 0..<(Swift.max(5, repeats / 3) + 2) {
+            let t0 = now()
+            out = try layer.forward(inp)
+            let t1 = now()
+            try out.sum().backward()
+            let t2 = now()
+            if i >= 2 { tf.append(t1 - t0); tb.append(t2 - t1) }
+        }
+        print("  \(name) \(inp.shape) -> \(out.shape): forward \(f(median(tf) * 1e3, 2)) ms, backward \(f(median(tb) * 1e3, 2)) ms")
+        return out.detach()
+    }
+    for (i, l) in enc.enumerated() { x = try time("enc\(i) conv\(l.conv.weight.shape)", l, x) }
+    var z = try Tensor.rand([100, 128, 1, 1], generator: &g)
+    for (i, l) in dec.enumerated() { z = try time("dec\(i) deconv\(l.deconv.weight.shape)", l, z) }
+}
+
+print("vaebench: OpenBLAS core \(BLASKernels.coreName), \(Parallel.threads) threads")
+switch what {
+case "train":
+    try benchTrain(arch: option("arch", "dense"), priorName: option("prior", "bernoulli"),
+                   k: Int(option("k", "1"))!, d: Int(option("d", "1"))!)
+case "layers":
+    try benchLayers()
+case "ll":
+    try benchLL(k: Int(option("k", "1000"))!, images: Int(option("images", "100"))!, maxRows: Int(option("max-rows", "10000"))!)
+case "all":
+    for p in ["bernoulli", "chimera-stub"] { try benchTrain(arch: "dense", priorName: p, k: 1, d: 1) }
+    try benchTrain(arch: "dense", priorName: "bernoulli", k: 1, d: 8)
+    for p in ["bernoulli", "chimera-stub"] { try benchTrain(arch: "conv", priorName: p, k: 1, d: 1) }
+    try benchLL(k: 1000, images: 100, maxRows: 10_000)
+default:
+    print("usage: vaebench [train|ll|all] [--arch dense|conv] [--prior bernoulli|chimera-stub] [--k K] [--d D] [--images N] [--max-rows R] [--repeats N]")
+}
