@@ -1,0 +1,269 @@
+/// 2-D convolution and transposed convolution (NCHW) by im2col + GEMM.
+///
+/// A convolution with weight [Cout, Cin, kH, kW] is one GEMM per group of
+/// images: Y[Cout, G·L] = W[Cout, Cin·kH·kW] · cols[Cin·kH·kW, G·L], where
+/// `cols` unfolds every receptive field of G images with L output pixels
+/// each. Its input gradient is the adjoint (GEMM with Wᵀ, then col2im),
+/// which is exactly the forward pass of the transposed convolution.
+
+/// Geometry of an unfold: an image [C, H, W] and the grid of kernel
+/// positions [OH, OW] that a kH×kW kernel with stride and padding visits.
+struct ConvGeometry {
+    let c: Int, h: Int, w: Int, kh: Int, kw: Int, sh: Int, sw: Int, ph: Int, pw: Int, oh: Int, ow: Int
+    var rows: Int { c * kh * kw }   // rows of cols
+    var l: Int { oh * ow }          // columns per image
+
+    /// Unfolds images `n0..<n0+g` of contiguous `x` ([N, C, H, W]) into
+    /// `cols` [rows, g·L].
+    func im2col(_ x: UnsafeMutablePointer<Float>, n0: Int, g: Int, cols: UnsafeMutablePointer<Float>) {
+        let ld = g * l, hw = h * w
+        Parallel.forEachRange(count: rows, minimum: rows * ld >= 1 << 15 ? 0 : Int.max) { rr in
+            for row in rr {
+                let ci = row / (kh * kw), ki = (row / kw) % kh, kj = row % kw
+                for gi in 0..<g {
+                    let img = x + ((n0 + gi) * c + ci) * hw
+                    let dst = cols + row * ld + gi * l
+                    for y in 0..<oh {
+                        let iy = y * sh - ph + ki
+                        let d = dst + y * ow
+                        if iy < 0 || iy >= h { d.update(repeating: 0, count: ow); continue }
+                        let src = img + iy * w
+                        if sw == 1 {
+                            let x0 = kj - pw  // ix = xo + x0
+                            let lo = Swift.max(0, -x0), hi = Swift.min(ow, w - x0)
+                            // Rows are short (ow ≈ 4–28): plain loops beat memcpy calls.
+                            let l0 = Swift.min(lo, ow), h0 = Swift.max(hi, l0)
+                            for xo in 0..<l0 { d[xo] = 0 }
+                            if h0 > l0 { let s = src + x0; for xo in l0..<h0 { d[xo] = s[xo] } }
+                            for xo in h0..<ow { d[xo] = 0 }
+                        } else {
+                            for xo in 0..<ow {
+                                let ix = xo * sw - pw + kj
+                                d[xo] = ix >= 0 && ix < w ? src[ix] : 0
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Folds `cols` [rows, g·L] back, accumulating into images `n0..<n0+g`
+    /// of contiguous `x` ([N, C, H, W]), which the caller has initialized.
+    func col2im(_ cols: UnsafeMutablePointer<Float>, n0: Int, g: Int, into x: UnsafeMutablePointer<Float>) {
+        let ld = g * l, hw = h * w
+        // Parallel over channels: different channels touch disjoint planes.
+        Parallel.forEachRange(count: c, minimum: rows * ld >= 1 << 15 ? 0 : Int.max) { cr in
+            for ci in cr {
+                for ki in 0..<kh { for kj in 0..<kw {
+                    let row = (ci * kh + ki) * kw + kj
+                    for gi in 0..<g {
+                        let img = x + ((n0 + gi) * c + ci) * hw
+                        let srcRow = cols + row * ld + gi * l
+                        for y in 0..<oh {
+                            let iy = y * sh - ph + ki
+                            if iy < 0 || iy >= h { continue }
+                            let s = srcRow + y * ow, d = img + iy * w
+                            if sw == 1 {
+                                let x0 = kj - pw
+                                let lo = Swift.max(0, -x0), hi = Swift.min(ow, w - x0)
+                                if hi > lo { for xo in lo..<hi { d[xo + x0] += s[xo] } }
+                            } else {
+                                for xo in 0..<ow {
+                                    let ix = xo * sw - pw + kj
+                                    if ix >= 0 && ix < w { d[ix] += s[xo] }
+                                }
+                            }
+                        }
+                    }
+                } }
+            }
+        }
+    }
+
+    /// Images per GEMM. One image per GEMM lets the GEMM read and write
+    /// NCHW tensors in place (no layout passes) with its unfolded columns
+    /// in cache; small images (few output pixels, e.g. 7×7) are grouped so
+    /// each GEMM has at least ~2048 columns, keeping `cols` under 16 MB.
+    func groupSize(_ n: Int) -> Int {
+        if l >= 256 { return 1 }
+        let byWidth = (2048 + l - 1) / Swift.max(l, 1)
+        let byMemory = (1 << 22) / Swift.max(rows * l, 1)
+        return Swift.max(1, Swift.min(n, byWidth, byMemory))
+    }
+}
+
+/// [N, C, L] images n0..<n0+g  ⇄  [C, g·L] matrix.
+private func nclToCL(_ src: UnsafeMutablePointer<Float>, c: Int, l: Int, n0: Int, g: Int, _ dst: UnsafeMutablePointer<Float>) {
+    for gi in 0..<g { for ci in 0..<c { (dst + ci * g * l + gi * l).update(from: src + ((n0 + gi) * c + ci) * l, count: l) } }
+}
+private func clToNCL(_ src: UnsafeMutablePointer<Float>, c: Int, l: Int, n0: Int, g: Int, _ dst: UnsafeMutablePointer<Float>, bias: UnsafeMutablePointer<Float>?) {
+    for gi in 0..<g { for ci in 0..<c {
+        let d = dst + ((n0 + gi) * c + ci) * l, s = src + ci * g * l + gi * l
+        if let bias { let b = bias[ci]; for i in 0..<l { d[i] = s[i] + b } } else { d.update(from: s, count: l) }
+    } }
+}
+
+/// 2-D matrix view helper (no autograd) over a raw pointer's storage.
+private func mat(_ t: Tensor, _ rows: Int, _ cols: Int, offset: Int = 0) -> Tensor {
+    Tensor(storage: t.storage, shape: [rows, cols], strides: [cols, 1], offset: t.offset + offset)
+}
+
+extension Tensor {
+    private static func pair(_ v: [Int], _ name: String, _ op: String, min: Int) throws -> (Int, Int) {
+        guard v.count == 1 || v.count == 2 else { throw TensorError("\(op): \(name) must have 1 or 2 values, got \(v.count)") }
+        let a = v[0], b = v.count == 2 ? v[1] : v[0]
+        guard a >= min, b >= min else { throw TensorError("\(op): \(name) must be ≥ \(min), got \(fmt(v))") }
+        return (a, b)
+    }
+
+    /// 2-D convolution. input [N, Cin, H, W], weight [Cout, Cin, kH, kW],
+    /// bias [Cout]; stride and padding as one value or (h, w).
+    public static func conv2d(_ input: Tensor, _ weight: Tensor, _ bias: Tensor? = nil,
+                              stride: [Int] = [1], padding: [Int] = [0]) throws -> Tensor {
+        let op = "conv2d"
+        guard input.rank == 4 else { throw TensorError("\(op): input must be 4-D [N, C, H, W], got \(fmt(input.shape))") }
+        guard weight.rank == 4 else { throw TensorError("\(op): weight must be 4-D [Cout, Cin, kH, kW], got \(fmt(weight.shape))") }
+        let (sh, sw) = try pair(stride, "stride", op, min: 1), (ph, pw) = try pair(padding, "padding", op, min: 0)
+        let n = input.shape[0], cin = input.shape[1], h = input.shape[2], w = input.shape[3]
+        let cout = weight.shape[0], kh = weight.shape[2], kw = weight.shape[3]
+        guard weight.shape[1] == cin else {
+            throw TensorError("\(op): weight \(fmt(weight.shape)) expects \(weight.shape[1]) input channels, input \(fmt(input.shape)) has \(cin)")
+        }
+        if let bias, bias.shape != [cout] { throw TensorError("\(op): bias has shape \(fmt(bias.shape)), expected [\(cout)]") }
+        guard kh > 0, kw > 0, h + 2 * ph >= kh, w + 2 * pw >= kw else {
+            throw TensorError("\(op): kernel \(kh)x\(kw) is larger than the padded input \(h + 2 * ph)x\(w + 2 * pw)")
+        }
+        let geo = ConvGeometry(c: cin, h: h, w: w, kh: kh, kw: kw, sh: sh, sw: sw, ph: ph, pw: pw,
+                               oh: (h + 2 * ph - kh) / sh + 1, ow: (w + 2 * pw - kw) / sw + 1)
+        let x = input.contiguousData(), wm = weight.contiguousData()
+        let out = Tensor(uninitialized: [n, cout, geo.oh, geo.ow])
+        let bc = bias?.contiguousData()
+        let G = geo.groupSize(n)
+        let cols = Tensor(uninitialized: [geo.rows * G * geo.l])
+        let y = Tensor(uninitialized: [G > 1 ? cout * G * geo.l : 0])
+        var n0 = 0
+        while n0 < n {
+            let g = Swift.min(G, n - n0)
+            geo.im2col(x.data, n0: n0, g: g, cols: cols.data)
+            if g == 1 {
+                let o = out.data + n0 * cout * geo.l
+                if let bc { for c in 0..<cout { let v = bc.data[c], p = o + c * geo.l; for j in 0..<geo.l { p[j] = v } } }
+                gemm(mat(wm, cout, geo.rows), mat(cols, geo.rows, geo.l), into: o, ldc: geo.l, beta: bc == nil ? 0 : 1)
+            } else {
+                gemm(mat(wm, cout, geo.rows), mat(cols, geo.rows, g * geo.l), into: y.data, ldc: g * geo.l)
+                clToNCL(y.data, c: cout, l: geo.l, n0: n0, g: g, out.data, bias: bc?.data)
+            }
+            n0 += g
+        }
+        let inputs = bias.map { [input, weight, $0] } ?? [input, weight]
+        let rx = input.requiresGrad, rw = weight.requiresGrad, rb = bias?.requiresGrad ?? false
+        let hasBias = bias != nil
+        return record(out, op, inputs) { gOut in
+            let go = gOut.contiguousData()
+            let gx = rx ? try Tensor.zeros(x.shape) : nil
+            let gw = rw ? try Tensor.zeros([cout, geo.rows]) : nil
+            let gb = rb ? try Tensor.zeros([cout]) : nil
+            let cols = Tensor(uninitialized: [geo.rows * G * geo.l])
+            let gyBuf = Tensor(uninitialized: [G > 1 ? cout * G * geo.l : 0])
+            var n0 = 0
+            while n0 < n {
+                let g = Swift.min(G, n - n0)
+                let gy: Tensor
+                if g == 1 { gy = Tensor(storage: go.storage, shape: [cout * geo.l], strides: [1], offset: go.offset + n0 * cout * geo.l) }
+                else { gy = gyBuf; nclToCL(go.data, c: cout, l: geo.l, n0: n0, g: g, gy.data) }
+                let gyM = mat(gy, cout, g * geo.l)
+                if let gb { for c in 0..<cout { gb.data[c] += Float(sumFloats(gy.data + c * g * geo.l, g * geo.l)) } }
+                if let gw {
+                    geo.im2col(x.data, n0: n0, g: g, cols: cols.data)
+                    gemm(gyM, try mat(cols, geo.rows, g * geo.l).t(), into: gw.data, ldc: geo.rows, beta: n0 == 0 ? 0 : 1)
+                }
+                if let gx {
+                    gemm(try mat(wm, cout, geo.rows).t(), gyM, into: cols.data, ldc: g * geo.l)
+                    geo.col2im(cols.data, n0: n0, g: g, into: gx.data)
+                }
+                n0 += g
+            }
+            let gwr = try gw?.reshape(weight.shape)
+            return hasBias ? [gx, gwr, gb] : [gx, gwr]
+        }
+    }
+
+    /// 2-D transposed convolution (the adjoint of `conv2d`). input
+    /// [N, Cin, H, W], weight [Cin, Cout, kH, kW] (PyTorch layout), bias
+    /// [Cout]. Output size (H-1)·stride - 2·padding + kH + outputPadding.
+    public static func convTranspose2d(_ input: Tensor, _ weight: Tensor, _ bias: Tensor? = nil,
+                                       stride: [Int] = [1], padding: [Int] = [0],
+                                       outputPadding: [Int] = [0]) throws -> Tensor {
+        let op = "convTranspose2d"
+        guard input.rank == 4 else { throw TensorError("\(op): input must be 4-D [N, C, H, W], got \(fmt(input.shape))") }
+        guard weight.rank == 4 else { throw TensorError("\(op): weight must be 4-D [Cin, Cout, kH, kW], got \(fmt(weight.shape))") }
+        let (sh, sw) = try pair(stride, "stride", op, min: 1), (ph, pw) = try pair(padding, "padding", op, min: 0)
+        let (oph, opw) = try pair(outputPadding, "outputPadding", op, min: 0)
+        guard oph < sh, opw < sw else { throw TensorError("\(op): output padding \(fmt(outputPadding)) must be smaller than the stride \(fmt(stride))") }
+        let n = input.shape[0], cin = input.shape[1], h = input.shape[2], w = input.shape[3]
+        let cout = weight.shape[1], kh = weight.shape[2], kw = weight.shape[3]
+        guard weight.shape[0] == cin else {
+            throw TensorError("\(op): weight \(fmt(weight.shape)) expects \(weight.shape[0]) input channels, input \(fmt(input.shape)) has \(cin)")
+        }
+        if let bias, bias.shape != [cout] { throw TensorError("\(op): bias has shape \(fmt(bias.shape)), expected [\(cout)]") }
+        let oh = (h - 1) * sh - 2 * ph + kh + oph, ow = (w - 1) * sw - 2 * pw + kw + opw
+        guard kh > 0, kw > 0, oh > 0, ow > 0 else { throw TensorError("\(op): output size \(oh)x\(ow) is not positive") }
+        // The conv geometry whose image is the output and whose grid is the input.
+        let geo = ConvGeometry(c: cout, h: oh, w: ow, kh: kh, kw: kw, sh: sh, sw: sw, ph: ph, pw: pw, oh: h, ow: w)
+        let x = input.contiguousData(), wm = weight.contiguousData()
+        let out = try Tensor.zeros([n, cout, oh, ow])
+        let G = geo.groupSize(n)
+        let cols = Tensor(uninitialized: [geo.rows * G * geo.l])
+        let xm = Tensor(uninitialized: [G > 1 ? cin * G * geo.l : 0])
+        var n0 = 0
+        while n0 < n {
+            let g = Swift.min(G, n - n0)
+            let xg: Tensor
+            if g == 1 { xg = Tensor(storage: x.storage, shape: [cin * geo.l], strides: [1], offset: x.offset + n0 * cin * geo.l) }
+            else { xg = xm; nclToCL(x.data, c: cin, l: geo.l, n0: n0, g: g, xm.data) }
+            gemm(try mat(wm, cin, geo.rows).t(), mat(xg, cin, g * geo.l), into: cols.data, ldc: g * geo.l)
+            geo.col2im(cols.data, n0: n0, g: g, into: out.data)
+            n0 += g
+        }
+        if let bias {
+            let bc = bias.contiguousData()
+            let l = oh * ow
+            for i in 0..<n { for c in 0..<cout { let p = out.data + (i * cout + c) * l, b = bc.data[c]; for j in 0..<l { p[j] += b } } }
+        }
+        let inputs = bias.map { [input, weight, $0] } ?? [input, weight]
+        let rx = input.requiresGrad, rw = weight.requiresGrad, rb = bias?.requiresGrad ?? false
+        let hasBias = bias != nil
+        return record(out, op, inputs) { gOut in
+            let go = gOut.contiguousData()
+            let gx = rx ? Tensor(uninitialized: x.shape) : nil
+            let gw = rw ? try Tensor.zeros([cin, geo.rows]) : nil
+            let cols = Tensor(uninitialized: [geo.rows * G * geo.l])
+            let xm = Tensor(uninitialized: [G > 1 ? cin * G * geo.l : 0])
+            var n0 = 0
+            while n0 < n {
+                let g = Swift.min(G, n - n0)
+                geo.im2col(go.data, n0: n0, g: g, cols: cols.data)
+                let colsM = mat(cols, geo.rows, g * geo.l)
+                if let gw {
+                    let xg: Tensor
+                    if g == 1 { xg = Tensor(storage: x.storage, shape: [cin * geo.l], strides: [1], offset: x.offset + n0 * cin * geo.l) }
+                    else { xg = xm; nclToCL(x.data, c: cin, l: geo.l, n0: n0, g: g, xm.data) }
+                    gemm(mat(xg, cin, g * geo.l), try colsM.t(), into: gw.data, ldc: geo.rows, beta: n0 == 0 ? 0 : 1)
+                }
+                if let gx {
+                    if g == 1 {
+                        gemm(mat(wm, cin, geo.rows), colsM, into: gx.data + n0 * cin * geo.l, ldc: geo.l)
+                    } else {
+                        gemm(mat(wm, cin, geo.rows), colsM, into: xm.data, ldc: g * geo.l)
+                        clToNCL(xm.data, c: cin, l: geo.l, n0: n0, g: g, gx.data, bias: nil)
+                    }
+                }
+                n0 += g
+            }
+            let gb = rb ? try go.sum(dims: [0, 2, 3]) : nil
+            let gwr = try gw?.reshape(weight.shape)
+            return hasBias ? [gx, gwr, gb] : [gx, gwr]
+        }
+    }
+}

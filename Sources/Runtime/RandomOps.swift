@@ -1,0 +1,73 @@
+/// Random tensors. Every fill draws from one generator (the global one
+/// behind `qv.seed`, or one passed in); large fills are cut into a fixed
+/// number of blocks, each with its own `split()` stream, so the numbers
+/// depend only on the seed and the shape, never on the thread count.
+extension Tensor {
+    /// Number of blocks (streams) for a fill of `n` values.
+    private static func blocks(_ n: Int) -> Int { Swift.max(1, Swift.min(256, n / 16384)) }
+
+    /// Fills `n` values at `p` in parallel blocks; `body(gen, buffer)`.
+    private static func fill(_ p: UnsafeMutablePointer<Float>, _ n: Int, _ gen: inout Generator,
+                             _ body: @escaping (inout Generator, UnsafeMutableBufferPointer<Float>) -> Void) {
+        let k = blocks(n)
+        var gens = (0..<k).map { _ in gen.split() }
+        gens.withUnsafeMutableBufferPointer { gp in
+            Parallel.forEachChunk(count: n, chunks: k, minimum: 1 << 15) { c, r in
+                body(&gp[c], UnsafeMutableBufferPointer(start: p + r.lowerBound, count: r.count))
+            }
+        }
+    }
+
+    /// Uniform [0, 1) values from `generator`.
+    public static func rand(_ shape: [Int], generator: inout Generator) throws -> Tensor {
+        try Shape.validate(shape, op: "rand")
+        let t = Tensor(uninitialized: shape)
+        fill(t.data, t.count, &generator) { g, b in g.fillUniform(b) }
+        return t
+    }
+    /// Uniform [0, 1) values from the global generator.
+    public static func rand(_ shape: [Int]) throws -> Tensor { try rand(shape, generator: &GlobalRandom.generator) }
+
+    /// Standard normal values from `generator`.
+    public static func randn(_ shape: [Int], generator: inout Generator) throws -> Tensor {
+        try Shape.validate(shape, op: "randn")
+        let t = Tensor(uninitialized: shape)
+        fill(t.data, t.count, &generator) { g, b in g.fillNormal(b) }
+        return t
+    }
+    /// Standard normal values from the global generator.
+    public static func randn(_ shape: [Int]) throws -> Tensor { try randn(shape, generator: &GlobalRandom.generator) }
+
+    /// Uniform values in the open interval (0, 1) (safe for log/logit).
+    public static func randOpen(_ shape: [Int], generator: inout Generator) throws -> Tensor {
+        try Shape.validate(shape, op: "rand")
+        let t = Tensor(uninitialized: shape)
+        fill(t.data, t.count, &generator) { g, b in for i in b.indices { b[i] = g.uniformOpen() } }
+        return t
+    }
+    public static func randOpen(_ shape: [Int]) throws -> Tensor { try randOpen(shape, generator: &GlobalRandom.generator) }
+
+    /// 1 with probability `self` (elementwise), else 0. No gradient.
+    public func bernoulli(generator: inout Generator) -> Tensor {
+        let p = contiguousData()
+        let t = Tensor(uninitialized: shape)
+        let pp = p.data
+        let base = t.data
+        Tensor.fill(t.data, t.count, &generator) { g, b in
+            let off = b.baseAddress! - base
+            for i in b.indices { b[i] = g.uniform() < pp[off + i] ? 1 : 0 }
+        }
+        return t
+    }
+    /// Bernoulli samples from the global generator.
+    public func bernoulli() -> Tensor { bernoulli(generator: &GlobalRandom.generator) }
+
+    /// Bernoulli samples with a constant probability `p`.
+    public static func bernoulli(_ shape: [Int], p: Float, generator: inout Generator) throws -> Tensor {
+        try Shape.validate(shape, op: "bernoulli")
+        let t = Tensor(uninitialized: shape)
+        fill(t.data, t.count, &generator) { g, b in for i in b.indices { b[i] = g.uniform() < p ? 1 : 0 } }
+        return t
+    }
+    public static func bernoulli(_ shape: [Int], p: Float) throws -> Tensor { try bernoulli(shape, p: p, generator: &GlobalRandom.generator) }
+}

@@ -1,0 +1,81 @@
+import XCTest
+@testable import Runtime
+
+/// Convolutions against direct (naive) loops in Double.
+final class ConvTests: XCTestCase {
+    func naiveConv(_ x: Tensor, _ w: Tensor, _ b: Tensor?, s: Int, p: Int) throws -> [Float] {
+        let (n, ci, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (co, k, kw) = (w.shape[0], w.shape[2], w.shape[3])
+        let oh = (h + 2 * p - k) / s + 1, ow = (wd + 2 * p - kw) / s + 1
+        var out = [Float](repeating: 0, count: n * co * oh * ow)
+        for a in 0..<n { for o in 0..<co { for y in 0..<oh { for xx in 0..<ow {
+            var acc = Double(try b?.at([o]) ?? 0)
+            for c in 0..<ci { for i in 0..<k { for j in 0..<kw {
+                let iy = y * s - p + i, ix = xx * s - p + j
+                if iy >= 0 && iy < h && ix >= 0 && ix < wd { acc += Double(try x.at([a, c, iy, ix])) * Double(try w.at([o, c, i, j])) }
+            } } }
+            out[((a * co + o) * oh + y) * ow + xx] = Float(acc)
+        } } } }
+        return out
+    }
+
+    func naiveConvT(_ x: Tensor, _ w: Tensor, _ b: Tensor?, s: Int, p: Int, op: Int) throws -> [Float] {
+        let (n, ci, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (co, k, kw) = (w.shape[1], w.shape[2], w.shape[3])
+        let oh = (h - 1) * s - 2 * p + k + op, ow = (wd - 1) * s - 2 * p + kw + op
+        var out = [Double](repeating: 0, count: n * co * oh * ow)
+        for a in 0..<n { for c in 0..<ci { for y in 0..<h { for xx in 0..<wd {
+            let v = Double(try x.at([a, c, y, xx]))
+            for o in 0..<co { for i in 0..<k { for j in 0..<kw {
+                let oy = y * s - p + i, ox = xx * s - p + j
+                if oy >= 0 && oy < oh && ox >= 0 && ox < ow { out[((a * co + o) * oh + oy) * ow + ox] += v * Double(try w.at([c, o, i, j])) }
+            } } }
+        } } } }
+        if let b { for a in 0..<n { for o in 0..<co { for q in 0..<(oh * ow) { out[(a * co + o) * oh * ow + q] += Double(try b.at([o])) } } } }
+        return out.map(Float.init)
+    }
+
+    func testConv2dMatchesNaive() throws {
+        for (s, p, k) in [(1, 0, 4), (2, 1, 3), (1, 2, 3), (3, 0, 2)] {
+            let x = randn([3, 2, 9, 8], seed: UInt64(s * 10 + p)), w = randn([5, 2, k, k], seed: 99), b = randn([5], seed: 98)
+            let y = try Tensor.conv2d(x, w, b, stride: [s], padding: [p])
+            assertClose(y.toArray(), try naiveConv(x, w, b, s: s, p: p), tol: 1e-4, "conv s\(s) p\(p) k\(k)")
+        }
+        // Non-contiguous input.
+        let x = try randn([2, 9, 8, 3], seed: 5).permute([0, 3, 1, 2])
+        let w = randn([4, 3, 3, 3], seed: 6)
+        assertClose(try Tensor.conv2d(x, w).toArray(), try naiveConv(x, w, nil, s: 1, p: 0), tol: 1e-4, "permuted")
+    }
+
+    func testConvTranspose2dMatchesNaive() throws {
+        for (s, p, op, k) in [(1, 0, 0, 4), (2, 1, 1, 3), (2, 0, 0, 3), (3, 1, 2, 4)] {
+            let x = randn([2, 3, 5, 4], seed: UInt64(s * 10 + p + op)), w = randn([3, 4, k, k], seed: 97), b = randn([4], seed: 96)
+            let y = try Tensor.convTranspose2d(x, w, b, stride: [s], padding: [p], outputPadding: [op])
+            assertClose(y.toArray(), try naiveConvT(x, w, b, s: s, p: p, op: op), tol: 1e-4, "convT s\(s) p\(p) op\(op)")
+        }
+    }
+
+    func testOneImagePerGemmPath() throws {
+        // ≥ 256 output pixels per image: GEMMs run directly on NCHW buffers.
+        let x = randn([3, 2, 18, 18], seed: 30), w = randn([3, 2, 3, 3], seed: 31), b = randn([3], seed: 32)
+        assertClose(try Tensor.conv2d(x, w, b).toArray(), try naiveConv(x, w, b, s: 1, p: 0), tol: 1e-4, "conv per image")
+        let xt = randn([2, 2, 16, 16], seed: 33), wt = randn([2, 3, 3, 3], seed: 34)
+        assertClose(try Tensor.convTranspose2d(xt, wt, b, stride: [2], padding: [1], outputPadding: [1]).toArray(),
+                    try naiveConvT(xt, wt, b, s: 2, p: 1, op: 1), tol: 1e-4, "convT per image")
+        try gradcheck("conv2d per image", [randn([2, 1, 17, 17], seed: 35), randn([2, 1, 2, 2], seed: 36), randn([2], seed: 37)]) {
+            try Tensor.conv2d($0[0], $0[1], $0[2])
+        }
+        try gradcheck("convT per image", [randn([2, 2, 16, 16], seed: 38), randn([2, 1, 3, 3], seed: 39, scale: 0.5), randn([1], seed: 40)]) {
+            try Tensor.convTranspose2d($0[0], $0[1], $0[2], stride: [2], padding: [1])
+        }
+    }
+
+    func testPaperFirstLayerShapesAndGroups() throws {
+        // Large batch exercises image grouping in im2col (several GEMMs).
+        let x = randn([40, 16, 14, 14], seed: 7), w = randn([32, 16, 4, 4], seed: 8, scale: 0.1)
+        let y = try Tensor.conv2d(x, w, stride: [1], padding: [1])
+        XCTAssertEqual(y.shape, [40, 32, 13, 13])
+        let ref = try naiveConv(try x.narrow(0, start: 37, length: 3).contiguous(), w, nil, s: 1, p: 1)
+        assertClose(try y.narrow(0, start: 37, length: 3).toArray(), ref, tol: 1e-4)
+    }
+}
