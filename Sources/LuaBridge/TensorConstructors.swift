@@ -48,8 +48,8 @@ extension QV {
         shaped("zeros", "A tensor of zeros.") { try Tensor.zeros($0) }
         shaped("ones", "A tensor of ones.") { try Tensor.ones($0) }
         fn("full", "qv.full(shape, value) -> Tensor\nA tensor of shape (a table {d1, d2, ...}) filled with value.") { a in
-            let shape = try a.shape(from: 1)
             guard a.isTable(1) else { throw a.argumentError(1, "shape", "expected a table of sizes (qv.full({2, 3}, value))") }
+            let shape = try a.shapeTable(1)
             return .object(try Tensor.full(shape, try a.float(2, "value")))
         }
         fn("rand", """
@@ -71,8 +71,8 @@ extension QV {
             1 with probability probs (a tensor, elementwise) or p (a number, shape a table), else 0.
             """) { a in
             if let p = a.objectIfPresent(1, Tensor.self) { return .object(p.bernoulli()) }
-            let shape = try a.shape(from: 1)
             guard a.isTable(1) else { throw a.argumentError(1, "shape", "expected qv.Tensor or a table of sizes") }
+            let shape = try a.shapeTable(1)
             let p = try a.float(2, "p")
             guard p >= 0, p <= 1 else { throw a.argumentError(2, "p", "must be in [0, 1], got \(p)") }
             return .object(try Tensor.bernoulli(shape, p: p))

@@ -80,6 +80,13 @@ extension Arguments {
         return s
     }
 
+    /// A shape given as one table {d1, d2, ...} (sizes >= 0).
+    func shapeTable(_ i: Int, _ name: String = "shape") throws -> [Int] {
+        let s = try ints(i, name)
+        guard s.allSatisfy({ $0 >= 0 }) else { throw argumentError(i, name, "sizes must be non-negative, got \(shapeText(s))") }
+        return s
+    }
+
     /// A boolean, or nil -> default; also accepts nothing at all.
     func flag(_ i: Int, _ name: String, default d: Bool) throws -> Bool { try bool(i, name, default: d) }
 
