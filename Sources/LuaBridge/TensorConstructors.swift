@@ -189,6 +189,34 @@ extension QV {
             GradMode.isEnabled = f
             return .bool(prev)
         }
+        qv.fn("custom", doc: """
+            qv.custom(name, {inputs...}, forward, backward) -> Tensor
+            An op with a gradient written in Lua: forward(inputs...) runs with grad off and returns a tensor;
+            backward(grad) returns one gradient per input (a tensor of that input's shape, or nil).
+            """) { a in
+            let name = try a.string(1, "name")
+            let inputs = try a.objects(2, Tensor.self, "inputs")
+            let fwd = try a.function(3, "forward"), bwd = try a.function(4, "backward")
+            let fname = a.function
+            return .object(try tensorOp(a) {
+                try Tensor.custom(name: name, inputs: inputs, forward: { ts in
+                    guard let out = try fwd.call(ts.map { .object($0) }).first?.object(Tensor.self) else {
+                        throw LuaError("\(fname): forward of '\(name)' must return a qv.Tensor")
+                    }
+                    return out
+                }, backward: { g in
+                    let rs = try bwd.call([.object(g)])
+                    return try (0..<inputs.count).map { i -> Tensor? in
+                        let v = i < rs.count ? rs[i] : .nil
+                        if v.isNil { return nil }
+                        guard let t = v.object(Tensor.self) else {
+                            throw LuaError("\(fname): backward of '\(name)' returned a \(v.typeName) for input \(i + 1), expected a qv.Tensor or nil")
+                        }
+                        return t
+                    }
+                })
+            })
+        }
         qv.fn("is_tensor", doc: "qv.is_tensor(x) -> boolean\nWhether x is a qv.Tensor.") { a in
             .bool(a.objectIfPresent(1, Tensor.self) != nil)
         }

@@ -111,3 +111,21 @@ test("gradient of a linear layer", function()
   expect.eq(W.grad:totable(), {{1, 2}, {1, 2}, {1, 2}})
   expect.eq(b.grad:totable(), {1, 1, 1})
 end)
+
+test("qv.custom: an op with a Lua gradient", function()
+  local x = qv.tensor({1, 2, 3}, {requires_grad = true})
+  local calls = 0
+  local y = qv.custom("twice", {x},
+    function(a) expect.falsy(qv.grad_enabled()); return a * 2 end,
+    function(g) calls = calls + 1; return g * 2 end)
+  expect.eq(y.grad_fn, "twice")
+  y:sum():backward()
+  expect.eq(calls, 1)
+  expect.eq(x.grad:totable(), {2, 2, 2})
+  local bad = qv.custom("bad", {x}, function(a) return a + 0 end, function() return "no" end)
+  expect.error(function() bad:sum():backward() end, "backward of 'bad' returned a string for input 1")
+  local bad2 = qv.custom("bad2", {x}, function(a) return a + 0 end, function() error("from lua") end)
+  expect.error(function() bad2:sum():backward() end, "from lua")
+  expect.error(function() qv.custom("f", {x}, function() return 1 end, function() end) end,
+    "forward of 'f' must return a qv.Tensor")
+end)
