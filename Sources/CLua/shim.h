@@ -95,6 +95,10 @@ static inline void qvL_pushswift(lua_State *L, lua_CFunction adapter, int nup) {
 
 static inline int qvL_upvalueindex(int i) { return lua_upvalueindex(i); }
 
+/* Pushes "chunkname:currentline: " of the function at `level` (or ""), as
+   luaL_where; raises only on memory errors (see qvL_alloc). */
+static inline void qvL_pushwhere(lua_State *L, int level) { luaL_where(L, level); }
+
 /* ---- Ctrl-C -------------------------------------------------------------- */
 
 static void qvL_interrupt_hook(lua_State *L, lua_Debug *ar) {

@@ -16,6 +16,11 @@ public enum QV {
     public static func newState(ignoreEnvironment: Bool = false) -> LuaState {
         let state = LuaState(ignoreEnvironment: ignoreEnvironment)
         openCore(state)
+        openTensors(state)
+        openOptim(state)
+        openSerialization(state)
+        openData(state)
+        openUtil(state)
         openOutput(state)
         return state
     }

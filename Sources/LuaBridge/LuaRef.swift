@@ -4,7 +4,12 @@ import CLua
 /// function or a table passed to a binding. Released when the last Swift
 /// reference goes; must be used and released on the Lua thread.
 public final class LuaRef {
-    public private(set) weak var state: LuaState?
+    /// The owning state, nil once it is gone. Held through a `StateHandle`
+    /// rather than a weak reference: a weak reference would give LuaState a
+    /// side table and move every retain/release of it (one per binding
+    /// call) to the slow path.
+    public var state: LuaState? { handle.state }
+    let handle: StateHandle
     let ref: Int32
     let owned: Bool
     /// Lua type of the value ("function", "table", ...).
@@ -12,7 +17,7 @@ public final class LuaRef {
 
     /// Takes a reference to the value at `index` (which stays on the stack).
     init(state: LuaState, L: OpaquePointer, index: Int32) {
-        self.state = state
+        self.handle = state.handle
         self.typeName = String(cString: lua_typename(L, lua_type(L, index)))
         lua_pushvalue(L, index)
         self.ref = luaL_ref(L, LuaState.registry)
@@ -21,7 +26,7 @@ public final class LuaRef {
 
     /// Wraps an existing registry slot.
     init(state: LuaState, L: OpaquePointer, registryRef: Int32, owned: Bool) {
-        self.state = state
+        self.handle = state.handle
         lua_rawgeti(L, LuaState.registry, lua_Integer(registryRef))
         self.typeName = String(cString: lua_typename(L, lua_type(L, -1)))
         lua_settop(L, -2)
@@ -113,4 +118,11 @@ extension LuaState {
         lua_settop(L, -2)
         return LuaError(message: message, traceback: tb, value: value)
     }
+}
+
+/// A strong, cheap stand-in for a weak reference to a LuaState: the state
+/// clears it when it is deinitialized.
+final class StateHandle {
+    unowned(unsafe) var state: LuaState?
+    init() {}
 }

@@ -19,6 +19,8 @@ public final class LuaState {
     public internal(set) var currentL: OpaquePointer
     let extra: UnsafeMutablePointer<qvL_Extra>
     public private(set) var isClosed = false
+    /// Cleared in deinit; what `LuaRef` holds instead of a weak reference.
+    let handle = StateHandle()
 
     var classesByType: [ObjectIdentifier: ClassInfo] = [:]
     var docsRef: Int32 = 0
@@ -46,6 +48,7 @@ public final class LuaState {
         self.L = L
         self.currentL = L
         extra.pointee.owner = Unmanaged.passUnretained(self).toOpaque()
+        handle.state = self
         extra.pointee.take_interrupt = { qv_take_interrupt() }
         if ignoreEnvironment {
             lua_pushboolean(L, 1)
@@ -56,7 +59,10 @@ public final class LuaState {
         loadPrelude()
     }
 
-    deinit { close() }
+    deinit {
+        close()
+        handle.state = nil
+    }
 
     /// Closes the state: every userdata is finalized (its Swift object
     /// released). Further use is an error.

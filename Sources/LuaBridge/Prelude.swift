@@ -67,6 +67,15 @@ function M.repr(value, opts)
   local function r(v, depth, indent)
     local t = type(v)
     if t == "string" then return quote(v) end
+    if t == "userdata" and depth > 0 then
+      -- Inside a table, objects with a one-line summary (tensors) use it.
+      local umt = getmetatable(v)
+      local summary = type(umt) == "table" and rawget(umt, "__summary")
+      if summary then
+        local ok, s = pcall(summary, v)
+        if ok and type(s) == "string" then return s end
+      end
+    end
     if t ~= "table" then return safe_tostring(v) end
     local mt = getmetatable(v)
     if type(mt) == "table" and rawget(mt, "__tostring") then return safe_tostring(v) end

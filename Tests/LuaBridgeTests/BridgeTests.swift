@@ -341,7 +341,8 @@ final class BridgeTests: XCTestCase {
         try state.run("qv.seed(42)")
         XCTAssertEqual(try eval("qv.rand()").doubleValue, a)
         XCTAssertEqual(try eval("qv.version").stringValue, QV.version)
-        XCTAssertEqual(errorOf("qv.rand(1)"), "(swift):1: bad argument #1 to 'qv.rand' (no more than 0 arguments expected)")
+        // With a shape, qv.rand makes a tensor (TensorConstructors.swift).
+        XCTAssertEqual(errorOf("qv.rand('x')"), "(swift):1: bad argument #1 to 'qv.rand' (size: expected integer, got string)")
         XCTAssertEqual(errorOf("qv.sleep(-1)"), "(swift):1: bad argument #1 to 'qv.sleep' (seconds: must be a finite number >= 0)")
     }
 

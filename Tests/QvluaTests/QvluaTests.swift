@@ -241,7 +241,7 @@ final class ReplPTYTests: XCTestCase {
 
     func testTabCompletion() throws {
         let s = try start()
-        s.send("qv.se\t")
+        s.send("qv.see\t")
         s.expect("qv.seed")
         s.send("(7)\r")
         s.expect("> ")
