@@ -180,9 +180,7 @@ let bmClass = LuaClass<BMBox>("qv.BM", doc: """
             let ais = AnnealedImportanceSampling(temperatures: a.temperatures, sweepsPerStep: a.sweepsPerStep,
                                                  spacing: a.spacing, path: a.path)
             let e = try ais.estimateLogZ(b.bm, chains: chains, generator: &g)
-            var st = e.stats.mapValues { LuaValue.number($0) }
-            st["method"] = "ais"
-            return .values(.number(e.logZ), .number(e.error), .table(st))
+            return .values(.number(e.logZ), .number(e.error), statsTable(e.stats, extra: ["method": "ais"]))
         default:
             try only(["replicas", "populations", "temperatures", "sweeps_per_step", "path", "spacing", "resampling"])
             let a = try common.read(args, o)
@@ -193,9 +191,7 @@ let bmClass = LuaClass<BMBox>("qv.BM", doc: """
             let pa = PopulationAnnealing(temperatures: a.temperatures, sweepsPerStep: a.sweepsPerStep, populations: pops,
                                          spacing: a.spacing, path: a.path, resampling: res)
             let e = try pa.estimateLogZ(b.bm, replicas: replicas, generator: &g)
-            var st = e.stats.mapValues { LuaValue.number($0) }
-            st["method"] = "pa"
-            return .values(.number(e.logZ), .number(e.error), .table(st))
+            return .values(.number(e.logZ), .number(e.error), statsTable(e.stats, extra: ["method": "pa"]))
         }
     }
     .method("sample", doc: """

@@ -109,6 +109,15 @@ final class LuaCallbackSampler: Sampler {
     }
 }
 
+/// Statistics as a Lua table; integral values (counts) become integers.
+func statsTable(_ stats: [String: Double], extra: [String: LuaValue] = [:]) -> LuaValue {
+    var t = stats.mapValues { v -> LuaValue in
+        v == v.rounded() && abs(v) < 9e15 ? .int(Int(v)) : .number(v)
+    }
+    for (k, v) in extra { t[k] = v }
+    return .table(t)
+}
+
 /// The string-keyed entries of a table (raw), values converted.
 func luaStringKeyedPairs(_ t: LuaRef, state: LuaState) -> [(String, LuaValue)] {
     let L = state.currentL
@@ -200,7 +209,7 @@ let samplesClass = LuaClass<SamplesBox>("qv.Samples", doc: """
     .property("count", doc: "number of samples (also #samples)") { s in .int(s.set.count) }
     .property("units", doc: "units per sample") { s in .int(s.set.units) }
     .property("stats", doc: "the sampler's statistics (logZ, logZ_err, sweeps, ess, ...)") { s in
-        .table(s.set.stats.mapValues { .number($0) })
+        statsTable(s.set.stats)
     }
     .property("sampler", doc: "the kind of sampler that drew them") { s in .string(s.sampler) }
     .len { s in .int(s.set.count) }
