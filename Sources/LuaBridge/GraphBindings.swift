@@ -444,7 +444,7 @@ extension QV {
             n nodes and no edges (the independent-Bernoulli prior).
             """) { args in
             try args.expectAtMost(1)
-            return .object(GraphBox(try Graph.bernoulli(try positive(args, 1, "n", max: 100_000_000))))
+            return .object(GraphBox(try Graph.bernoulli(try positive(args, 1, "n", max: 10_000_000))))
         }
         m.fn("edges", doc: """
             qv.graph.edges(n, {{u, v}, ...} [, name]) -> qv.Graph
@@ -453,8 +453,7 @@ extension QV {
             """) { args in
             try args.expectAtMost(3)
             let n = try args.int(1, "n")
-            guard n >= 1, n <= 100_000_000 else { throw args.argumentError(1, "n", "must be in 1..100000000, got \(n)") }
-            guard args.isTable(2) else { throw args.argumentError(2, "edges", "expected a table of {u, v} pairs, got \(args.typeName(2))") }
+            guard n >= 1, n <= 10_000_000 else { throw args.argumentError(1, "n", "must be in 1..10000000, got \(n)") }
             let pairs = try args.converting(2, "edges") { try readEdgePairs(args.value(2), nodes: n, state: args.state) }
             var seen = Set<Edge>()
             for (k, p) in pairs.enumerated() {

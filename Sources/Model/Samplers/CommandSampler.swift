@@ -337,8 +337,6 @@ public enum Subprocess {
             }
         }
         if !reaped { reap(block: true) }
-        // Whatever is left in the group (background children) goes too.
-        kill(-pid, SIGKILL)
         return Result(status: status, signal: signal, stdout: stdout, stderr: stderr, timedOut: timedOut)
     }
 }
