@@ -38,5 +38,11 @@ test-repl:
 test-lua: build
 	$(QVLUA) Tests/lua/run.lua
 
+bench: setup
+	$(SWIFT) build -c release --product qvbench
+	$(SWIFT) build -c release --product bmbench
+	.build/release/qvbench all
+	.build/release/bmbench all 11
+
 clean:
 	rm -rf .build

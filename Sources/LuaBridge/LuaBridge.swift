@@ -16,6 +16,7 @@ public enum QV {
     public static func newState(ignoreEnvironment: Bool = false) -> LuaState {
         let state = LuaState(ignoreEnvironment: ignoreEnvironment)
         openCore(state)
+        openOutput(state)
         openBoltzmann(state)  // qv.graph, qv.bm, qv.sampler (GraphBindings.swift ...)
         return state
     }

@@ -1,7 +1,7 @@
 // bmbench: timings of the Boltzmann-machine samplers (BENCHMARKS.md,
 // "Boltzmann machines and samplers"). Build with
 //   swift build -c release --product bmbench
-// and run .build/release/bmbench [gibbs|gibbs-full|sa|ais|pa|all] [repeats].
+// and run .build/release/bmbench [gibbs|gibbs-full|sa|ais|pa|prior|all] [repeats].
 import Runtime
 import Model
 #if canImport(Glibc)
@@ -88,5 +88,65 @@ if what == "pa" || what == "all" {
     _ = try time("PA log Z C(6,6,4), 4×1000 replicas × 1000 β", repeats: max(1, repeats / 2)) {
         let e = try pa.estimateLogZ(bm, replicas: 4000, generator: &gen)
         return "\(e)"
+    }
+}
+
+if what == "prior" || what == "all" {
+    // The prior's share of a P-dense training step: energy forward+backward
+    // on ζ [100, 288] (gradients w.r.t. ζ, b, W), and the log Z negative
+    // phase (PCD, 1000 chains × 10 sweeps) with its backward.
+    let reps = max(repeats, 20)
+    func stepTimes(_ label: String, _ graph: Graph, denseThreshold: Double) throws {
+        let saved = BoltzmannPrior.denseThreshold
+        BoltzmannPrior.denseThreshold = denseThreshold
+        defer { BoltzmannPrior.denseThreshold = saved }
+        var g = Generator(seed: 7)
+        let prior = try BoltzmannPrior(graph: graph, biasInit: 0, weightScale: 0.1, generator: &g)
+        let zeta = try Tensor.rand([100, graph.nodeCount], generator: &g).requiringGrad()
+        let path = graph.edgeCount == 0 ? "exact" : (prior.usesDenseKernels ? "sgemm" : "sparse")
+        let te = try time("  \(label) [\(path)] energy fwd+bwd [100,\(graph.nodeCount)]", repeats: reps) {
+            zeta.grad = nil; prior.bias.grad = nil; prior.weights.grad = nil
+            try prior.energy(zeta).sum().backward(); return ""
+        }
+        _ = try prior.logZ()  // chains initialized (burn-in) outside the timing
+        let tz = try time("  \(label) [\(path)] logZ negative phase + bwd (1000 chains × 10 sweeps)", repeats: reps) {
+            prior.bias.grad = nil; prior.weights.grad = nil
+            try prior.logZ().backward(); return ""
+        }
+        print("  -> \(label): \(f(te * 1e3, 3)) ms energy + \(f(tz * 1e3, 3)) ms logZ = \(f((te + tz) * 1e3, 3)) ms per step")
+    }
+    print("prior (BoltzmannPrior), batch 100:")
+    try stepTimes("chimera C(6,6,4)", chimera, denseThreshold: BoltzmannPrior.denseThreshold)
+    try stepTimes("chimera C(6,6,4) forced sgemm", chimera, denseThreshold: 0)
+    let full = try Graph.fullBipartite(144, 144)
+    try stepTimes("full K(144,144)", full, denseThreshold: BoltzmannPrior.denseThreshold)
+    try stepTimes("full K(144,144) forced sparse", full, denseThreshold: 2)
+    try stepTimes("bernoulli(288)", try Graph.bernoulli(288), denseThreshold: BoltzmannPrior.denseThreshold)
+    // In a training step the negative phase follows the network's GEMMs;
+    // OpenBLAS worker threads spin after a GEMM (OPENBLAS_THREAD_TIMEOUT)
+    // and compete with the sweep kernels for the cores.
+    do {
+        var g = Generator(seed: 9)
+        let prior = try BoltzmannPrior(graph: chimera, biasInit: 0, weightScale: 0.1, generator: &g)
+        let x = try Tensor.rand([100, 784], generator: &g), w1 = try Tensor.rand([784, 512], generator: &g)
+        _ = try prior.logZ()
+        _ = try time("  chimera logZ negative phase + bwd right after a 100×784×512 sgemm", repeats: reps) {
+            _ = try Tensor.noGrad { try x.mm(w1) }
+            prior.bias.grad = nil; prior.weights.grad = nil
+            try prior.logZ().backward(); return ""
+        }
+        _ = try time("  (the sgemm alone)", repeats: reps) { _ = try Tensor.noGrad { try x.mm(w1) }; return "" }
+    }
+    // The same energy from composed tensor ops (gather, product, matmul).
+    var g = Generator(seed: 8)
+    let b = try Tensor.zeros([288]).requiringGrad()
+    let w = try Tensor.randn([816], generator: &g).mul(0.1).requiringGrad()
+    let eu = Tensor(chimera.edges.map { Float($0.u) }), ev = Tensor(chimera.edges.map { Float($0.v) })
+    let zeta = try Tensor.rand([100, 288], generator: &g).requiringGrad()
+    _ = try time("  chimera composed ops (indexSelect·mul·matmul) energy fwd+bwd", repeats: reps) {
+        zeta.grad = nil; b.grad = nil; w.grad = nil
+        let pair = try zeta.indexSelect(1, eu) * zeta.indexSelect(1, ev)
+        let e = try pair.matmul(w.unsqueeze(1)).squeeze(1) + zeta.matmul(b.unsqueeze(1)).squeeze(1)
+        try e.sum().backward(); return ""
     }
 }

@@ -12,23 +12,12 @@ final class DatasetTests: XCTestCase {
     }
 
     func testGzipRoundTripAgainstPython() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("qv-gz-\(getpid())")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
         var g = Generator(seed: 9)
         // Mixed content: random bytes (stored/literal-heavy) and repeats (matches).
         var payload = (0..<50_000).map { _ in UInt8(truncatingIfNeeded: g.next()) }
         payload += Array(repeating: 7, count: 70_000) + Array("qvlua ".utf8).flatMap { Array(repeating: $0, count: 3) }
         for level in [0, 1, 6, 9] {
-            let src = dir.appendingPathComponent("p.bin"), gz = dir.appendingPathComponent("p\(level).gz")
-            try Data(payload).write(to: src)
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            p.arguments = ["python3", "-c", "import gzip,sys;open(sys.argv[2],'wb').write(gzip.compress(open(sys.argv[1],'rb').read(),\(level)))", src.path, gz.path]
-            try p.run(); p.waitUntilExit()
-            guard p.terminationStatus == 0 else { throw XCTSkip("python3 not available") }
-            let out = try Gzip.decompress([UInt8](try Data(contentsOf: gz)))
-            XCTAssertEqual(out, payload, "level \(level)")
+            XCTAssertEqual(try Gzip.decompress(try gzipWithPython(payload, level: level)), payload, "level \(level)")
         }
     }
 
@@ -51,14 +40,15 @@ final class DatasetTests: XCTestCase {
         }
     }
 
-    private func gzipWithPython(_ payload: [UInt8]) throws -> [UInt8] {
+    /// `payload` compressed by Python's gzip module (an independent encoder).
+    private func gzipWithPython(_ payload: [UInt8], level: Int = 9) throws -> [UInt8] {
         let dir = FileManager.default.temporaryDirectory
         let src = dir.appendingPathComponent("qv-src-\(getpid())"), gz = dir.appendingPathComponent("qv-src-\(getpid()).gz")
         defer { try? FileManager.default.removeItem(at: src); try? FileManager.default.removeItem(at: gz) }
         try Data(payload).write(to: src)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", "import gzip,sys;open(sys.argv[2],'wb').write(gzip.compress(open(sys.argv[1],'rb').read(),9))", src.path, gz.path]
+        p.arguments = ["python3", "-c", "import gzip,sys;open(sys.argv[2],'wb').write(gzip.compress(open(sys.argv[1],'rb').read(),\(level)))", src.path, gz.path]
         try p.run(); p.waitUntilExit()
         guard p.terminationStatus == 0 else { throw XCTSkip("python3 not available") }
         return [UInt8](try Data(contentsOf: gz))

@@ -106,18 +106,41 @@ function Log:write(row)
   self.file:flush()
 end
 
+--- Splits one CSV line into cells (RFC 4180 quoting).
+local function csv_cells(line)
+  local cells, i, n = {}, 1, #line
+  while i <= n + 1 do
+    if line:sub(i, i) == '"' then
+      local buf, j = {}, i + 1
+      while j <= n do
+        local c = line:sub(j, j)
+        if c == '"' then
+          if line:sub(j + 1, j + 1) == '"' then buf[#buf + 1] = '"'; j = j + 2
+          else break end
+        else buf[#buf + 1] = c; j = j + 1 end
+      end
+      cells[#cells + 1] = table.concat(buf)
+      i = j + 2  -- past the closing quote and the comma
+    else
+      local j = line:find(",", i, true) or (n + 1)
+      cells[#cells + 1] = line:sub(i, j - 1)
+      i = j + 1
+    end
+  end
+  return cells
+end
+M.csv_cells = csv_cells
+
 --- Reads a CSV log back as an array of rows (numbers converted).
 function M.read_csv(path)
   local lines = read_lines(path)
   if not lines or #lines == 0 then return {} end
-  local fields = {}
-  for name in lines[1]:gmatch("[^,]+") do fields[#fields + 1] = name end
+  local fields = csv_cells(lines[1])
   local rows = {}
   for i = 2, #lines do
-    local row, j = {}, 1
-    for cell in (lines[i] .. ","):gmatch("([^,]*),") do
-      row[fields[j]] = tonumber(cell) or (cell ~= "" and cell or nil)
-      j = j + 1
+    local row = {}
+    for j, cell in ipairs(csv_cells(lines[i])) do
+      if fields[j] then row[fields[j]] = tonumber(cell) or (cell ~= "" and cell or nil) end
     end
     rows[#rows + 1] = row
   end

@@ -1,0 +1,186 @@
+--- Building blocks shared by train.lua, evaluate.lua and sample.lua:
+--- datasets, priors and models from an options table, checkpoints that
+--- carry their own configuration, evaluation and pictures.
+---
+---   local kit = require "vaekit"
+---   local data = kit.dataset{dataset = "fmnist"}
+---   local model, prior = kit.build{network = "dense", prior = "chimera", grouping = "chains"}
+---   local ckpt = kit.load_checkpoint("runs/default/checkpoint.safetensors")
+
+local M = {}
+
+--- The options a model is rebuilt from (stored in every checkpoint).
+M.MODEL_KEYS = {"network", "prior", "grouping", "sampler", "chains", "sweeps", "negative_samples",
+                "beta_eff", "h_noise", "j_noise", "gauges"}
+
+--- Loads the dataset named by `o.dataset` ("fmnist" or "mnist"; `o.data` is
+--- the directory, required for MNIST).
+function M.dataset(o)
+  local name = o.dataset or "fmnist"
+  if name == "mnist" and not o.data then
+    error("MNIST needs --data DIR (the directory with the four *-ubyte.gz files)", 0)
+  end
+  return qv.data.load(name, {dir = o.data})
+end
+
+--- The prior's graph for `o.prior`: bernoulli | chimera | pegasus | rbm | a file path.
+function M.graph(o)
+  local p = o.prior or "chimera"
+  if p == "bernoulli" then return qv.graph.bernoulli(288)
+  elseif p == "chimera" then return qv.graph.chimera(6, 6, 4)
+  elseif p == "pegasus" then return qv.graph.pegasus(4)
+  elseif p == "rbm" then return qv.graph.full_bipartite(144, 144)
+  end
+  return qv.graph.load(p)
+end
+
+--- The negative-phase sampler named by `o.sampler`.
+function M.sampler(o)
+  local s = o.sampler or "pcd"
+  if s == "pcd" then return qv.sampler.gibbs{sweeps = o.sweeps or 10, persistent = true}
+  elseif s == "pa" then return qv.sampler.pa{temperatures = o.sweeps or 10, populations = 1}
+  elseif s == "annealer" then
+    return qv.sampler.annealer{beta_eff = o.beta_eff or 1, h_noise = o.h_noise or 0, j_noise = o.j_noise or 0,
+                               gauges = o.gauges or 5}
+  elseif s == "exact" then return qv.sampler.exact()
+  end
+  error("unknown sampler '" .. tostring(s) .. "'", 0)
+end
+
+--- Builds the prior and the VAE described by `o`; returns model, prior.
+function M.build(o)
+  local graph = M.graph(o)
+  local prior = qv.prior.new(graph, {sampler = M.sampler(o), samples = o.chains or 1000})
+  local ctor = (o.network or "dense") == "conv" and qv.vae.conv or qv.vae.dense
+  local model = ctor{prior = prior, grouping = o.grouping or "chains"}
+  return model, prior
+end
+
+local function serialize(v)
+  if type(v) == "string" then return string.format("%q", v) end
+  return tostring(v)
+end
+
+--- A Lua literal of a flat table (sorted keys), read back by `deserialize`.
+function M.serialize(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys)
+  local parts = {}
+  for _, k in ipairs(keys) do
+    local v = t[k]
+    if type(v) == "string" or type(v) == "number" or type(v) == "boolean" then
+      parts[#parts + 1] = ("%s = %s"):format(k, serialize(v))
+    end
+  end
+  return "{" .. table.concat(parts, ", ") .. "}"
+end
+
+function M.deserialize(s)
+  local chunk, err = load("return " .. s, "=checkpoint options", "t", {})
+  if not chunk then error("corrupt options in checkpoint: " .. err, 0) end
+  local ok, t = pcall(chunk)
+  if not ok or type(t) ~= "table" then error("corrupt options in checkpoint", 0) end
+  return t
+end
+
+--- Writes a checkpoint: the model (parameters, buffers, prior chains), the
+--- optimizer state under "optim.", and metadata (options, epoch, RNG state).
+function M.save_checkpoint(path, model, optim, o, epoch, extra)
+  local tensors = {}
+  for name, t in pairs(model:state()) do tensors["model." .. name] = t end
+  if optim then
+    for name, t in pairs(optim:state()) do tensors["optim." .. name] = t end
+  end
+  local meta = {format = "qvlua-vae-1", qvlua = qv.version, epoch = tostring(epoch),
+                options = M.serialize(o), rng = qv.rng_state()}
+  for k, v in pairs(extra or {}) do meta[k] = tostring(v) end
+  qv.save(path, tensors, meta)
+end
+
+--- Reads a checkpoint: returns {options, epoch, rng, model = {..}, optim = {..}, meta}.
+function M.load_checkpoint(path)
+  if not qv.exists(path) then error("no checkpoint at " .. path, 0) end
+  local tensors, meta = qv.load(path)
+  if meta.format ~= "qvlua-vae-1" then
+    error(path .. " is not a qvlua VAE checkpoint (format " .. tostring(meta.format) .. ")", 0)
+  end
+  local c = {options = M.deserialize(meta.options or "{}"), epoch = tonumber(meta.epoch), rng = meta.rng,
+             model = {}, optim = {}, meta = meta}
+  for name, t in pairs(tensors) do
+    local group, rest = name:match("^(%a+)%.(.*)$")
+    if group == "model" then c.model[rest] = t elseif group == "optim" then c.optim[rest] = t end
+  end
+  return c
+end
+
+--- Rebuilds a trained model from a checkpoint file; returns model, prior, checkpoint.
+function M.restore(path)
+  local c = M.load_checkpoint(path)
+  local model, prior = M.build(c.options)
+  model:load_state(c.model)
+  model:eval()
+  return model, prior, c
+end
+
+--- Test images binarized once with a fixed seed, so every evaluation of
+--- every model sees the same binary images.
+function M.eval_images(set, n)
+  n = math.min(n or #set, #set)
+  local x = set:images(1, n)
+  local saved = qv.rng_state()
+  qv.seed(20191119)
+  local b = x:bernoulli()
+  qv.set_rng_state(saved)
+  return b
+end
+
+--- Test log-likelihood, ELBO and active units of `model` on `x`, with log Z
+--- estimated by `method` ("ais" | "pa"). Returns a table.
+function M.evaluate(model, prior, x, o)
+  o = o or {}
+  local logz, logz_err = prior:logz{method = o.logz or "ais", chains = o.logz_chains or 1000,
+                                    temperatures = o.logz_temperatures or 1000}
+  local r = qv.vae.evaluate(model, x, {k = o.k or 1000, logz = logz, logz_err = logz_err})
+  r.logz, r.logz_err = logz, logz_err
+  return r
+end
+
+--- One line summarising an evaluation.
+function M.summary(r)
+  return ("test LL %.2f ± %.2f (log Z %.3f ± %.3f)  ELBO %.2f  active units %d"):format(
+    r.ll, math.sqrt(r.ll_se ^ 2 + (r.logz_err or 0) ^ 2), r.logz, r.logz_err or 0, r.elbo, r.active)
+end
+
+--- Writes samples.png (prior samples through the decoder) and recon.png
+--- (test images above their reconstructions) into `dir`.
+function M.pictures(dir, model, x)
+  local s = qv.no_grad(function() return model:generate(100) end)
+  qv.image.grid(dir .. "/samples.png", s, {columns = 10, scale = 2})
+  local n = math.min(50, x:size(1))
+  local xs = x:narrow(1, 1, n)
+  local r = qv.no_grad(function() return model:reconstruct(xs) end)
+  local rows = {}
+  for i = 0, n // 10 - 1 do
+    rows[#rows + 1] = xs:narrow(1, i * 10 + 1, 10)
+    rows[#rows + 1] = r:narrow(1, i * 10 + 1, 10)
+  end
+  qv.image.grid(dir .. "/recon.png", qv.cat(rows, 1), {columns = 10, scale = 2})
+end
+
+--- Writes curves.png from log rows: ELBO/LL per epoch and active units.
+function M.curves(path, rows)
+  local e, elbo, ll, active, loss = {}, {}, {}, {}, {}
+  for i, r in ipairs(rows) do
+    e[i] = r.epoch; loss[i] = r.train_elbo or 0 / 0; elbo[i] = r.valid_elbo or 0 / 0
+    ll[i] = r.test_ll or 0 / 0; active[i] = r.active_units or 0 / 0
+  end
+  qv.plot.lines(path, {
+    {title = "bounds (nats)", series = {{name = "train ELBO", x = e, y = loss},
+                                        {name = "valid ELBO", x = e, y = elbo},
+                                        {name = "test LL", x = e, y = ll}}},
+    {title = "active units", series = {{name = "active", x = e, y = active}}},
+  })
+end
+
+return M
