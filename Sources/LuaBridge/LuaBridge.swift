@@ -22,6 +22,7 @@ public enum QV {
         openData(state)
         openUtil(state)
         openOutput(state)
+        openBoltzmann(state)  // qv.graph, qv.bm, qv.sampler (GraphBindings.swift ...)
         return state
     }
 
