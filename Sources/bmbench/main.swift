@@ -297,3 +297,36 @@ if what == "spin" {
         print("\(label) sampler 1000 × 10 sweeps: after-gemm \(f(median(a) * 1e3, 3)) ms, shutdown \(f(median(b) * 1e3, 3)) ms, no GEMM before \(f(median(c) * 1e3, 3)) ms")
     }
 }
+
+if what == "gibbs-dense" {
+    // Block Gibbs on bipartite 144×144 graphs of decreasing density, 1000
+    // chains × 20 sweeps: dense kernel vs sparse kernel, interleaved
+    // (BlockGibbsSampler.denseThreshold 0 vs 2), medians and the median of
+    // paired ratios.
+    let reps = max(repeats, 11)
+    let densities = (ProcessInfoEnv.get("QV_DENSITIES") ?? "1,0.5,0.3,0.2,0.1,0.05").split(separator: ",").compactMap { Double($0) }
+    let saved = BlockGibbsSampler.denseThreshold
+    for d in densities {
+        var g = Generator(seed: 11)
+        var edges: [(Int, Int)] = []
+        for i in 0..<144 { for j in 0..<144 where d >= 1 || Double(g.next() >> 11) * 0x1p-53 < d { edges.append((i, 144 + j)) } }
+        let graph = try Graph(nodeCount: 288, edges: edges, independentSets: [Array(0..<144), Array(144..<288)])
+        let m = try BoltzmannMachine.random(graph: graph, biasScale: 0.5, weightScale: 0.05, generator: &g)
+        let sweeps = 20
+        let sd = BlockGibbsSampler(sweeps: sweeps), ss = BlockGibbsSampler(sweeps: sweeps)
+        BlockGibbsSampler.denseThreshold = 0; _ = try sd.sample(m, count: 1000, generator: &g)
+        BlockGibbsSampler.denseThreshold = 2; _ = try ss.sample(m, count: 1000, generator: &g)
+        var td: [Double] = [], ts: [Double] = [], r: [Double] = []
+        for _ in 0..<reps {
+            BlockGibbsSampler.denseThreshold = 0
+            var t0 = now(); let a = try sd.sample(m, count: 1000, generator: &g); let x = now() - t0
+            precondition(a.stats["dense"] == 1)
+            BlockGibbsSampler.denseThreshold = 2
+            t0 = now(); let b = try ss.sample(m, count: 1000, generator: &g); let y = now() - t0
+            precondition(b.stats["dense"] == 0)
+            td.append(x); ts.append(y); r.append(y / x)
+        }
+        print("bipartite 144×144 density \(d) (\(edges.count) edges), 1000 chains × \(sweeps) sweeps: dense \(Int((Double(sweeps) / median(td)).rounded())) sweeps/s, sparse \(Int((Double(sweeps) / median(ts)).rounded())) sweeps/s, speed-up (median of paired ratios) \(f(median(r), 2))×")
+    }
+    BlockGibbsSampler.denseThreshold = saved
+}
