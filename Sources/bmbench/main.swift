@@ -161,6 +161,8 @@ if what == "step" {
     //   nt1       openblas_set_num_threads(1) around logZ
     //   shutdown  blas_thread_shutdown_() (ends the workers)
     //   idle      150 ms pause, not counted (workers asleep)
+    //   sparse    the sampler's sparse kernel even for dense RBMs
+    //             (BlockGibbsSampler.denseThreshold = 2, the old behaviour)
     // Variants are interleaved round-robin so load drifts affect all alike;
     // each round starts with the three GEMMs untimed (workers started).
     // Reported: median of the logZ part and of GEMMs + logZ, per variant,
@@ -202,6 +204,9 @@ if what == "step" {
                 if action == "shutdown" { _ = blasThreadShutdown() }
                 let t2 = now()
                 if action == "nt1" { BLASKernels.setThreads(1) }
+                let savedDense = BlockGibbsSampler.denseThreshold
+                if action == "sparse" { BlockGibbsSampler.denseThreshold = 2 }
+                defer { BlockGibbsSampler.denseThreshold = savedDense }
                 prior.bias.grad = nil; prior.weights.grad = nil
                 try prior.logZ().backward()
                 if action == "nt1" { BLASKernels.setThreads(blasThreads) }

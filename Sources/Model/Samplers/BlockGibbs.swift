@@ -22,10 +22,11 @@ import CModelKernels
 /// Stats: "sweeps", "chains", "beta", "dense" (1 when the dense kernel ran).
 public final class BlockGibbsSampler: Sampler {
     /// Bipartite graphs with edges ≥ this fraction of |A|·|B| use the dense
-    /// kernel. Measured on the 2-core AVX-512 machine (BENCHMARKS.md), for
-    /// sides of 144: dense ≈ 2.3× the sparse kernel on the full RBM, equal
-    /// at density ≈ 0.2; Chimera (density 0.04) stays sparse.
-    public nonisolated(unsafe) static var denseThreshold: Double = 0.3
+    /// kernel. Measured on the 2-core AVX-512 machine (BENCHMARKS.md,
+    /// `bmbench gibbs-dense`), sides of 144, 1000 chains: dense 1.8–2.0× the
+    /// sparse kernel on the full RBM, 0.9–1.1× at density 0.5, 0.8× at 0.3;
+    /// Chimera (density 0.04 of its two shores) stays sparse.
+    public nonisolated(unsafe) static var denseThreshold: Double = 0.5
     /// Whether the last call ran the dense kernel.
     var lastRunDense = false
     public var sweeps: Int
