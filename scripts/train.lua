@@ -89,7 +89,11 @@ if kd_fixed then sched.kd = schedule.fn(function() return kd_fixed end, ("fixed 
 sched.tau = schedule.constant(o.tau)
 
 qv.seed(o.seed)
-local model, prior, note = kit.build(o)
+local built, model, prior, note = pcall(kit.build, o)
+if not built then usage_error(tostring(model)) end
+if o.sampler == "exact" and prior.units > 24 then
+  usage_error(("--sampler exact enumerates all states: at most 24 units, the %s prior has %d"):format(o.prior, prior.units))
+end
 local params = model:parameters()
 local optim = qv.optim.adam(params, {lr = o.lr})
 local start_epoch = 0
