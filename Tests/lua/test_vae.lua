@@ -342,3 +342,24 @@ test("every qv.prior, qv.vae and qv.nn function and method is documented", funct
     check(mod[1], mod[2])
   end
 end)
+
+test("docs/VAE.md examples run", function()
+  local root = qv.root or ((arg and arg[0] or ""):match("^(.*)/Tests/lua/[^/]*$") or ".")
+  local f = assert(io.open(root .. "/docs/VAE.md"))
+  local text = f:read("a")
+  f:close()
+  local blocks = {}
+  for code in text:gmatch("```lua\n(.-)```") do blocks[#blocks + 1] = code end
+  expect.eq(#blocks, 3)
+  local printed = {}
+  local function show(...)
+    local parts = {}
+    for i = 1, select("#", ...) do parts[i] = tostring((select(i, ...))) end
+    printed[#printed + 1] = table.concat(parts, "\t")
+  end
+  local env = setmetatable({print = show}, {__index = _G})
+  assert(load(table.concat(blocks, "\n"), "=docs/VAE.md", "t", env))()
+  expect.match(printed[1], "^qv.Prior on Chimera")
+  expect.match(printed[2], "^LL %-?%d")
+  expect.match(printed[3], "^Sequential%(")
+end)
