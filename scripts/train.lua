@@ -99,15 +99,22 @@ local optim = qv.optim.adam(params, {lr = o.lr})
 local start_epoch = 0
 
 if o.resume then
-  local c = kit.load_checkpoint(ckpt_path)
+  local read_ok, c = pcall(kit.load_checkpoint, ckpt_path)
+  if not read_ok then io.stderr:write("scripts/train.lua: --resume: ", tostring(c), "\n"); os.exit(1) end
   for _, key in ipairs(kit.MODEL_KEYS) do
     if c.options[key] ~= nil and c.options[key] ~= o[key] then
       usage_error(("--resume: checkpoint was trained with --%s %s, not %s"):format(key:gsub("_", "-"), tostring(c.options[key]), tostring(o[key])))
     end
   end
-  model:load_state(c.model)
-  optim:load_state(c.optim)
-  qv.set_rng_state(c.rng)
+  local loaded, err = pcall(function()
+    model:load_state(c.model)
+    optim:load_state(c.optim)
+    qv.set_rng_state(c.rng)
+  end)
+  if not loaded then
+    io.stderr:write("scripts/train.lua: --resume: cannot restore ", ckpt_path, ": ", tostring(err), "\n")
+    os.exit(1)
+  end
   start_epoch = c.epoch
   if start_epoch >= o.epochs then
     print(("%s is already at epoch %d of %d: nothing to train (scripts/evaluate.lua evaluates it)"):format(

@@ -117,7 +117,8 @@ end
 --- Reads a checkpoint: returns {options, epoch, rng, model = {..}, optim = {..}, meta}.
 function M.load_checkpoint(path)
   if not qv.exists(path) then error("no checkpoint at " .. path, 0) end
-  local tensors, meta = qv.load(path)
+  local ok, tensors, meta = pcall(qv.load, path)
+  if not ok then error(tostring(tensors), 0) end
   if meta.format ~= "qvlua-vae-1" then
     error(path .. " is not a qvlua VAE checkpoint (format " .. tostring(meta.format) .. ")", 0)
   end
