@@ -363,3 +363,28 @@ test("docs/VAE.md examples run", function()
   expect.match(printed[2], "^LL %-?%d")
   expect.match(printed[3], "^Sequential%(")
 end)
+
+test("a prior whose negative phase comes from a Lua sampler", function()
+  qv.seed(12)
+  local calls = 0
+  local s = qv.sampler.lua(function(bm, n)
+    calls = calls + 1
+    local rows = {}
+    for i = 1, n do
+      local z = {}
+      for l = 1, bm.units do z[l] = qv.rand() < 0.5 and 1 or 0 end
+      rows[i] = z
+    end
+    return rows
+  end, {name = "coin flips"})
+  local p = qv.prior.new(qv.graph.chimera(1, 1, 4), {sampler = s, samples = 40})
+  expect.truthy(rawequal(p.sampler, s))
+  local m = qv.vae.dense{prior = p, encoder_hidden = {16}, decoder_hidden = {16}}
+  local out = m:loss(images(3))
+  out.loss:backward()
+  expect.eq(calls, 1)
+  expect.eq(p.bias.grad:size(), {8})
+  local bad = qv.prior.new(qv.graph.chimera(1, 1, 4), {sampler = qv.sampler.lua(function() return {} end)})
+  local mb = qv.vae.dense{prior = bad, encoder_hidden = {16}, decoder_hidden = {16}}
+  expect.error(function() mb:loss(images(2)).loss:backward() end, "must return a table of")
+end)
