@@ -1,4 +1,6 @@
 import XCTest
+import CSupport
+import Dispatch
 import Runtime
 @testable import Model
 
@@ -259,5 +261,59 @@ final class SamplerTests: XCTestCase {
             let worst = assertMoments(s, try ExactSampler.moments(bm), nEff: 5000, "PA \(name)")
             print("PA \(name): worst deviation \(worst)σ (n_eff = n/4)")
         }
+    }
+
+    /// A pending Ctrl-C reaches the caller as `Interrupt.Interrupted` (and
+    /// the flag is cleared then, not swallowed): PA with sweepsPerStep = 0
+    /// (energies only, every step), PA with sweeps, AIS, sparse and dense
+    /// Gibbs, SA. Raised before the call and, for PA, during a long run.
+    func testInterruptsPropagate() throws {
+        let chimera = try Instances.chimera(), rbm = try Instances.rbm()
+        defer { _ = qv_take_interrupt() }
+        let saved = BlockGibbsSampler.denseThreshold
+        defer { BlockGibbsSampler.denseThreshold = saved }
+        func expectInterrupt(_ label: String, _ body: () throws -> Void) {
+            _ = qv_take_interrupt()
+            qv_raise_interrupt()
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            XCTAssertThrowsError(try body(), label) { XCTAssertTrue($0 is Interrupt.Interrupted, "\(label): \($0)") }
+            let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            XCTAssertLessThan(dt, 2, "\(label) took \(dt) s to notice the interrupt")
+            XCTAssertFalse(Interrupt.isPending, "\(label): the flag is cleared when thrown")
+        }
+        var g = Generator(seed: 900)
+        for sweeps in [0, 1] {
+            expectInterrupt("PA sweepsPerStep = \(sweeps)") {
+                _ = try PopulationAnnealing(temperatures: 20_000, sweepsPerStep: sweeps, populations: 2)
+                    .sample(chimera, count: 4000, generator: &g)
+            }
+        }
+        expectInterrupt("AIS") {
+            _ = try AnnealedImportanceSampling(temperatures: 100_000).sample(chimera, count: 4000, generator: &g)
+        }
+        expectInterrupt("AIS estimateLogZ") {
+            _ = try AnnealedImportanceSampling(temperatures: 100_000).estimateLogZ(chimera, chains: 4000, generator: &g)
+        }
+        expectInterrupt("Gibbs (sparse)") {
+            _ = try BlockGibbsSampler(sweeps: 1_000_000).sample(chimera, count: 4000, generator: &g)
+        }
+        BlockGibbsSampler.denseThreshold = 0
+        XCTAssertEqual(try BlockGibbsSampler(sweeps: 1).sample(rbm, count: 10, generator: &g).stats["dense"], 1)
+        expectInterrupt("Gibbs (dense)") {
+            _ = try BlockGibbsSampler(sweeps: 1_000_000).sample(rbm, count: 4000, generator: &g)
+        }
+        expectInterrupt("SA") {
+            _ = try SimulatedAnnealing(schedule: [Double](repeating: 1, count: 1_000_000))
+                .sample(chimera, count: 4000, generator: &g)
+        }
+        // raised while PA (energies only) is running
+        _ = qv_take_interrupt()
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.2) { qv_raise_interrupt() }
+        XCTAssertThrowsError(try PopulationAnnealing(temperatures: 500_000, sweepsPerStep: 0, populations: 2)
+            .sample(chimera, count: 256, generator: &g)) { XCTAssertTrue($0 is Interrupt.Interrupted, "\($0)") }
+        let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        XCTAssertLessThan(dt, 5, "PA took \(dt) s to notice the interrupt")
+        XCTAssertFalse(Interrupt.isPending)
     }
 }

@@ -182,7 +182,7 @@ public struct PopulationAnnealing: Sampler {
         let kernel = SweepKernel(bm)
         var streams = SweepKernel.makeStreams(tiles: cur.tiles, generator: &generator)
         var rg = generator.split()
-        var (eb, ew) = kernel.energies(state: cur)
+        var (eb, ew) = try kernel.energies(state: cur)
         var logW = [Double](repeating: 0, count: count)       // unnormalized log weights
         var logZp = [Double](repeating: 0, count: P)
         var essMin = 1.0, resamplings = 0
@@ -241,8 +241,7 @@ public struct PopulationAnnealing: Sampler {
                     }
                 }
             } else {
-                (eb, ew) = kernel.energies(state: cur)
-                try Interrupt.check()
+                (eb, ew) = try kernel.energies(state: cur)  // checks for Ctrl-C
             }
         }
         let combined = logMeanExp(logZp)

@@ -195,15 +195,17 @@ struct SweepKernel {
         } while start < total
     }
 
-    /// Bias and coupling energies of every chain (no sweeps).
-    func energies(state: ChainState, mode: Mode = .heatBath) -> (eb: [Double], ew: [Double]) {
+    /// Bias and coupling energies of every chain (no sweeps). Throws
+    /// `Interrupt.Interrupted` if Ctrl-C is pending (like `run`, whose
+    /// check clears the flag, so the error must reach the caller).
+    func energies(state: ChainState, mode: Mode = .heatBath) throws -> (eb: [Double], ew: [Double]) {
         var eb = [Double](repeating: 0, count: state.paddedChains)
         var ew = [Double](repeating: 0, count: state.paddedChains)
         var streams = [qvm_rng_t](repeating: qvm_rng_t(), count: state.tiles)
         let empty = SweepSchedule(bb: [], bw: [])
-        eb.withUnsafeMutableBufferPointer { e1 in
-            ew.withUnsafeMutableBufferPointer { e2 in
-                try? run(mode, state: state, streams: &streams, schedule: empty,
+        try eb.withUnsafeMutableBufferPointer { e1 in
+            try ew.withUnsafeMutableBufferPointer { e2 in
+                try run(mode, state: state, streams: &streams, schedule: empty,
                          eb: e1.baseAddress, ew: e2.baseAddress)
             }
         }
