@@ -59,6 +59,15 @@ func assertMoments(_ set: SampleSet, _ exact: ExactMoments, nEff: Double, k: Dou
     return worst
 }
 
+/// The energies a sampler returned are H of its samples (every 197th).
+func assertEnergiesAreH(_ set: SampleSet, _ bm: BoltzmannMachine, accuracy: Float = 1e-4, _ label: String = "",
+                        file: StaticString = #filePath, line: UInt = #line) throws {
+    let e = try bm.energies(set.samples, batch: set.count)
+    for i in stride(from: 0, to: set.count, by: 197) {
+        XCTAssertEqual(e[i], set.energies[i], accuracy: accuracy, label, file: file, line: line)
+    }
+}
+
 final class SamplerTests: XCTestCase {
     func testExactEnumerationAgainstBruteForce() throws {
         let bm = try Instances.pegasus()
@@ -100,9 +109,7 @@ final class SamplerTests: XCTestCase {
             let s2 = try sampler.sample(bm, count: 20000, generator: &g)
             XCTAssertEqual(s2.stats["sweeps"], 100)
             let worst2 = assertMoments(s2, exact, nEff: 20000, "Gibbs (PCD, 2nd call) \(name)")
-            // energies returned are H of the samples
-            let e = try bm.energies(s2.samples, batch: 20000)
-            for i in stride(from: 0, to: 20000, by: 197) { XCTAssertEqual(e[i], s2.energies[i], accuracy: 1e-4) }
+            try assertEnergiesAreH(s2, bm, "Gibbs \(name)")  // energies returned are H of the samples
             print("Gibbs \(name): worst deviation \(worst)σ, \(worst2)σ")
         }
     }
@@ -152,8 +159,7 @@ final class SamplerTests: XCTestCase {
             let s = try sampler.sample(bm, count: 20000, generator: &gg)
             XCTAssertEqual(s.stats["dense"], 1)
             let worst = assertMoments(s, exact, nEff: 20000, "dense Gibbs \(SamplerInfo.kernelLevel)")
-            let e = try bm.energies(s.samples, batch: 20000)
-            for i in stride(from: 0, to: 20000, by: 197) { XCTAssertEqual(e[i], s.energies[i], accuracy: 1e-4) }
+            try assertEnergiesAreH(s, bm, "dense Gibbs \(SamplerInfo.kernelLevel)")
             print("dense Gibbs \(SamplerInfo.kernelLevel): worst deviation \(worst)σ")
         }
         SamplerInfo.limitKernelLevel(nil)
@@ -202,8 +208,7 @@ final class SamplerTests: XCTestCase {
             let sched = (0..<100).map { 0.1 + 0.9 * Double($0) / 99 } + [Double](repeating: 1, count: 300)
             let s = try SimulatedAnnealing(schedule: sched).sample(bm, count: 20000, generator: &g)
             let worst = assertMoments(s, try ExactSampler.moments(bm), nEff: 20000, "SA \(name)")
-            let e = try bm.energies(s.samples, batch: 20000)
-            for i in stride(from: 0, to: 20000, by: 197) { XCTAssertEqual(e[i], s.energies[i], accuracy: 1e-3) }
+            try assertEnergiesAreH(s, bm, accuracy: 1e-3, "SA \(name)")
             print("SA \(name): worst deviation \(worst)σ")
         }
     }
@@ -261,6 +266,52 @@ final class SamplerTests: XCTestCase {
             let worst = assertMoments(s, try ExactSampler.moments(bm), nEff: 5000, "PA \(name)")
             print("PA \(name): worst deviation \(worst)σ (n_eff = n/4)")
         }
+    }
+
+    /// AIS samples carry their log weights: weighted moments and ⟨H⟩ match
+    /// enumeration (n_eff = ESS), and so do the resampled, equally weighted
+    /// samples; with few temperatures the unweighted states are biased.
+    /// Equally weighted sets have no weights and resample to themselves.
+    func testAISWeightedSamples() throws {
+        let bm = try Instances.chimera()
+        let exact = try ExactSampler.moments(bm)
+        var g = Generator(seed: 700)
+        let s = try AnnealedImportanceSampling(temperatures: 10).sample(bm, count: 20000, generator: &g)
+        let lw = try XCTUnwrap(s.logWeights)
+        XCTAssertEqual(lw.count, 20000)
+        let w = try XCTUnwrap(s.weights)
+        XCTAssertEqual(w.reduce(0, +), 1, accuracy: 1e-9)
+        let ess = s.effectiveCount
+        XCTAssertEqual(ess, s.stats["ess"]!, accuracy: 1e-6 * ess)
+        XCTAssertLessThan(ess, 0.9 * 20000, "10 temperatures should give uneven weights")
+        XCTAssertGreaterThan(ess, 1000)
+        let worst = assertMoments(s, exact, nEff: ess, "AIS weighted")
+        let m = s.means(), em = s.edgeMeans(bm.graph)
+        for l in 0..<bm.units { XCTAssertEqual(m[l], exact.means[l], accuracy: 5 * (0.25 / ess).squareRoot()) }
+        for k in em.indices { XCTAssertEqual(em[k], exact.edgeMeans[k], accuracy: 5 * (0.25 / ess).squareRoot()) }
+        let sdH = 3.0  // generous bound on the standard deviation of H
+        XCTAssertEqual(s.meanEnergy(), exact.meanEnergy, accuracy: 5 * sdH / ess.squareRoot())
+        // the unweighted final states are measurably off
+        var unweighted = s
+        unweighted.logWeights = nil
+        XCTAssertEqual(unweighted.effectiveCount, 20000)
+        let biased = zip(unweighted.means(), exact.means).map { abs($0 - $1) }.max()!
+        XCTAssertGreaterThan(biased, 5 * (0.25 / 20000).squareRoot(), "expected the unweighted AIS states to be biased")
+        // resampled: equal weights, energies follow the samples
+        let r = s.resampled(generator: &g)
+        XCTAssertNil(r.logWeights)
+        XCTAssertEqual(r.count, 20000)
+        try assertEnergiesAreH(r, bm, "AIS resampled")
+        let worstR = assertMoments(r, exact, nEff: ess / 2, "AIS resampled")
+        print("AIS (10 temperatures): ESS \(Int(ess)), worst deviation \(worst)σ weighted, \(worstR)σ resampled, unweighted bias \(biased)")
+        // equally weighted sets
+        let gibbs = try BlockGibbsSampler(sweeps: 5).sample(bm, count: 100, generator: &g)
+        XCTAssertNil(gibbs.logWeights)
+        XCTAssertNil(gibbs.weights)
+        var g1 = Generator(seed: 1), g2 = Generator(seed: 1)
+        XCTAssertEqual(gibbs.resampled(generator: &g1).samples, gibbs.samples)
+        XCTAssertEqual(g1.next(), g2.next(), "resampling equally weighted samples draws no randomness")
+        XCTAssertEqual(gibbs.meanEnergy(), gibbs.energies.reduce(0) { $0 + Double($1) } / 100, accuracy: 1e-9)
     }
 
     /// A pending Ctrl-C reaches the caller as `Interrupt.Interrupted` (and
