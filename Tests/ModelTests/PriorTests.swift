@@ -247,6 +247,31 @@ final class PriorTests: XCTestCase {
         XCTAssertEqual(prior.stats["logZ_stale"], 1)
     }
 
+    /// With AIS as the sampler (weighted samples; 3 temperatures, so the
+    /// unweighted final states are off by up to 0.05), the negative phase and
+    /// `sample(using:)` resample to equal weights and so match the exact
+    /// moments (ESS ≈ 15% of the chains).
+    func testWeightedSamplerIsResampled() throws {
+        let graph = try Graph.chimera(m: 1, n: 2, t: 4)   // 16 units
+        let (prior, bm) = try makePrior(graph, weightScale: 1.2)
+        let exact = try ExactSampler.moments(bm)
+        let ais = AnnealedImportanceSampling(temperatures: 3)
+        prior.sampler = ais
+        prior.negativeSamples = 100_000
+        prior.bias.grad = nil; prior.weights.grad = nil
+        try prior.logZ().backward()
+        let tol = 0.025   // ≈ 4σ at n_eff ≈ 7500 after resampling; unweighted states fail it
+        for (l, v) in prior.bias.grad!.toArray().enumerated() {
+            XCTAssertEqual(-Double(v), exact.means[l], accuracy: tol, "AIS negative phase, unit \(l)")
+        }
+        for (k, v) in prior.weights.grad!.toArray().enumerated() {
+            XCTAssertEqual(-Double(v), exact.edgeMeans[k], accuracy: tol, "AIS negative phase, edge \(k)")
+        }
+        var g = Generator(seed: 9)
+        let m = try prior.sample(100_000, using: ais, generator: &g).mean(0).toArray()
+        for l in 0..<16 { XCTAssertEqual(Double(m[l]), exact.means[l], accuracy: tol, "AIS prior.sample, unit \(l)") }
+    }
+
     func testSampleMarginalsMatchExact() throws {
         for graph in [try Graph.chimera(m: 1, n: 2, t: 4), try Graph.fullBipartite(7, 7)] {
             let (prior, bm) = try makePrior(graph, weightScale: 0.5)

@@ -1,4 +1,6 @@
 import XCTest
+import CSupport
+import Dispatch
 import Runtime
 @testable import Model
 
@@ -57,6 +59,15 @@ func assertMoments(_ set: SampleSet, _ exact: ExactMoments, nEff: Double, k: Dou
     return worst
 }
 
+/// The energies a sampler returned are H of its samples (every 197th).
+func assertEnergiesAreH(_ set: SampleSet, _ bm: BoltzmannMachine, accuracy: Float = 1e-4, _ label: String = "",
+                        file: StaticString = #filePath, line: UInt = #line) throws {
+    let e = try bm.energies(set.samples, batch: set.count)
+    for i in stride(from: 0, to: set.count, by: 197) {
+        XCTAssertEqual(e[i], set.energies[i], accuracy: accuracy, label, file: file, line: line)
+    }
+}
+
 final class SamplerTests: XCTestCase {
     func testExactEnumerationAgainstBruteForce() throws {
         let bm = try Instances.pegasus()
@@ -98,9 +109,7 @@ final class SamplerTests: XCTestCase {
             let s2 = try sampler.sample(bm, count: 20000, generator: &g)
             XCTAssertEqual(s2.stats["sweeps"], 100)
             let worst2 = assertMoments(s2, exact, nEff: 20000, "Gibbs (PCD, 2nd call) \(name)")
-            // energies returned are H of the samples
-            let e = try bm.energies(s2.samples, batch: 20000)
-            for i in stride(from: 0, to: 20000, by: 197) { XCTAssertEqual(e[i], s2.energies[i], accuracy: 1e-4) }
+            try assertEnergiesAreH(s2, bm, "Gibbs \(name)")  // energies returned are H of the samples
             print("Gibbs \(name): worst deviation \(worst)σ, \(worst2)σ")
         }
     }
@@ -150,8 +159,7 @@ final class SamplerTests: XCTestCase {
             let s = try sampler.sample(bm, count: 20000, generator: &gg)
             XCTAssertEqual(s.stats["dense"], 1)
             let worst = assertMoments(s, exact, nEff: 20000, "dense Gibbs \(SamplerInfo.kernelLevel)")
-            let e = try bm.energies(s.samples, batch: 20000)
-            for i in stride(from: 0, to: 20000, by: 197) { XCTAssertEqual(e[i], s.energies[i], accuracy: 1e-4) }
+            try assertEnergiesAreH(s, bm, "dense Gibbs \(SamplerInfo.kernelLevel)")
             print("dense Gibbs \(SamplerInfo.kernelLevel): worst deviation \(worst)σ")
         }
         SamplerInfo.limitKernelLevel(nil)
@@ -200,8 +208,7 @@ final class SamplerTests: XCTestCase {
             let sched = (0..<100).map { 0.1 + 0.9 * Double($0) / 99 } + [Double](repeating: 1, count: 300)
             let s = try SimulatedAnnealing(schedule: sched).sample(bm, count: 20000, generator: &g)
             let worst = assertMoments(s, try ExactSampler.moments(bm), nEff: 20000, "SA \(name)")
-            let e = try bm.energies(s.samples, batch: 20000)
-            for i in stride(from: 0, to: 20000, by: 197) { XCTAssertEqual(e[i], s.energies[i], accuracy: 1e-3) }
+            try assertEnergiesAreH(s, bm, accuracy: 1e-3, "SA \(name)")
             print("SA \(name): worst deviation \(worst)σ")
         }
     }
@@ -259,5 +266,105 @@ final class SamplerTests: XCTestCase {
             let worst = assertMoments(s, try ExactSampler.moments(bm), nEff: 5000, "PA \(name)")
             print("PA \(name): worst deviation \(worst)σ (n_eff = n/4)")
         }
+    }
+
+    /// AIS samples carry their log weights: weighted moments and ⟨H⟩ match
+    /// enumeration (n_eff = ESS), and so do the resampled, equally weighted
+    /// samples; with few temperatures the unweighted states are biased.
+    /// Equally weighted sets have no weights and resample to themselves.
+    func testAISWeightedSamples() throws {
+        let bm = try Instances.chimera()
+        let exact = try ExactSampler.moments(bm)
+        var g = Generator(seed: 700)
+        let s = try AnnealedImportanceSampling(temperatures: 10).sample(bm, count: 20000, generator: &g)
+        let lw = try XCTUnwrap(s.logWeights)
+        XCTAssertEqual(lw.count, 20000)
+        let w = try XCTUnwrap(s.weights)
+        XCTAssertEqual(w.reduce(0, +), 1, accuracy: 1e-9)
+        let ess = s.effectiveCount
+        XCTAssertEqual(ess, s.stats["ess"]!, accuracy: 1e-6 * ess)
+        XCTAssertLessThan(ess, 0.9 * 20000, "10 temperatures should give uneven weights")
+        XCTAssertGreaterThan(ess, 1000)
+        let worst = assertMoments(s, exact, nEff: ess, "AIS weighted")
+        let m = s.means(), em = s.edgeMeans(bm.graph)
+        for l in 0..<bm.units { XCTAssertEqual(m[l], exact.means[l], accuracy: 5 * (0.25 / ess).squareRoot()) }
+        for k in em.indices { XCTAssertEqual(em[k], exact.edgeMeans[k], accuracy: 5 * (0.25 / ess).squareRoot()) }
+        let sdH = 3.0  // generous bound on the standard deviation of H
+        XCTAssertEqual(s.meanEnergy(), exact.meanEnergy, accuracy: 5 * sdH / ess.squareRoot())
+        // the unweighted final states are measurably off
+        var unweighted = s
+        unweighted.logWeights = nil
+        XCTAssertEqual(unweighted.effectiveCount, 20000)
+        let biased = zip(unweighted.means(), exact.means).map { abs($0 - $1) }.max()!
+        XCTAssertGreaterThan(biased, 5 * (0.25 / 20000).squareRoot(), "expected the unweighted AIS states to be biased")
+        // resampled: equal weights, energies follow the samples
+        let r = s.resampled(generator: &g)
+        XCTAssertNil(r.logWeights)
+        XCTAssertEqual(r.count, 20000)
+        try assertEnergiesAreH(r, bm, "AIS resampled")
+        let worstR = assertMoments(r, exact, nEff: ess / 2, "AIS resampled")
+        print("AIS (10 temperatures): ESS \(Int(ess)), worst deviation \(worst)σ weighted, \(worstR)σ resampled, unweighted bias \(biased)")
+        // equally weighted sets
+        let gibbs = try BlockGibbsSampler(sweeps: 5).sample(bm, count: 100, generator: &g)
+        XCTAssertNil(gibbs.logWeights)
+        XCTAssertNil(gibbs.weights)
+        var g1 = Generator(seed: 1), g2 = Generator(seed: 1)
+        XCTAssertEqual(gibbs.resampled(generator: &g1).samples, gibbs.samples)
+        XCTAssertEqual(g1.next(), g2.next(), "resampling equally weighted samples draws no randomness")
+        XCTAssertEqual(gibbs.meanEnergy(), gibbs.energies.reduce(0) { $0 + Double($1) } / 100, accuracy: 1e-9)
+    }
+
+    /// A pending Ctrl-C reaches the caller as `Interrupt.Interrupted` (and
+    /// the flag is cleared then, not swallowed): PA with sweepsPerStep = 0
+    /// (energies only, every step), PA with sweeps, AIS, sparse and dense
+    /// Gibbs, SA. Raised before the call and, for PA, during a long run.
+    func testInterruptsPropagate() throws {
+        let chimera = try Instances.chimera(), rbm = try Instances.rbm()
+        defer { _ = qv_take_interrupt() }
+        let saved = BlockGibbsSampler.denseThreshold
+        defer { BlockGibbsSampler.denseThreshold = saved }
+        func expectInterrupt(_ label: String, _ body: () throws -> Void) {
+            _ = qv_take_interrupt()
+            qv_raise_interrupt()
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            XCTAssertThrowsError(try body(), label) { XCTAssertTrue($0 is Interrupt.Interrupted, "\(label): \($0)") }
+            let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            XCTAssertLessThan(dt, 2, "\(label) took \(dt) s to notice the interrupt")
+            XCTAssertFalse(Interrupt.isPending, "\(label): the flag is cleared when thrown")
+        }
+        var g = Generator(seed: 900)
+        for sweeps in [0, 1] {
+            expectInterrupt("PA sweepsPerStep = \(sweeps)") {
+                _ = try PopulationAnnealing(temperatures: 20_000, sweepsPerStep: sweeps, populations: 2)
+                    .sample(chimera, count: 4000, generator: &g)
+            }
+        }
+        expectInterrupt("AIS") {
+            _ = try AnnealedImportanceSampling(temperatures: 100_000).sample(chimera, count: 4000, generator: &g)
+        }
+        expectInterrupt("AIS estimateLogZ") {
+            _ = try AnnealedImportanceSampling(temperatures: 100_000).estimateLogZ(chimera, chains: 4000, generator: &g)
+        }
+        expectInterrupt("Gibbs (sparse)") {
+            _ = try BlockGibbsSampler(sweeps: 1_000_000).sample(chimera, count: 4000, generator: &g)
+        }
+        BlockGibbsSampler.denseThreshold = 0
+        XCTAssertEqual(try BlockGibbsSampler(sweeps: 1).sample(rbm, count: 10, generator: &g).stats["dense"], 1)
+        expectInterrupt("Gibbs (dense)") {
+            _ = try BlockGibbsSampler(sweeps: 1_000_000).sample(rbm, count: 4000, generator: &g)
+        }
+        expectInterrupt("SA") {
+            _ = try SimulatedAnnealing(schedule: [Double](repeating: 1, count: 1_000_000))
+                .sample(chimera, count: 4000, generator: &g)
+        }
+        // raised while PA (energies only) is running
+        _ = qv_take_interrupt()
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.2) { qv_raise_interrupt() }
+        XCTAssertThrowsError(try PopulationAnnealing(temperatures: 500_000, sweepsPerStep: 0, populations: 2)
+            .sample(chimera, count: 256, generator: &g)) { XCTAssertTrue($0 is Interrupt.Interrupted, "\($0)") }
+        let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        XCTAssertLessThan(dt, 5, "PA took \(dt) s to notice the interrupt")
+        XCTAssertFalse(Interrupt.isPending)
     }
 }

@@ -373,7 +373,8 @@ public final class BoltzmannPrior: Module {
             state.unitMajor(into: U.data)
             stats["neg_energy"] = meanE
         } else {
-            let s = try _sampler.sample(bm, count: count, generator: &_generator)
+            // importance-weighted samples (AIS) are resampled to equal weights
+            let s = try _sampler.sample(bm, count: count, generator: &_generator).resampled(generator: &_generator)
             try require(s.count == count && s.units == units, "prior: the sampler returned \(s.count) samples of \(s.units) units")
             s.samples.withUnsafeBufferPointer { PriorKernels.transpose($0.baseAddress!, rows: count, cols: units, into: U.data) }
             stats["neg_energy"] = s.energies.reduce(0) { $0 + Double($1) } / Double(count)
@@ -430,12 +431,13 @@ public final class BoltzmannPrior: Module {
     /// `n` samples of the prior as an [n, N] tensor of 0/1. Default: fresh
     /// uniformly random block-Gibbs chains run for `sampleSweeps` sweeps
     /// (never the training chains); the edge-free prior is sampled exactly.
+    /// A sampler returning weighted samples (AIS) is resampled to equal weights.
     public func sample(_ n: Int, using sampler: (any Sampler)? = nil, generator: inout Generator) throws -> Tensor {
         try require(n >= 1, "prior sample: n must be >= 1, got \(n)")
         let bm = try checkedMachine("prior sample")
         let s: SampleSet
         if let sampler {
-            s = try sampler.sample(bm, count: n, generator: &generator)
+            s = try sampler.sample(bm, count: n, generator: &generator).resampled(generator: &generator)
         } else if graph.edgeCount == 0 {
             let p = bm.bias.map { 1 / (1 + expf($0)) }
             var out = [Float](repeating: 0, count: n * units)

@@ -214,22 +214,10 @@ extension BlockGibbsSampler {
     /// use, same chain (re)initialization), but returns the chain state
     /// itself and the mean energy instead of copying samples out.
     func advance(_ bm: BoltzmannMachine, count: Int, generator: inout Generator) throws -> (ChainState, Double) {
-        try checkCount(count, "block Gibbs")
-        try require(sweeps >= 0 && burnIn >= 0, "block Gibbs: sweeps and burnIn must be >= 0")
-        try require(beta.isFinite && beta >= 0, "block Gibbs: beta must be finite and >= 0")
-        var extra = 0
-        if !persistent || state == nil || state!.chains != count || state!.units != bm.units {
-            let s = ChainState(units: bm.units, chains: count)
-            var g = generator.split()
-            s.fill { _, _ in Float(g.next() >> 63) }
-            state = s
-            extra = burnIn
-        }
-        let s = state!
-        let (eb, ew) = try runSweeps(bm, state: s, sweeps: sweeps + extra, generator: &generator)
+        let r = try step(bm, count: count, generator: &generator)
         var mean = 0.0
-        for c in 0..<count { mean += eb[c] + ew[c] }
-        return (s, mean / Double(count))
+        for c in 0..<count { mean += r.eb[c] + r.ew[c] }
+        return (r.state, mean / Double(count))
     }
 }
 

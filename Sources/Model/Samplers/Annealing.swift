@@ -32,7 +32,7 @@ func initBase(_ s: ChainState, _ bm: BoltzmannMachine, path: AnnealingPath, gene
 /// uniform base, log Z_0 = N log 2). log Z = log Z_0 + log mean w; error =
 /// delta method, sqrt(var(w)/M)/mean(w) (one standard error; reliable when
 /// the ESS is not tiny). As a Sampler it returns the final states with
-/// `logWeights` in stats-free form (see `run`).
+/// their log weights in `SampleSet.logWeights` (see `sample`).
 public struct AnnealedImportanceSampling: Sampler {
     public var temperatures: Int
     public var sweepsPerStep: Int
@@ -86,14 +86,17 @@ public struct AnnealedImportanceSampling: Sampler {
         return try run(bm, chains: chains, generator: &generator).estimate
     }
 
-    /// Final AIS states; they are importance-weighted, not equally weighted
-    /// samples (stats carry "logZ", "logZ_err", "ess").
+    /// Final AIS states with their log weights (`SampleSet.logWeights`):
+    /// importance-weighted, not equally weighted samples. `means()`,
+    /// `pairMeans()`, `edgeMeans()` and `meanEnergy()` of the set use the
+    /// weights; `resampled(generator:)` gives equally weighted samples. Stats
+    /// carry "logZ", "logZ_err", "ess" (effective sample size).
     public func sample(_ bm: BoltzmannMachine, count: Int, generator: inout Generator) throws -> SampleSet {
         let r = try run(bm, chains: count, generator: &generator)
         var stats = r.estimate.stats
         stats["logZ"] = r.estimate.logZ; stats["logZ_err"] = r.estimate.error
         return SampleSet(units: bm.units, samples: r.samples, energies: try bm.energies(r.samples, batch: count),
-                         stats: stats)
+                         stats: stats, logWeights: r.logWeights)
     }
 }
 
@@ -143,18 +146,12 @@ public struct PopulationAnnealing: Sampler {
     }
 
     func parents(_ wn: [Double], _ g: inout Generator) -> [Int] {
-        let r = wn.count
-        var out = [Int](repeating: 0, count: r)
         switch resampling {
         case .systematic:
-            let u = g.uniformDouble() / Double(r)
-            var c = 0.0, i = 0
-            for j in 0..<r {
-                let t = u + Double(j) / Double(r)
-                while i < r - 1 && c + wn[i] <= t { c += wn[i]; i += 1 }
-                out[j] = i
-            }
+            return systematicResample(wn, &g)
         case .multinomial:
+            let r = wn.count
+            var out = [Int](repeating: 0, count: r)
             var t = (0..<r).map { _ in g.uniformDouble() }
             t.sort()
             var c = 0.0, i = 0
@@ -162,8 +159,8 @@ public struct PopulationAnnealing: Sampler {
                 while i < r - 1 && c + wn[i] <= t[j] { c += wn[i]; i += 1 }
                 out[j] = i
             }
+            return out
         }
-        return out
     }
 
     public func sample(_ bm: BoltzmannMachine, count: Int, generator: inout Generator) throws -> SampleSet {
@@ -182,7 +179,7 @@ public struct PopulationAnnealing: Sampler {
         let kernel = SweepKernel(bm)
         var streams = SweepKernel.makeStreams(tiles: cur.tiles, generator: &generator)
         var rg = generator.split()
-        var (eb, ew) = kernel.energies(state: cur)
+        var (eb, ew) = try kernel.energies(state: cur)
         var logW = [Double](repeating: 0, count: count)       // unnormalized log weights
         var logZp = [Double](repeating: 0, count: P)
         var essMin = 1.0, resamplings = 0
@@ -241,8 +238,7 @@ public struct PopulationAnnealing: Sampler {
                     }
                 }
             } else {
-                (eb, ew) = kernel.energies(state: cur)
-                try Interrupt.check()
+                (eb, ew) = try kernel.energies(state: cur)  // checks for Ctrl-C
             }
         }
         let combined = logMeanExp(logZp)

@@ -59,6 +59,19 @@ public final class BlockGibbsSampler: Sampler {
     }
 
     public func sample(_ bm: BoltzmannMachine, count: Int, generator: inout Generator) throws -> SampleSet {
+        let r = try step(bm, count: count, generator: &generator)
+        return SampleSet(units: bm.units, samples: r.state.extract(),
+                         energies: (0..<count).map { Float(r.eb[$0] + r.ew[$0]) },
+                         stats: ["sweeps": Double(r.sweeps), "chains": Double(count), "beta": Double(beta),
+                                 "dense": lastRunDense ? 1 : 0])
+    }
+
+    /// One call's work, shared by `sample` and `advance`: checks the
+    /// settings, (re)initializes the chains when needed (uniform, then
+    /// `burnIn` extra sweeps) and runs the sweeps. Returns the chains, the
+    /// sweeps run and the final energies per padded chain.
+    func step(_ bm: BoltzmannMachine, count: Int, generator: inout Generator) throws
+        -> (state: ChainState, sweeps: Int, eb: [Double], ew: [Double]) {
         try checkCount(count, "block Gibbs")
         try require(sweeps >= 0 && burnIn >= 0, "block Gibbs: sweeps and burnIn must be >= 0")
         try require(beta.isFinite && beta >= 0, "block Gibbs: beta must be finite and >= 0")
@@ -72,10 +85,7 @@ public final class BlockGibbsSampler: Sampler {
         }
         let s = state!
         let (eb, ew) = try runSweeps(bm, state: s, sweeps: sweeps + extra, generator: &generator)
-        return SampleSet(units: bm.units, samples: s.extract(),
-                         energies: (0..<count).map { Float(eb[$0] + ew[$0]) },
-                         stats: ["sweeps": Double(sweeps + extra), "chains": Double(count), "beta": Double(beta),
-                                 "dense": lastRunDense ? 1 : 0])
+        return (s, sweeps + extra, eb, ew)
     }
 }
 

@@ -56,12 +56,7 @@ struct DenseBipartiteSweeps {
              eb: UnsafeMutablePointer<Double>?, ew: UnsafeMutablePointer<Double>?) throws {
         precondition(streams.count == state.tiles && state.units == a.count + b.count)
         let T = ChainState.tileWidth
-        let perSweep = max(1, a.count * b.count * T)
-        let block = max(1, min(total, (1 << 24) / perSweep))
-        var start = 0
-        repeat {
-            let n = min(block, total - start)
-            let last = start + n >= total
+        try forEachSweepBlock(total: total, perSweep: a.count * b.count * T, updates: 1 << 24) { _, n, last in
             a.withUnsafeBufferPointer { ap in
             b.withUnsafeBufferPointer { bp in
             wAB.withUnsafeBufferPointer { w1 in
@@ -77,9 +72,7 @@ struct DenseBipartiteSweeps {
                                                sp.baseAddress! + t)
                 }
             } } } } } }
-            start += n
-            try Interrupt.check()
-        } while start < total
+        }
     }
 }
 

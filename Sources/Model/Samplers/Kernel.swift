@@ -118,6 +118,23 @@ struct SweepSchedule {
     }
 }
 
+/// Runs `total` sweeps in blocks of about `updates` unit updates per tile
+/// (`perSweep` per sweep): `body(start, n, last)` runs sweeps
+/// start..<start+n, and Ctrl-C is checked after each block. There is always
+/// at least one block (n = 0 when `total` is 0, so that final energies are
+/// still computed).
+func forEachSweepBlock(total: Int, perSweep: Int, updates: Int,
+                       _ body: (_ start: Int, _ n: Int, _ last: Bool) -> Void) throws {
+    let block = max(1, min(total, updates / max(1, perSweep)))
+    var start = 0
+    repeat {
+        let n = min(block, total - start)
+        body(start, n, start + n >= total)
+        start += n
+        try Interrupt.check()
+    } while start < total
+}
+
 /// A model prepared for the C sweep kernels: CSR weights, bias and the
 /// update order (independent sets one after another).
 struct SweepKernel {
@@ -159,14 +176,8 @@ struct SweepKernel {
              eb: UnsafeMutablePointer<Double>? = nil, ew: UnsafeMutablePointer<Double>? = nil) throws {
         precondition(streams.count == state.tiles && state.units == units)
         let T = ChainState.tileWidth
-        let total = schedule.count
         // Blocks of roughly 2^22 unit updates per tile between interrupt checks.
-        let perSweep = max(1, units * T)
-        let block = max(1, min(total, (1 << 22) / perSweep))
-        var start = 0
-        repeat {
-            let n = min(block, total - start)
-            let last = start + n >= total
+        try forEachSweepBlock(total: schedule.count, perSweep: units * T, updates: 1 << 22) { start, n, last in
             order.withUnsafeBufferPointer { op in
             rowStart.withUnsafeBufferPointer { rp in
             neighbors.withUnsafeBufferPointer { np in
@@ -190,20 +201,20 @@ struct SweepKernel {
                                sp.baseAddress! + t)
                 }
             } } } } } } } } } }
-            start += n
-            try Interrupt.check()
-        } while start < total
+        }
     }
 
-    /// Bias and coupling energies of every chain (no sweeps).
-    func energies(state: ChainState, mode: Mode = .heatBath) -> (eb: [Double], ew: [Double]) {
+    /// Bias and coupling energies of every chain (no sweeps). Throws
+    /// `Interrupt.Interrupted` if Ctrl-C is pending (like `run`, whose
+    /// check clears the flag, so the error must reach the caller).
+    func energies(state: ChainState, mode: Mode = .heatBath) throws -> (eb: [Double], ew: [Double]) {
         var eb = [Double](repeating: 0, count: state.paddedChains)
         var ew = [Double](repeating: 0, count: state.paddedChains)
         var streams = [qvm_rng_t](repeating: qvm_rng_t(), count: state.tiles)
         let empty = SweepSchedule(bb: [], bw: [])
-        eb.withUnsafeMutableBufferPointer { e1 in
-            ew.withUnsafeMutableBufferPointer { e2 in
-                try? run(mode, state: state, streams: &streams, schedule: empty,
+        try eb.withUnsafeMutableBufferPointer { e1 in
+            try ew.withUnsafeMutableBufferPointer { e2 in
+                try run(mode, state: state, streams: &streams, schedule: empty,
                          eb: e1.baseAddress, ew: e2.baseAddress)
             }
         }

@@ -1,6 +1,7 @@
 import Runtime
 
-/// Samples with their energies and statistics.
+/// Samples with their energies and statistics, and for importance
+/// samplers (AIS) their log weights.
 public struct SampleSet: Sendable {
     /// Number of units per sample.
     public let units: Int
@@ -10,38 +11,113 @@ public struct SampleSet: Sendable {
     public var energies: [Float]
     /// Sampler statistics, e.g. "logZ", "logZ_err", "sweeps", "ess".
     public var stats: [String: Double]
+    /// Unnormalized log importance weight of each sample, or nil when the
+    /// samples are equally weighted (every sampler but AIS). Expectations
+    /// under the machine are Σ_s w_s f(z_s) / Σ_s w_s (`weights`, `means`,
+    /// ...), or plain averages over `resampled(generator:)`.
+    public var logWeights: [Double]?
 
     public var count: Int { units == 0 ? 0 : samples.count / units }
 
-    public init(units: Int, samples: [Float], energies: [Float], stats: [String: Double] = [:]) {
+    public init(units: Int, samples: [Float], energies: [Float], stats: [String: Double] = [:],
+                logWeights: [Double]? = nil) {
         self.units = units; self.samples = samples; self.energies = energies; self.stats = stats
+        self.logWeights = logWeights
     }
 
-    /// ⟨z_l⟩ over the samples.
+    /// The normalized weights (summing to 1), or nil for equally weighted
+    /// samples.
+    public var weights: [Double]? {
+        guard let lw = logWeights else { return nil }
+        precondition(lw.count == count, "SampleSet: \(lw.count) log weights for \(count) samples")
+        let mx = lw.max() ?? 0
+        var w = lw.map { exp($0 - mx) }
+        let s = w.reduce(0, +)
+        for i in w.indices { w[i] /= s }
+        return w
+    }
+
+    /// Effective sample size 1 / Σ w_s² of the normalized weights (`count`
+    /// for equally weighted samples).
+    public var effectiveCount: Double {
+        guard let w = weights else { return Double(count) }
+        return 1 / w.reduce(0) { $0 + $1 * $1 }
+    }
+
+    /// Equally weighted samples: `count` samples drawn by systematic
+    /// resampling with probabilities `weights` (energies follow; the log
+    /// weights are dropped). Equally weighted sets are returned unchanged,
+    /// drawing no randomness.
+    public func resampled(generator: inout Generator) -> SampleSet {
+        guard let w = weights else { return self }
+        let par = systematicResample(w, &generator)
+        var z = [Float](repeating: 0, count: samples.count)
+        for (i, p) in par.enumerated() {
+            for l in 0..<units { z[i * units + l] = samples[p * units + l] }
+        }
+        return SampleSet(units: units, samples: z, energies: energies.isEmpty ? [] : par.map { energies[$0] },
+                         stats: stats)
+    }
+
+    /// ⟨z_l⟩ over the samples (weighted by `weights` when present).
     public func means() -> [Double] {
+        let w = weights
         var m = [Double](repeating: 0, count: units)
-        for s in 0..<count { for l in 0..<units { m[l] += Double(samples[s * units + l]) } }
-        return m.map { $0 / Double(max(1, count)) }
+        for s in 0..<count {
+            let ws = w?[s] ?? 1
+            for l in 0..<units { m[l] += ws * Double(samples[s * units + l]) }
+        }
+        return w != nil ? m : m.map { $0 / Double(max(1, count)) }
     }
 
-    /// ⟨z_l z_m⟩ for all pairs, units × units (diagonal = ⟨z_l⟩).
+    /// ⟨z_l z_m⟩ for all pairs, units × units (diagonal = ⟨z_l⟩; weighted
+    /// by `weights` when present).
     public func pairMeans() -> [Double] {
+        let w = weights
         var m = [Double](repeating: 0, count: units * units)
         for s in 0..<count {
+            let ws = w?[s] ?? 1
             let on = (0..<units).filter { samples[s * units + $0] != 0 }
-            for a in on { for b in on { m[a * units + b] += 1 } }
+            for a in on { for b in on { m[a * units + b] += ws } }
         }
-        return m.map { $0 / Double(max(1, count)) }
+        return w != nil ? m : m.map { $0 / Double(max(1, count)) }
     }
 
-    /// ⟨z_u z_v⟩ per edge of `graph`.
+    /// ⟨z_u z_v⟩ per edge of `graph` (weighted by `weights` when present).
     public func edgeMeans(_ graph: Graph) -> [Double] {
+        let w = weights
         var m = [Double](repeating: 0, count: graph.edges.count)
         for s in 0..<count {
-            for (k, e) in graph.edges.enumerated() { m[k] += Double(samples[s * units + e.u] * samples[s * units + e.v]) }
+            let ws = w?[s] ?? 1
+            for (k, e) in graph.edges.enumerated() {
+                m[k] += ws * Double(samples[s * units + e.u] * samples[s * units + e.v])
+            }
         }
-        return m.map { $0 / Double(max(1, count)) }
+        return w != nil ? m : m.map { $0 / Double(max(1, count)) }
     }
+
+    /// ⟨H⟩ over the samples (weighted by `weights` when present); NaN
+    /// without energies.
+    public func meanEnergy() -> Double {
+        guard !energies.isEmpty else { return .nan }
+        if let w = weights { return zip(w, energies).reduce(0) { $0 + $1.0 * Double($1.1) } }
+        return energies.reduce(0) { $0 + Double($1) } / Double(energies.count)
+    }
+}
+
+/// Systematic resampling: `wn.count` indices drawn with probabilities `wn`
+/// (normalized), one uniform number for all.
+func systematicResample(_ wn: [Double], _ g: inout Generator) -> [Int] {
+    let r = wn.count
+    var out = [Int](repeating: 0, count: r)
+    let u = g.uniformDouble() / Double(r)
+    var c = 0.0, i = 0
+    for j in 0..<r {
+        let t = u + Double(j) / Double(r)
+        while i < r - 1 && c + wn[i] <= t { c += wn[i]; i += 1 }
+        out[j] = i
+    }
+    return out
 }
 
 /// One interface for all samplers: `count` samples of `bm`'s distribution
