@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 /// 2-D convolution and transposed convolution (NCHW) by im2col + GEMM.
 ///
 /// A convolution with weight [Cout, Cin, kH, kW] is one GEMM per group of
@@ -147,10 +150,26 @@ struct ScatterConv {
     /// Multiply-adds per image and destination channel, gather form vs scatter form.
     var gatherMACs: Int { phases.reduce(0) { $0 + $1.geo.rows / Swift.max(cs, 1) * $1.geo.l } }
     var scatterMACs: Int { kh * kw * hs * ws }
-    /// The gather computes on padding zeros where the source is smaller
-    /// than the destination (e.g. 1×1 → 4×4 is 16× the work): keep the
-    /// scatter form there.
-    var prefersGather: Bool { gatherMACs <= 3 * scatterMACs }
+    /// Which form is faster, from measurements at P-conv's shapes
+    /// (`vaebench convs`, QV_CONV_TRANSPOSED to force one): the scatter
+    /// form's GEMM has K = C_src and suffers when that is short (≤ 32),
+    /// while the gather pays for unfolding K = C_src·taps rows per output
+    /// and computes on padding zeros where the source is smaller than the
+    /// destination (1×1 → 4×4 is 16× the work). Gather wins for convT
+    /// 32→64 9×9→12×12 (13.1 vs 15.3 ms, 1 thread) and 32→32 s2 12×12→25×25
+    /// (8.5 vs 10.0 ms); scatter wins for every conv2d input gradient at
+    /// these shapes (e.g. 64→32 12×12: 14.9 vs 22.9 ms) and for a
+    /// destination with few channels (16→2: 2.5 vs 11.6 ms).
+    var prefersGather: Bool {
+        if let f = ScatterConv.forced { return f }
+        return cs <= 32 && cd >= 32 && gatherMACs <= 2 * scatterMACs
+    }
+    /// QV_CONV_TRANSPOSED=gather|scatter forces one form (for measurements).
+    static let forced: Bool? = {
+        guard let v = getenv("QV_CONV_TRANSPOSED") else { return nil }
+        let s = String(cString: v)
+        return s == "gather" ? true : s == "scatter" ? false : nil
+    }()
 
     /// The phase's sub-kernel as a [cd, cs·nay·nax] matrix, flipped:
     /// wp[d, (c, a, b)] = w[c, d, fy + sh(nay−1−a), fx + sw(nax−1−b)].
@@ -167,41 +186,64 @@ struct ScatterConv {
 
     /// dest [n, cd, hd, wd] (fully written) from contiguous src [n, cs, hs, ws]
     /// and contiguous weight [cs, cd, kh, kw], plus `bias` [cd].
+    ///
+    /// Each phase's stride-1 gather runs on a zero-padded copy of the
+    /// source (rows of width Wp = lx + nax − 1) and computes "wide" outputs
+    /// (ly × Wp, the last nax − 1 of each row discarded): then every row of
+    /// the unfolded matrix is one contiguous copy of ly·Wp floats from the
+    /// padded plane, with no index arithmetic per element.
     func run(src: UnsafeMutablePointer<Float>, n: Int, weight: UnsafeMutablePointer<Float>,
              bias: UnsafeMutablePointer<Float>?, dest: UnsafeMutablePointer<Float>) {
         let hw = hd * wd
         var covered = 0
         for p in phases {
-            let geo = p.geo, lp = geo.l
-            covered += lp
+            let geo = p.geo
+            covered += geo.l
             if geo.rows == 0 { continue }
-            let wp = subKernel(weight, p)
-            let direct = sh == 1 && sw == 1   // the phase is the whole image, in NCHW order
-            let G = geo.groupSize(n)
-            let cols = Tensor(uninitialized: [geo.rows * G * lp])
-            let ybuf = Tensor(uninitialized: [direct && G == 1 ? 0 : cd * G * lp])
+            let nay = geo.kh, nax = geo.kw, ly = geo.oh, lx = geo.ow
+            let wp = lx + nax - 1, hp = ly + nay - 1
+            let plane = hp * wp + nax - 1            // slack: the last tap's copy runs past the last row
+            let lw = ly * wp, rows = geo.rows
+            let padY = geo.ph, padX = geo.pw          // padded (r, q) holds source (r − padY, q − padX)
+            let wpm = subKernel(weight, p)
+            let G = Swift.max(1, Swift.min(n, (2048 + lw - 1) / lw, (1 << 22) / Swift.max(rows * lw, 1)))
+            let padded = Tensor(uninitialized: [G * cs * plane])
+            let cols = Tensor(uninitialized: [rows * G * lw])
+            let ybuf = Tensor(uninitialized: [cd * G * lw])
+            // Source rows that land inside the padded plane, and their columns.
+            let r0 = Swift.max(0, padY), r1 = Swift.min(hp, hs + padY)
+            let q0 = Swift.max(0, padX), q1 = Swift.min(wp, ws + padX)
             var n0 = 0
             while n0 < n {
-                let g = Swift.min(G, n - n0)
-                geo.im2col(src, n0: n0, g: g, cols: cols.data)
-                if direct && g == 1 {
-                    let o = dest + n0 * cd * hw
-                    if let bias { for c in 0..<cd { (o + c * hw).update(repeating: bias[c], count: hw) } }
-                    gemm(mat(wp, cd, geo.rows), mat(cols, geo.rows, lp), into: o, ldc: lp, beta: bias == nil ? 0 : 1)
-                } else {
-                    let y = ybuf.data, ld = g * lp, lx = geo.ow, ly = geo.oh
-                    gemm(mat(wp, cd, geo.rows), mat(cols, geo.rows, ld), into: y, ldc: ld)
-                    Parallel.forEachRange(count: cd, minimum: cd * ld >= 1 << 15 ? 0 : Int.max) { dr in
-                        for d in dr {
-                            let b = bias?[d] ?? 0
-                            for gi in 0..<g {
-                                let s = y + d * ld + gi * lp
-                                let img = dest + ((n0 + gi) * cd + d) * hw + p.oy0 * wd + p.ox0
-                                for jy in 0..<ly {
-                                    let sr = s + jy * lx, orow = img + jy * sh * wd
-                                    if sw == 1 { for jx in 0..<lx { orow[jx] = sr[jx] + b } }
-                                    else { for jx in 0..<lx { orow[jx * sw] = sr[jx] + b } }
-                                }
+                let g = Swift.min(G, n - n0), ld = g * lw
+                let pp = padded.data, cp = cols.data
+                Parallel.forEachRange(count: g * cs, minimum: g * cs * plane >= 1 << 15 ? 0 : Int.max) { r in
+                    for gc in r {
+                        let d = pp + gc * plane, sp = src + (n0 * cs + gc) * hs * ws
+                        d.update(repeating: 0, count: plane)
+                        if q1 > q0 { for rr in r0..<r1 { (d + rr * wp + q0).update(from: sp + (rr - padY) * ws + (q0 - padX), count: q1 - q0) } }
+                    }
+                }
+                Parallel.forEachRange(count: rows, minimum: rows * ld >= 1 << 15 ? 0 : Int.max) { rr in
+                    for row in rr {
+                        let c = row / (nay * nax), a = (row / nax) % nay, b = row % nax
+                        for gi in 0..<g {
+                            (cp + row * ld + gi * lw).update(from: pp + (gi * cs + c) * plane + a * wp + b, count: lw)
+                        }
+                    }
+                }
+                let y = ybuf.data
+                gemm(mat(wpm, cd, rows), mat(cols, rows, ld), into: y, ldc: ld)
+                Parallel.forEachRange(count: cd, minimum: cd * ld >= 1 << 15 ? 0 : Int.max) { dr in
+                    for d in dr {
+                        let bv = bias?[d] ?? 0
+                        for gi in 0..<g {
+                            let s = y + d * ld + gi * lw
+                            let img = dest + ((n0 + gi) * cd + d) * hw + p.oy0 * wd + p.ox0
+                            for jy in 0..<ly {
+                                let sr = s + jy * wp, orow = img + jy * sh * wd
+                                if sw == 1 { for jx in 0..<lx { orow[jx] = sr[jx] + bv } }
+                                else { for jx in 0..<lx { orow[jx * sw] = sr[jx] + bv } }
                             }
                         }
                     }

@@ -175,6 +175,45 @@ func benchLayers() throws {
     for (i, l) in dec.enumerated() { z = try time("dec\(i) deconv\(l.deconv.weight.shape)", l, z) }
 }
 
+/// Raw convolution ops at P-conv's shapes (no batch norm): forward and
+/// forward+backward (dx, dW, db) per layer, with GFLOP/s of the useful work.
+func benchConvs() throws {
+    var g = Generator(seed: 6)
+    // (transposed, cin, cout, k, s, input size)
+    let layers: [(Bool, Int, Int, Int, Int, Int)] = [
+        (false, 1, 32, 4, 1, 28), (false, 16, 64, 3, 2, 25), (false, 32, 64, 4, 1, 12), (false, 32, 128, 3, 2, 9),
+        (false, 64, 256, 4, 1, 4),
+        (true, 128, 128, 4, 1, 1), (true, 64, 64, 3, 2, 4), (true, 32, 64, 4, 1, 9), (true, 32, 32, 3, 2, 12),
+        (true, 16, 2, 4, 1, 25)]
+    var totF = 0.0, totB = 0.0
+    for (tr, cin, cout, k, s, hw) in layers {
+        let x = try Tensor.randn([100, cin, hw, hw], generator: &g).requiringGrad(cin > 1)
+        let w = try Tensor.randn(tr ? [cin, cout, k, k] : [cout, cin, k, k], generator: &g).mul(0.1).requiringGrad()
+        let b = try Tensor.randn([cout], generator: &g).requiringGrad()
+        func run() throws -> Tensor { tr ? try Tensor.convTranspose2d(x, w, b, stride: [s]) : try Tensor.conv2d(x, w, b, stride: [s]) }
+        let y0 = try run()
+        let gy = try Tensor.randn(y0.shape, generator: &g)
+        var tf: [Double] = [], tb: [Double] = []
+        for i in 0..<(Swift.max(5, repeats / 2) + 2) {
+            let t0 = now()
+            let y = try run()
+            let t1 = now()
+            try (y * gy).sum().backward()
+            let t2 = now()
+            if i >= 2 { tf.append(t1 - t0); tb.append(t2 - t1) }
+            x.grad = nil; w.grad = nil; b.grad = nil
+        }
+        let ohw = y0.shape[2] * y0.shape[3]
+        let macs = Double(100 * cin * cout * k * k) * Double(tr ? hw * hw : ohw)
+        let fwd = median(tf), bwd = median(tb)
+        totF += fwd; totB += bwd
+        let bwdFlops = 2 * macs * (cin > 1 ? 2 : 1)
+        print("  \(tr ? "convT" : "conv ") \(cin)->\(cout) k\(k) s\(s) \(hw)x\(hw)->\(y0.shape[2])x\(y0.shape[3]): "
+              + "forward \(f(fwd * 1e3, 2)) ms (\(f(2 * macs / fwd / 1e9, 0)) GFLOP/s), backward \(f(bwd * 1e3, 2)) ms (\(f(bwdFlops / bwd / 1e9, 0)) GFLOP/s)")
+    }
+    print("  total forward \(f(totF * 1e3, 2)) ms, backward \(f(totB * 1e3, 2)) ms")
+}
+
 func loadAverage() -> String {
     guard let f = fopen("/proc/loadavg", "r") else { return "?" }
     defer { fclose(f) }
@@ -189,6 +228,8 @@ case "train":
                    k: Int(option("k", "1"))!, d: Int(option("d", "1"))!)
 case "layers":
     try benchLayers()
+case "convs":
+    try benchConvs()
 case "ll":
     try benchLL(k: Int(option("k", "1000"))!, images: Int(option("images", "100"))!, maxRows: Int(option("max-rows", "10000"))!)
 case "all":
