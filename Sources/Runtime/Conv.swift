@@ -353,6 +353,9 @@ extension Tensor {
             let gw = rw ? try Tensor.zeros([cout, geo.rows]) : nil
             let gb = rb ? try Tensor.zeros([cout]) : nil
             let cols = savedCols ?? Tensor(uninitialized: [(rw || (rx && !gatherX)) ? geo.rows * G * geo.l : 0])
+            // The scatter form's columns for dx go to scratch, never over the
+            // saved input columns (a second backward with retainGraph reuses them).
+            let dxCols = savedCols == nil ? cols : Tensor(uninitialized: [rx && !gatherX ? geo.rows * G * geo.l : 0])
             let gyBuf = Tensor(uninitialized: [G > 1 ? cout * G * geo.l : 0])
             var n0 = 0
             while n0 < n {
@@ -368,8 +371,8 @@ extension Tensor {
                     gemm(gyM, try mat(cols, geo.rows, g * geo.l, offset: cOff).t(), into: gw.data, ldc: geo.rows, beta: n0 == 0 ? 0 : 1)
                 }
                 if let gx, !gatherX {
-                    gemm(try mat(wm, cout, geo.rows).t(), gyM, into: cols.data + cOff, ldc: g * geo.l)
-                    geo.col2im(cols.data + cOff, n0: n0, g: g, into: gx.data)
+                    gemm(try mat(wm, cout, geo.rows).t(), gyM, into: dxCols.data, ldc: g * geo.l)
+                    geo.col2im(dxCols.data, n0: n0, g: g, into: gx.data)
                 }
                 n0 += g
             }

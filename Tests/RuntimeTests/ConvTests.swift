@@ -122,4 +122,15 @@ final class ConvTests: XCTestCase {
         assertClose(full[1], zip(h1[1], h2[1]).map { $0 + $1 }, tol: 1e-3, "dW")
         assertClose(full[2], zip(h1[2], h2[2]).map { $0 + $1 }, tol: 1e-3, "db")
     }
+
+    /// The unfolded input kept for dW survives a first backward (retainGraph).
+    func testSecondBackwardWithRetainedGraph() throws {
+        let x = randn([2, 3, 7, 7], seed: 120).requiringGrad(), w = randn([4, 3, 4, 4], seed: 121).requiringGrad()
+        let y = try Tensor.conv2d(x, w)
+        try y.sum().backward(retainGraph: true)
+        let gx1 = x.grad!.toArray(), gw1 = w.grad!.toArray()
+        try y.sum().backward()
+        assertClose(x.grad!.toArray(), gx1.map { 2 * $0 }, tol: 1e-4, "dx twice")
+        assertClose(w.grad!.toArray(), gw1.map { 2 * $0 }, tol: 1e-3, "dW twice")
+    }
 }
