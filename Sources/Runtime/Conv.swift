@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 /// 2-D convolution and transposed convolution (NCHW) by im2col + GEMM.
 ///
 /// A convolution with weight [Cout, Cin, kH, kW] is one GEMM per group of
@@ -37,10 +40,13 @@ struct ConvGeometry {
                             if h0 > l0 { let s = src + x0; for xo in l0..<h0 { d[xo] = s[xo] } }
                             for xo in h0..<ow { d[xo] = 0 }
                         } else {
-                            for xo in 0..<ow {
-                                let ix = xo * sw - pw + kj
-                                d[xo] = ix >= 0 && ix < w ? src[ix] : 0
-                            }
+                            // Valid xo: 0 ≤ xo·sw + x0 < w; no per-element bounds tests.
+                            let x0 = kj - pw
+                            let lo = Swift.min(x0 >= 0 ? 0 : (sw - 1 - x0) / sw, ow)
+                            let hi = Swift.max(lo, Swift.min(ow, w - 1 - x0 >= 0 ? (w - 1 - x0) / sw + 1 : 0))
+                            for xo in 0..<lo { d[xo] = 0 }
+                            if hi > lo { let s = src + x0; for xo in lo..<hi { d[xo] = s[xo * sw] } }
+                            for xo in hi..<ow { d[xo] = 0 }
                         }
                     }
                 }
@@ -91,6 +97,169 @@ struct ConvGeometry {
         let byMemory = (1 << 22) / Swift.max(rows * l, 1)
         return Swift.max(1, Swift.min(n, byWidth, byMemory))
     }
+
+    /// Largest unfolded input (floats) that `conv2d` keeps from its forward
+    /// pass for the weight gradient (64 M floats = 256 MB).
+    static let keptColumnsLimit = 1 << 26
+}
+
+/// The transposed-convolution map ("scatter"), computed as gathers:
+/// dest[n, d, oy, ox] = Σ src[n, c, iy, ix] · w[c, d, ki, kj] over all
+/// oy = iy·sh − ph + ki, ox = ix·sw − pw + kj — `convTranspose2d`'s forward
+/// and `conv2d`'s input gradient. The scatter form (GEMM with K = C_src,
+/// then a col2im scatter-add) has a short K and writes a cols matrix k²
+/// times the source; instead, the outputs are split by phase
+/// ((oy + ph) mod sh, (ox + pw) mod sw): within one phase only the taps
+/// ki ≡ phase (mod s) contribute and they form a stride-1 correlation of
+/// the source with a flipped sub-kernel. Each phase is then an ordinary
+/// im2col + GEMM (K = C_src · taps) whose result is stored, not added, into
+/// its strided output positions; stride 1 is the single phase (the
+/// textbook "transposed convolution = convolution with the flipped kernel,
+/// padding k − 1 − p"). Batches of images share each GEMM.
+struct ScatterConv {
+    struct Phase {
+        let fy: Int, fx: Int            // phase = tap offsets ki ≡ fy, kj ≡ fx (mod stride)
+        let oy0: Int, ox0: Int          // first output row/column of the phase
+        let geo: ConvGeometry           // the phase's gather over the source (sub-kernel nay × nax)
+    }
+    let cs: Int, hs: Int, ws: Int, cd: Int, hd: Int, wd: Int, kh: Int, kw: Int, sh: Int, sw: Int
+    let phases: [Phase]
+
+    init(cs: Int, hs: Int, ws: Int, cd: Int, hd: Int, wd: Int, kh: Int, kw: Int, sh: Int, sw: Int, ph: Int, pw: Int) {
+        self.cs = cs; self.hs = hs; self.ws = ws; self.cd = cd; self.hd = hd; self.wd = wd
+        self.kh = kh; self.kw = kw; self.sh = sh; self.sw = sw
+        // Per axis: (phase f, taps na, first output o0, outputs L, gather padding).
+        func axis(_ k: Int, _ s: Int, _ p: Int, _ outSize: Int) -> [(f: Int, na: Int, o0: Int, l: Int, pad: Int)] {
+            (0..<s).map { f in
+                let na = f < k ? (k - f + s - 1) / s : 0
+                let o0 = ((f - p) % s + s) % s
+                let l = o0 < outSize ? (outSize - 1 - o0) / s + 1 : 0
+                let q0 = (o0 + p - f) / s          // source index of tap f at output o0
+                return (f, na, o0, l, na - 1 - q0)  // gather: i = j − pad + a
+            }
+        }
+        var ps: [Phase] = []
+        for y in axis(kh, sh, ph, hd) { for x in axis(kw, sw, pw, wd) where y.l > 0 && x.l > 0 {
+            ps.append(Phase(fy: y.f, fx: x.f, oy0: y.o0, ox0: x.o0,
+                            geo: ConvGeometry(c: cs, h: hs, w: ws, kh: y.na, kw: x.na, sh: 1, sw: 1,
+                                              ph: y.pad, pw: x.pad, oh: y.l, ow: x.l)))
+        } }
+        phases = ps
+    }
+
+    /// Multiply-adds per image and destination channel, gather form vs scatter form.
+    var gatherMACs: Int { phases.reduce(0) { $0 + $1.geo.rows / Swift.max(cs, 1) * $1.geo.l } }
+    var scatterMACs: Int { kh * kw * hs * ws }
+    /// Which form is faster, from measurements at P-conv's shapes
+    /// (`vaebench convs`, QV_CONV_TRANSPOSED to force one): the scatter
+    /// form's GEMM has K = C_src and suffers when that is short (≤ 32),
+    /// while the gather pays for unfolding K = C_src·taps rows per output
+    /// and computes on padding zeros where the source is smaller than the
+    /// destination (1×1 → 4×4 is 16× the work). Gather wins for convT
+    /// 32→64 9×9→12×12 (13.1 vs 15.3 ms, 1 thread) and 32→32 s2 12×12→25×25
+    /// (8.5 vs 10.0 ms); scatter wins for every conv2d input gradient at
+    /// these shapes (e.g. 64→32 12×12: 14.9 vs 22.9 ms) and for a
+    /// destination with few channels (16→2: 2.5 vs 11.6 ms).
+    var prefersGather: Bool {
+        if let f = ScatterConv.forced { return f }
+        return cs <= 32 && cd >= 32 && gatherMACs <= 2 * scatterMACs
+    }
+    /// QV_CONV_TRANSPOSED=gather|scatter forces one form (for measurements).
+    static let forced: Bool? = {
+        guard let v = getenv("QV_CONV_TRANSPOSED") else { return nil }
+        let s = String(cString: v)
+        return s == "gather" ? true : s == "scatter" ? false : nil
+    }()
+
+    /// The phase's sub-kernel as a [cd, cs·nay·nax] matrix, flipped:
+    /// wp[d, (c, a, b)] = w[c, d, fy + sh(nay−1−a), fx + sw(nax−1−b)].
+    func subKernel(_ w: UnsafeMutablePointer<Float>, _ p: Phase) -> Tensor {
+        let nay = p.geo.kh, nax = p.geo.kw, rows = p.geo.rows
+        let t = Tensor(uninitialized: [cd * rows])
+        let o = t.data
+        for d in 0..<cd { for c in 0..<cs { for a in 0..<nay { for b in 0..<nax {
+            o[d * rows + (c * nay + a) * nax + b] =
+                w[((c * cd + d) * kh + p.fy + sh * (nay - 1 - a)) * kw + p.fx + sw * (nax - 1 - b)]
+        } } } }
+        return t
+    }
+
+    /// dest [n, cd, hd, wd] (fully written) from contiguous src [n, cs, hs, ws]
+    /// and contiguous weight [cs, cd, kh, kw], plus `bias` [cd].
+    ///
+    /// Each phase's stride-1 gather runs on a zero-padded copy of the
+    /// source (rows of width Wp = lx + nax − 1) and computes "wide" outputs
+    /// (ly × Wp, the last nax − 1 of each row discarded): then every row of
+    /// the unfolded matrix is one contiguous copy of ly·Wp floats from the
+    /// padded plane, with no index arithmetic per element.
+    func run(src: UnsafeMutablePointer<Float>, n: Int, weight: UnsafeMutablePointer<Float>,
+             bias: UnsafeMutablePointer<Float>?, dest: UnsafeMutablePointer<Float>) {
+        let hw = hd * wd
+        var covered = 0
+        for p in phases {
+            let geo = p.geo
+            covered += geo.l
+            if geo.rows == 0 { continue }
+            let nay = geo.kh, nax = geo.kw, ly = geo.oh, lx = geo.ow
+            let wp = lx + nax - 1, hp = ly + nay - 1
+            let plane = hp * wp + nax - 1            // slack: the last tap's copy runs past the last row
+            let lw = ly * wp, rows = geo.rows
+            let padY = geo.ph, padX = geo.pw          // padded (r, q) holds source (r − padY, q − padX)
+            let wpm = subKernel(weight, p)
+            let G = Swift.max(1, Swift.min(n, (2048 + lw - 1) / lw, (1 << 22) / Swift.max(rows * lw, 1)))
+            let padded = Tensor(uninitialized: [G * cs * plane])
+            let cols = Tensor(uninitialized: [rows * G * lw])
+            let ybuf = Tensor(uninitialized: [cd * G * lw])
+            // Source rows that land inside the padded plane, and their columns.
+            let r0 = Swift.max(0, padY), r1 = Swift.min(hp, hs + padY)
+            let q0 = Swift.max(0, padX), q1 = Swift.min(wp, ws + padX)
+            var n0 = 0
+            while n0 < n {
+                let g = Swift.min(G, n - n0), ld = g * lw
+                let pp = padded.data, cp = cols.data
+                Parallel.forEachRange(count: g * cs, minimum: g * cs * plane >= 1 << 15 ? 0 : Int.max) { r in
+                    for gc in r {
+                        let d = pp + gc * plane, sp = src + (n0 * cs + gc) * hs * ws
+                        d.update(repeating: 0, count: plane)
+                        if q1 > q0 { for rr in r0..<r1 { (d + rr * wp + q0).update(from: sp + (rr - padY) * ws + (q0 - padX), count: q1 - q0) } }
+                    }
+                }
+                Parallel.forEachRange(count: rows, minimum: rows * ld >= 1 << 15 ? 0 : Int.max) { rr in
+                    for row in rr {
+                        let c = row / (nay * nax), a = (row / nax) % nay, b = row % nax
+                        for gi in 0..<g {
+                            (cp + row * ld + gi * lw).update(from: pp + (gi * cs + c) * plane + a * wp + b, count: lw)
+                        }
+                    }
+                }
+                let y = ybuf.data
+                gemm(mat(wpm, cd, rows), mat(cols, rows, ld), into: y, ldc: ld)
+                Parallel.forEachRange(count: cd, minimum: cd * ld >= 1 << 15 ? 0 : Int.max) { dr in
+                    for d in dr {
+                        let bv = bias?[d] ?? 0
+                        for gi in 0..<g {
+                            let s = y + d * ld + gi * lw
+                            let img = dest + ((n0 + gi) * cd + d) * hw + p.oy0 * wd + p.ox0
+                            for jy in 0..<ly {
+                                let sr = s + jy * wp, orow = img + jy * sh * wd
+                                if sw == 1 { for jx in 0..<lx { orow[jx] = sr[jx] + bv } }
+                                else { for jx in 0..<lx { orow[jx * sw] = sr[jx] + bv } }
+                            }
+                        }
+                    }
+                }
+                n0 += g
+            }
+        }
+        // Phases without taps (kernel smaller than the stride): bias or zero.
+        for p in phases where p.geo.rows == 0 {
+            for i in 0..<n { for d in 0..<cd {
+                let b = bias?[d] ?? 0, img = dest + (i * cd + d) * hw
+                for jy in 0..<p.geo.oh { for jx in 0..<p.geo.ow { img[(p.oy0 + jy * sh) * wd + p.ox0 + jx * sw] = b } }
+            } }
+        }
+        precondition(covered == hw, "ScatterConv: phases cover \(covered) of \(hw) outputs")
+    }
 }
 
 /// [N, C, L] images n0..<n0+g  ⇄  [C, g·L] matrix.
@@ -140,31 +309,53 @@ extension Tensor {
         let out = Tensor(uninitialized: [n, cout, geo.oh, geo.ow])
         let bc = bias?.contiguousData()
         let G = geo.groupSize(n)
-        let cols = Tensor(uninitialized: [geo.rows * G * geo.l])
+        let rx = input.requiresGrad, rw = weight.requiresGrad, rb = bias?.requiresGrad ?? false
+        // The weight gradient needs the unfolded input again: keep all of
+        // it (group after group, each block [rows, g·L]) when it is
+        // moderate, instead of unfolding twice.
+        let keepCols = GradMode.isEnabled && rw && geo.rows * n * geo.l <= ConvGeometry.keptColumnsLimit
+        let cols = Tensor(uninitialized: [geo.rows * (keepCols ? n : G) * geo.l])
         let y = Tensor(uninitialized: [G > 1 ? cout * G * geo.l : 0])
         var n0 = 0
         while n0 < n {
             let g = Swift.min(G, n - n0)
-            geo.im2col(x.data, n0: n0, g: g, cols: cols.data)
+            let cg = keepCols ? cols.data + geo.rows * n0 * geo.l : cols.data
+            geo.im2col(x.data, n0: n0, g: g, cols: cg)
+            let colsM = mat(cols, geo.rows, g * geo.l, offset: cg - cols.data)
             if g == 1 {
                 let o = out.data + n0 * cout * geo.l
-                if let bc { for c in 0..<cout { let v = bc.data[c], p = o + c * geo.l; for j in 0..<geo.l { p[j] = v } } }
-                gemm(mat(wm, cout, geo.rows), mat(cols, geo.rows, geo.l), into: o, ldc: geo.l, beta: bc == nil ? 0 : 1)
+                if let bc { for c in 0..<cout { (o + c * geo.l).update(repeating: bc.data[c], count: geo.l) } }
+                gemm(mat(wm, cout, geo.rows), colsM, into: o, ldc: geo.l, beta: bc == nil ? 0 : 1)
             } else {
-                gemm(mat(wm, cout, geo.rows), mat(cols, geo.rows, g * geo.l), into: y.data, ldc: g * geo.l)
+                gemm(mat(wm, cout, geo.rows), colsM, into: y.data, ldc: g * geo.l)
                 clToNCL(y.data, c: cout, l: geo.l, n0: n0, g: g, out.data, bias: bc?.data)
             }
             n0 += g
         }
         let inputs = bias.map { [input, weight, $0] } ?? [input, weight]
-        let rx = input.requiresGrad, rw = weight.requiresGrad, rb = bias?.requiresGrad ?? false
         let hasBias = bias != nil
+        let savedCols = keepCols ? cols : nil
+        let scatter = ScatterConv(cs: cout, hs: geo.oh, ws: geo.ow, cd: cin, hd: h, wd: w, kh: kh, kw: kw,
+                                  sh: sh, sw: sw, ph: ph, pw: pw)
         return record(out, op, inputs) { gOut in
             let go = gOut.contiguousData()
-            let gx = rx ? try Tensor.zeros(x.shape) : nil
+            // Input gradient: the transposed convolution of dL/dy.
+            let gatherX = rx && scatter.prefersGather
+            var gx: Tensor? = nil
+            if rx {
+                if gatherX {
+                    gx = Tensor(uninitialized: x.shape)
+                    scatter.run(src: go.data, n: n, weight: wm.data, bias: nil, dest: gx!.data)
+                } else {
+                    gx = try Tensor.zeros(x.shape)
+                }
+            }
             let gw = rw ? try Tensor.zeros([cout, geo.rows]) : nil
             let gb = rb ? try Tensor.zeros([cout]) : nil
-            let cols = Tensor(uninitialized: [geo.rows * G * geo.l])
+            let cols = savedCols ?? Tensor(uninitialized: [(rw || (rx && !gatherX)) ? geo.rows * G * geo.l : 0])
+            // The scatter form's columns for dx go to scratch, never over the
+            // saved input columns (a second backward with retainGraph reuses them).
+            let dxCols = savedCols == nil ? cols : Tensor(uninitialized: [rx && !gatherX ? geo.rows * G * geo.l : 0])
             let gyBuf = Tensor(uninitialized: [G > 1 ? cout * G * geo.l : 0])
             var n0 = 0
             while n0 < n {
@@ -174,13 +365,14 @@ extension Tensor {
                 else { gy = gyBuf; nclToCL(go.data, c: cout, l: geo.l, n0: n0, g: g, gy.data) }
                 let gyM = mat(gy, cout, g * geo.l)
                 if let gb { for c in 0..<cout { gb.data[c] += Float(sumFloats(gy.data + c * g * geo.l, g * geo.l)) } }
+                let cOff = savedCols != nil ? geo.rows * n0 * geo.l : 0
                 if let gw {
-                    geo.im2col(x.data, n0: n0, g: g, cols: cols.data)
-                    gemm(gyM, try mat(cols, geo.rows, g * geo.l).t(), into: gw.data, ldc: geo.rows, beta: n0 == 0 ? 0 : 1)
+                    if savedCols == nil { geo.im2col(x.data, n0: n0, g: g, cols: cols.data) }
+                    gemm(gyM, try mat(cols, geo.rows, g * geo.l, offset: cOff).t(), into: gw.data, ldc: geo.rows, beta: n0 == 0 ? 0 : 1)
                 }
-                if let gx {
-                    gemm(try mat(wm, cout, geo.rows).t(), gyM, into: cols.data, ldc: g * geo.l)
-                    geo.col2im(cols.data, n0: n0, g: g, into: gx.data)
+                if let gx, !gatherX {
+                    gemm(try mat(wm, cout, geo.rows).t(), gyM, into: dxCols.data, ldc: g * geo.l)
+                    geo.col2im(dxCols.data, n0: n0, g: g, into: gx.data)
                 }
                 n0 += g
             }
@@ -212,24 +404,34 @@ extension Tensor {
         // The conv geometry whose image is the output and whose grid is the input.
         let geo = ConvGeometry(c: cout, h: oh, w: ow, kh: kh, kw: kw, sh: sh, sw: sw, ph: ph, pw: pw, oh: h, ow: w)
         let x = input.contiguousData(), wm = weight.contiguousData()
-        let out = try Tensor.zeros([n, cout, oh, ow])
         let G = geo.groupSize(n)
-        let cols = Tensor(uninitialized: [geo.rows * G * geo.l])
-        let xm = Tensor(uninitialized: [G > 1 ? cin * G * geo.l : 0])
-        var n0 = 0
-        while n0 < n {
-            let g = Swift.min(G, n - n0)
-            let xg: Tensor
-            if g == 1 { xg = Tensor(storage: x.storage, shape: [cin * geo.l], strides: [1], offset: x.offset + n0 * cin * geo.l) }
-            else { xg = xm; nclToCL(x.data, c: cin, l: geo.l, n0: n0, g: g, xm.data) }
-            gemm(try mat(wm, cin, geo.rows).t(), mat(xg, cin, g * geo.l), into: cols.data, ldc: g * geo.l)
-            geo.col2im(cols.data, n0: n0, g: g, into: out.data)
-            n0 += g
-        }
-        if let bias {
-            let bc = bias.contiguousData()
-            let l = oh * ow
-            for i in 0..<n { for c in 0..<cout { let p = out.data + (i * cout + c) * l, b = bc.data[c]; for j in 0..<l { p[j] += b } } }
+        let scatter = ScatterConv(cs: cin, hs: h, ws: w, cd: cout, hd: oh, wd: ow, kh: kh, kw: kw,
+                                  sh: sh, sw: sw, ph: ph, pw: pw)
+        let out: Tensor
+        if scatter.prefersGather {
+            out = Tensor(uninitialized: [n, cout, oh, ow])
+            let bc = bias?.contiguousData()
+            scatter.run(src: x.data, n: n, weight: wm.data, bias: bc?.data, dest: out.data)
+            withExtendedLifetime(bc) {}
+        } else {
+            out = try Tensor.zeros([n, cout, oh, ow])
+            let cols = Tensor(uninitialized: [geo.rows * G * geo.l])
+            let xm = Tensor(uninitialized: [G > 1 ? cin * G * geo.l : 0])
+            var n0 = 0
+            while n0 < n {
+                let g = Swift.min(G, n - n0)
+                let xg: Tensor
+                if g == 1 { xg = Tensor(storage: x.storage, shape: [cin * geo.l], strides: [1], offset: x.offset + n0 * cin * geo.l) }
+                else { xg = xm; nclToCL(x.data, c: cin, l: geo.l, n0: n0, g: g, xm.data) }
+                gemm(try mat(wm, cin, geo.rows).t(), mat(xg, cin, g * geo.l), into: cols.data, ldc: g * geo.l)
+                geo.col2im(cols.data, n0: n0, g: g, into: out.data)
+                n0 += g
+            }
+            if let bias {
+                let bc = bias.contiguousData()
+                let l = oh * ow
+                for i in 0..<n { for c in 0..<cout { let p = out.data + (i * cout + c) * l, b = bc.data[c]; for j in 0..<l { p[j] += b } } }
+            }
         }
         let inputs = bias.map { [input, weight, $0] } ?? [input, weight]
         let rx = input.requiresGrad, rw = weight.requiresGrad, rb = bias?.requiresGrad ?? false

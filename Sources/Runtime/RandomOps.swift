@@ -71,3 +71,49 @@ extension Tensor {
     }
     public static func bernoulli(_ shape: [Int], p: Float) throws -> Tensor { try bernoulli(shape, p: p, generator: &GlobalRandom.generator) }
 }
+
+extension Tensor {
+    /// Hard samples of independent Bernoulli(σ(l)) units and the log-probability
+    /// of each row's sample, in one pass (evaluation; no gradient):
+    /// l[r, k] = base[r / s, k] + offset[r, k] (offset optional), z = 1 when
+    /// ρ > σ(−l) — the same event as σ⁻¹(ρ) + l > 0 — with ρ the uniforms
+    /// `randOpen([R, n], generator:)` would draw (same stream use), and
+    /// log q[r] = Σ_k z·l − softplus(l). `base` [B, n] is replicated s
+    /// times per row without a copy (s = 1: one row each).
+    public static func bernoulliLogitSample(base: Tensor, replicate s: Int = 1, offset: Tensor? = nil,
+                                            generator: inout Generator) throws -> (sample: Tensor, logProbability: Tensor) {
+        let op = "bernoulliLogitSample"
+        guard base.rank == 2, s >= 1 else { throw TensorError("\(op): base must be 2-D [B, n] and s ≥ 1, got \(fmt(base.shape)), s = \(s)") }
+        let b = base.shape[0], n = base.shape[1], r = b * s
+        if let offset, offset.shape != [r, n] { throw TensorError("\(op): offset \(fmt(offset.shape)) must be [\(r), \(n)]") }
+        let bc = base.contiguousData(), oc = offset?.contiguousData()
+        let z = Tensor(uninitialized: [r, n]), terms = Tensor(uninitialized: [r, n])
+        let bp = bc.data, op0 = oc?.data, zp = z.data, tp = terms.data
+        fill(zp, r * n, &generator) { g, buf in for i in buf.indices { buf[i] = g.uniformOpen() } }
+        let lq = Tensor(uninitialized: [r])
+        let lp = lq.data
+        // Row by row (vectorizable loops): z over ρ in place, terms, sum.
+        Parallel.forEachRange(count: r, minimum: Swift.max(1, 32768 / Swift.max(n, 1))) { rg in
+            for row in rg {
+                let zr = zp + row * n, tr = tp + row * n, br = bp + (row / s) * n
+                if let op0 {
+                    let orow = op0 + row * n
+                    for k in 0..<n { tr[k] = br[k] + orow[k] }
+                } else {
+                    for k in 0..<n { tr[k] = br[k] }
+                }
+                for k in 0..<n {
+                    let l = tr[k]
+                    let ex = VMath.exp(-Swift.abs(l))                   // e^{−|l|} ∈ (0, 1]
+                    let sigNeg = (l >= 0 ? ex : 1) / (1 + ex)           // σ(−l)
+                    let on: Float = zr[k] > sigNeg ? 1 : 0
+                    zr[k] = on
+                    tr[k] = on * l - ((l > 0 ? l : 0) + VMath.log1pSmall(ex))
+                }
+                lp[row] = Float(sumFloats(tr, n))
+            }
+        }
+        withExtendedLifetime((bc, oc)) {}
+        return (z, lq)
+    }
+}

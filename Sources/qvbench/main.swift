@@ -18,6 +18,9 @@ var repeats = 30
 if let i = args.firstIndex(of: "--repeats"), i + 1 < args.count, let n = Int(args[i + 1]) {
     repeats = n; args.removeSubrange(i...(i + 1))
 }
+if let i = args.firstIndex(of: "--threads"), i + 1 < args.count, let n = Int(args[i + 1]) {
+    Parallel.threads = n; BLASKernels.setThreads(n); args.removeSubrange(i...(i + 1))
+}
 let what = args.first ?? "all"
 
 func now() -> Double {
@@ -57,6 +60,29 @@ func paired(_ reps: Int = repeats, inner: Int = 1, _ a: () throws -> Void, _ b: 
     return (ta[reps / 2], tb[reps / 2], r[reps / 2])
 }
 
+/// Paired comparison in ABBA order (a b, then b a in the next pair, so
+/// neither always runs first): medians of a and b, the median of the
+/// per-pair ratios a/b, and a ~95% confidence interval of that median from
+/// order statistics (ranks n/2 ± 0.98·√n).
+func pairedCI(_ reps: Int = repeats, inner: Int = 1, _ a: () throws -> Void, _ b: () throws -> Void) rethrows
+    -> (a: Double, b: Double, ratio: Double, lo: Double, hi: Double) {
+    for _ in 0..<3 { try a(); try b() }
+    func time(_ f: () throws -> Void) rethrows -> Double {
+        let t0 = now()
+        for _ in 0..<inner { try f() }
+        return (now() - t0) / Double(inner)
+    }
+    var ta: [Double] = [], tb: [Double] = [], r: [Double] = []
+    for i in 0..<reps {
+        let x: Double, y: Double
+        if i % 2 == 0 { x = try time(a); y = try time(b) } else { y = try time(b); x = try time(a) }
+        ta.append(x); tb.append(y); r.append(x / y)
+    }
+    ta.sort(); tb.sort(); r.sort()
+    let n = reps, h = Int((0.98 * Double(n).squareRoot()).rounded(.up))
+    return (ta[n / 2], tb[n / 2], r[n / 2], r[Swift.max(0, n / 2 - h)], r[Swift.min(n - 1, n / 2 + h)])
+}
+
 func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
 func f1(_ x: Double) -> String { String(Double(Int((x * 10).rounded())) / 10) }
 func f2(_ x: Double) -> String { String(Double(Int((x * 100).rounded())) / 100) }
@@ -67,7 +93,8 @@ print("qvbench: OpenBLAS core \(BLASKernels.coreName), \(Parallel.threads) threa
 
 func benchMatmul() throws {
     print("\n## matmul (GFLOP/s, median): Tensor op vs raw cblas_sgemm on the same shapes")
-    print(pad("shape (what)", 44) + pad("op", 10) + pad("raw", 10) + "overhead (median of paired ratios)")
+    print(pad("shape (what)", 44) + pad("op", 10) + pad("raw", 10) + "overhead: median of paired ratios [~95% CI]")
+    print("(raw = the same BLAS work by hand: for linear, the bias rows copied into C, then sgemm with beta = 1)")
     // P-dense layers at batch 100: forward x·Wᵀ (linear), backward g·W and gᵀ·x.
     let layers = [(784, 512), (512, 256), (256, 144), (400, 144), (288, 256), (256, 512), (512, 784)]
     var worst = 0.0
@@ -80,18 +107,23 @@ func benchMatmul() throws {
             ("bwd dx 100x\(nout)·\(nout)x\(nin)", 100, nin, nout, { try g.mm(w) }, g, false, w, false),
             ("bwd dW (100x\(nout))ᵀ·100x\(nin)", nout, nin, 100, { try g.t().mm(x) }, g, true, x, false),
         ]
-        for (name, m, n, k, op, A, ta, B, tb) in cases {
+        for (ci, (name, m, n, k, op, A, ta, B, tb)) in cases.enumerated() {
             let flops = 2.0 * Double(m * n * k)
             let inner = Swift.max(1, Int(2e8 / flops))
-            let c = try Tensor.zeros([m, n])
             let lda = ta ? m : k, ldb = tb ? k : n
-            let (tOp, tRaw, ratio) = try paired(inner: inner, { _ = try op() }, {
+            let withBias = ci == 0
+            let r = try pairedCI(inner: inner, { _ = try op() }, {
+                // Like the op, a fresh output per call.
+                let c = UnsafeMutablePointer<Float>.allocate(capacity: m * n)
+                if withBias { for i in 0..<m { (c + i * n).update(from: b.data, count: n) } }
                 cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                            Int32(m), Int32(n), Int32(k), 1, A.data, Int32(lda), B.data, Int32(ldb), 0, c.data, Int32(n))
+                            Int32(m), Int32(n), Int32(k), 1, A.data, Int32(lda), B.data, Int32(ldb), withBias ? 1 : 0, c, Int32(n))
+                c.deallocate()
             })
-            let ov = (ratio - 1) * 100
+            let ov = (r.ratio - 1) * 100
             worst = Swift.max(worst, ov)
-            print(pad(name, 44) + pad(f1(flops / tOp / 1e9), 10) + pad(f1(flops / tRaw / 1e9), 10) + f1(ov) + "%")
+            print(pad(name, 44) + pad(f1(flops / r.a / 1e9), 10) + pad(f1(flops / r.b / 1e9), 10)
+                  + f1(ov) + "% [" + f1((r.lo - 1) * 100) + ", " + f1((r.hi - 1) * 100) + "]")
         }
     }
     for s in [512, 2048] {

@@ -1,9 +1,12 @@
 // vaebench: throughput of the VAE (BENCHMARKS.md, "VAE"). Build with
 //   swift build -c release --product vaebench
 // and run
-//   .build/release/vaebench train [--arch dense|conv] [--prior bernoulli|chimera-stub] [--k K --d D] [--repeats N]
+//   .build/release/vaebench train [--arch dense|conv] [--prior bernoulli|chimera|chimera-stub] [--k K --d D] [--repeats N]
 //   .build/release/vaebench ll [--k 1000] [--images 100] [--max-rows 10000]
 //   .build/release/vaebench all
+// Options for every command: --threads N (kernels and OpenBLAS; default all
+// cores), --clock wall|cpu (cpu = this process's CPU time, a load-robust
+// figure with --threads 1; with 2 threads it counts OpenBLAS's spinning too).
 // Training: one step = objective forward + backward + Adam, batch 100 of
 // synthetic binary 28×28 images (the data's values do not change the work).
 import Runtime
@@ -14,19 +17,22 @@ import Glibc
 
 BLASKernels.relaunchWithFastKernelsIfNeeded()
 
-func now() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-}
-func median(_ x: [Double]) -> Double { let s = x.sorted(); return s[s.count / 2] }
-func f(_ x: Double, _ d: Int = 1) -> String { var p = 1.0; for _ in 0..<d { p *= 10 }; return "\((x * p).rounded() / p)" }
-
 var args = Array(CommandLine.arguments.dropFirst())
 func option(_ name: String, _ def: String) -> String {
     if let i = args.firstIndex(of: "--" + name), i + 1 < args.count { return args[i + 1] }
     return def
 }
+let useCPUClock = option("clock", "wall") == "cpu"
+if let t = Int(option("threads", "0")), t > 0 { Parallel.threads = t; BLASKernels.setThreads(t) }
+
+func now() -> Double {
+    var ts = timespec()
+    clock_gettime(useCPUClock ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+func median(_ x: [Double]) -> Double { let s = x.sorted(); return s[s.count / 2] }
+func f(_ x: Double, _ d: Int = 1) -> String { var p = 1.0; for _ in 0..<d { p *= 10 }; return "\((x * p).rounded() / p)" }
+
 let what = args.first ?? "all"
 let repeats = Int(option("repeats", "30"))!
 
@@ -66,9 +72,18 @@ final class ChimeraStubPrior: LatentPrior {
     func estimateLogZ(generator: inout Generator) throws -> (logZ: Double, error: Double) { (200, 0) }
 }
 
+/// The training script's Chimera prior: `BoltzmannPrior` on C(6,6,4), PCD
+/// with 1000 persistent chains advanced 10 block-Gibbs sweeps per step
+/// (the default sampler), a negative phase in every step.
+func chimeraPrior() throws -> BoltzmannPrior {
+    var g = Generator(seed: 7)
+    return try BoltzmannPrior(graph: Graph.chimera(m: 6, n: 6, t: 4), generator: &g)
+}
+
 func makePrior(_ name: String) throws -> LatentPrior {
     switch name {
     case "bernoulli": return try ExactPrior(graph: Graph.bernoulli(288))
+    case "chimera": return try chimeraPrior()
     case "chimera-stub": return try ChimeraStubPrior()
     default: fatalError("unknown prior \(name)")
     }
@@ -86,8 +101,10 @@ func benchTrain(arch: String, priorName: String, k: Int, d: Int) throws {
     let opt = try Adam(params: vae.parameters(), lr: 3e-3)
     var g = Generator(seed: 2)
     let batches = try (0..<8).map { _ in try syntheticImages(100, &g) }
-    var tf: [Double] = [], tb: [Double] = [], to: [Double] = [], tt: [Double] = []
+    let bm = prior as? BoltzmannPrior
+    var tf: [Double] = [], tb: [Double] = [], to: [Double] = [], tt: [Double] = [], tz: [Double] = []
     let reps = arch == "conv" ? Swift.max(5, repeats / 2) : repeats
+    // The first step of a sampled prior burns its chains in (100 sweeps): warm-up.
     for i in 0..<(reps + 3) {
         let x = batches[i % batches.count]
         let t0 = now()
@@ -97,13 +114,21 @@ func benchTrain(arch: String, priorName: String, k: Int, d: Int) throws {
         try r.loss.backward()
         let t2 = now()
         try opt.step()
+        try bm?.clamp(weights: 1, bias: nil)    // the training script's weight clip
         let t3 = now()
         if i >= 3 { tf.append(t1 - t0); tb.append(t2 - t1); to.append(t3 - t2); tt.append(t3 - t0) }
+    }
+    if let bm {
+        // The negative phase alone (what `logZ()` does in grad mode).
+        for _ in 0..<Swift.max(5, repeats / 2) {
+            let t0 = now(); _ = try bm.logZ(); tz.append(now() - t0)
+        }
     }
     let step = median(tt)
     print("train \(arch) prior=\(priorName) K=\(k) D=\(d): \(f(100 / step, 0)) images/s "
           + "(step \(f(step * 1e3, 2)) ms: forward \(f(median(tf) * 1e3, 2)), backward \(f(median(tb) * 1e3, 2)), "
-          + "adam \(f(median(to) * 1e3, 2)); min step \(f(tt.min()! * 1e3, 2)) ms; \(tt.count) steps)")
+          + "adam\(bm != nil ? "+clamp" : "") \(f(median(to) * 1e3, 2)); min step \(f(tt.min()! * 1e3, 2)) ms; \(tt.count) steps"
+          + (tz.isEmpty ? "" : "; negative phase alone \(f(median(tz) * 1e3, 2)) ms") + ")")
 }
 
 func benchLL(k: Int, images: Int, maxRows: Int) throws {
@@ -150,20 +175,68 @@ func benchLayers() throws {
     for (i, l) in dec.enumerated() { z = try time("dec\(i) deconv\(l.deconv.weight.shape)", l, z) }
 }
 
-print("vaebench: OpenBLAS core \(BLASKernels.coreName), \(Parallel.threads) threads")
+/// Raw convolution ops at P-conv's shapes (no batch norm): forward and
+/// forward+backward (dx, dW, db) per layer, with GFLOP/s of the useful work.
+func benchConvs() throws {
+    var g = Generator(seed: 6)
+    // (transposed, cin, cout, k, s, input size)
+    let layers: [(Bool, Int, Int, Int, Int, Int)] = [
+        (false, 1, 32, 4, 1, 28), (false, 16, 64, 3, 2, 25), (false, 32, 64, 4, 1, 12), (false, 32, 128, 3, 2, 9),
+        (false, 64, 256, 4, 1, 4),
+        (true, 128, 128, 4, 1, 1), (true, 64, 64, 3, 2, 4), (true, 32, 64, 4, 1, 9), (true, 32, 32, 3, 2, 12),
+        (true, 16, 2, 4, 1, 25)]
+    var totF = 0.0, totB = 0.0
+    for (tr, cin, cout, k, s, hw) in layers {
+        let x = try Tensor.randn([100, cin, hw, hw], generator: &g).requiringGrad(cin > 1)
+        let w = try Tensor.randn(tr ? [cin, cout, k, k] : [cout, cin, k, k], generator: &g).mul(0.1).requiringGrad()
+        let b = try Tensor.randn([cout], generator: &g).requiringGrad()
+        func run() throws -> Tensor { tr ? try Tensor.convTranspose2d(x, w, b, stride: [s]) : try Tensor.conv2d(x, w, b, stride: [s]) }
+        let y0 = try run()
+        let gy = try Tensor.randn(y0.shape, generator: &g)
+        var tf: [Double] = [], tb: [Double] = []
+        for i in 0..<(Swift.max(5, repeats / 2) + 2) {
+            let t0 = now()
+            let y = try run()
+            let t1 = now()
+            try (y * gy).sum().backward()
+            let t2 = now()
+            if i >= 2 { tf.append(t1 - t0); tb.append(t2 - t1) }
+            x.grad = nil; w.grad = nil; b.grad = nil
+        }
+        let ohw = y0.shape[2] * y0.shape[3]
+        let macs = Double(100 * cin * cout * k * k) * Double(tr ? hw * hw : ohw)
+        let fwd = median(tf), bwd = median(tb)
+        totF += fwd; totB += bwd
+        let bwdFlops = 2 * macs * (cin > 1 ? 2 : 1)
+        print("  \(tr ? "convT" : "conv ") \(cin)->\(cout) k\(k) s\(s) \(hw)x\(hw)->\(y0.shape[2])x\(y0.shape[3]): "
+              + "forward \(f(fwd * 1e3, 2)) ms (\(f(2 * macs / fwd / 1e9, 0)) GFLOP/s), backward \(f(bwd * 1e3, 2)) ms (\(f(bwdFlops / bwd / 1e9, 0)) GFLOP/s)")
+    }
+    print("  total forward \(f(totF * 1e3, 2)) ms, backward \(f(totB * 1e3, 2)) ms")
+}
+
+func loadAverage() -> String {
+    guard let f = fopen("/proc/loadavg", "r") else { return "?" }
+    defer { fclose(f) }
+    var buf = [CChar](repeating: 0, count: 64)
+    guard fgets(&buf, 64, f) != nil else { return "?" }
+    return String(cString: buf).split(separator: " ").prefix(3).joined(separator: " ")
+}
+print("vaebench: OpenBLAS core \(BLASKernels.coreName), \(Parallel.threads) threads, \(useCPUClock ? "CPU" : "wall") clock, load average \(loadAverage())")
 switch what {
 case "train":
     try benchTrain(arch: option("arch", "dense"), priorName: option("prior", "bernoulli"),
                    k: Int(option("k", "1"))!, d: Int(option("d", "1"))!)
 case "layers":
     try benchLayers()
+case "convs":
+    try benchConvs()
 case "ll":
     try benchLL(k: Int(option("k", "1000"))!, images: Int(option("images", "100"))!, maxRows: Int(option("max-rows", "10000"))!)
 case "all":
-    for p in ["bernoulli", "chimera-stub"] { try benchTrain(arch: "dense", priorName: p, k: 1, d: 1) }
+    for p in ["bernoulli", "chimera", "chimera-stub"] { try benchTrain(arch: "dense", priorName: p, k: 1, d: 1) }
     try benchTrain(arch: "dense", priorName: "bernoulli", k: 1, d: 8)
-    for p in ["bernoulli", "chimera-stub"] { try benchTrain(arch: "conv", priorName: p, k: 1, d: 1) }
+    for p in ["bernoulli", "chimera"] { try benchTrain(arch: "conv", priorName: p, k: 1, d: 1) }
     try benchLL(k: 1000, images: 100, maxRows: 10_000)
 default:
-    print("usage: vaebench [train|ll|all] [--arch dense|conv] [--prior bernoulli|chimera-stub] [--k K] [--d D] [--images N] [--max-rows R] [--repeats N]")
+    print("usage: vaebench [train|ll|all] [--arch dense|conv] [--prior bernoulli|chimera|chimera-stub] [--k K] [--d D] [--images N] [--max-rows R] [--repeats N] [--threads N] [--clock wall|cpu]")
 }

@@ -237,4 +237,28 @@ final class VAETests: XCTestCase {
         XCTAssertLessThan(last, 225)
         XCTAssertTrue(losses.allSatisfy { $0.isFinite })
     }
+
+    /// P-conv's decoder dropout draws from the objective's generator, after
+    /// the encoder noise: the step depends on that stream only (not on
+    /// GlobalRandom), and passing GlobalRandom's own generator works too.
+    func testConvObjectiveDrawsOnlyFromItsGenerator() throws {
+        var g = Generator(seed: 21)
+        let prior = try ExactPrior(graph: Graph.bernoulli(288))
+        let vae = try DiscreteVAE.conv(prior: prior, generator: &g)
+        let x = prototypeData(2, pixels: 784, seed: 3)
+        func loss(global: UInt64, stream: UInt64) throws -> (Float, [UInt64]) {
+            GlobalRandom.seed(global)
+            var s = Generator(seed: stream)
+            let l = try vae.objective(x: x, generator: &s).loss.item()
+            return (l, s.state)
+        }
+        let a = try loss(global: 1, stream: 5), b = try loss(global: 999, stream: 5), c = try loss(global: 1, stream: 6)
+        XCTAssertEqual(a.0, b.0, "GlobalRandom must not matter")
+        XCTAssertEqual(a.1, b.1)
+        XCTAssertNotEqual(a.0, c.0, "the stream must matter")
+        // The Lua binding passes &GlobalRandom.generator itself (no overlapping access).
+        GlobalRandom.seed(5)
+        let viaGlobal = try vae.objective(x: x, generator: &GlobalRandom.generator).loss.item()
+        XCTAssertEqual(viaGlobal, a.0)
+    }
 }

@@ -78,4 +78,59 @@ final class ConvTests: XCTestCase {
         let ref = try naiveConv(try x.narrow(0, start: 37, length: 3).contiguous(), w, nil, s: 1, p: 1)
         assertClose(try y.narrow(0, start: 37, length: 3).toArray(), ref, tol: 1e-4)
     }
+
+    /// The transposed map by output phases (gather) and by scatter-add, at
+    /// the geometries where each is chosen, against the naive loops.
+    func testTransposedPathsMatchNaive() throws {
+        // (input size, k, s, p, op): 1×1 → 4×4 keeps the scatter form; the
+        // rest gather, including phases with no taps (k < s) and output padding.
+        for (hw, k, s, p, op) in [(1, 4, 1, 0, 0), (9, 4, 1, 0, 0), (12, 3, 2, 0, 0), (4, 3, 2, 0, 0),
+                                  (5, 2, 3, 0, 1), (4, 1, 2, 0, 1), (6, 5, 2, 2, 1), (3, 3, 3, 1, 2)] {
+            let x = randn([3, 4, hw, hw], seed: UInt64(hw * 100 + k * 10 + s)), w = randn([4, 5, k, k], seed: 91), b = randn([5], seed: 92)
+            let y = try Tensor.convTranspose2d(x, w, b, stride: [s], padding: [p], outputPadding: [op])
+            assertClose(y.toArray(), try naiveConvT(x, w, b, s: s, p: p, op: op), tol: 1e-4, "convT \(hw) k\(k) s\(s) p\(p) op\(op)")
+        }
+        try gradcheck("convT 1x1 -> 4x4 (scatter)", [randn([2, 3, 1, 1], seed: 93), randn([3, 2, 4, 4], seed: 94, scale: 0.5), randn([2], seed: 95)]) {
+            try Tensor.convTranspose2d($0[0], $0[1], $0[2])
+        }
+        try gradcheck("convT k2 s3 op1 (phases without taps)", [randn([2, 2, 3, 3], seed: 96), randn([2, 2, 2, 2], seed: 97, scale: 0.5)]) {
+            try Tensor.convTranspose2d($0[0], $0[1], stride: [3], outputPadding: [1])
+        }
+        // conv2d input gradients through both forms: 4×4 → 1×1 (scatter), k < s (gather with empty phases).
+        try gradcheck("conv2d 4x4 -> 1x1", [randn([2, 2, 4, 4], seed: 98), randn([3, 2, 4, 4], seed: 99, scale: 0.5), randn([3], seed: 100)]) {
+            try Tensor.conv2d($0[0], $0[1], $0[2])
+        }
+        try gradcheck("conv2d k2 s3", [randn([2, 2, 8, 7], seed: 101), randn([3, 2, 2, 2], seed: 102, scale: 0.5)]) {
+            try Tensor.conv2d($0[0], $0[1], stride: [3])
+        }
+    }
+
+    /// Several image groups per pass (and the unfolded input kept from the
+    /// forward pass): gradients equal the sums over two half batches.
+    func testGroupedBackwardMatchesHalves() throws {
+        let x = randn([300, 2, 5, 5], seed: 110), w = randn([3, 2, 3, 3], seed: 111, scale: 0.5), b = randn([3], seed: 112)
+        let gy = randn([300, 3, 3, 3], seed: 113)
+        func grads(_ x: Tensor, _ gy: Tensor) throws -> [[Float]] {
+            let xl = x.detach().requiringGrad(), wl = w.detach().requiringGrad(), bl = b.detach().requiringGrad()
+            try (Tensor.conv2d(xl, wl, bl) * gy).sum().backward()
+            return [xl.grad!.toArray(), wl.grad!.toArray(), bl.grad!.toArray()]
+        }
+        let full = try grads(x, gy)
+        let h1 = try grads(x.narrow(0, start: 0, length: 150).contiguous(), gy.narrow(0, start: 0, length: 150).contiguous())
+        let h2 = try grads(x.narrow(0, start: 150, length: 150).contiguous(), gy.narrow(0, start: 150, length: 150).contiguous())
+        assertClose(full[0], h1[0] + h2[0], tol: 1e-4, "dx")
+        assertClose(full[1], zip(h1[1], h2[1]).map { $0 + $1 }, tol: 1e-3, "dW")
+        assertClose(full[2], zip(h1[2], h2[2]).map { $0 + $1 }, tol: 1e-3, "db")
+    }
+
+    /// The unfolded input kept for dW survives a first backward (retainGraph).
+    func testSecondBackwardWithRetainedGraph() throws {
+        let x = randn([2, 3, 7, 7], seed: 120).requiringGrad(), w = randn([4, 3, 4, 4], seed: 121).requiringGrad()
+        let y = try Tensor.conv2d(x, w)
+        try y.sum().backward(retainGraph: true)
+        let gx1 = x.grad!.toArray(), gw1 = w.grad!.toArray()
+        try y.sum().backward()
+        assertClose(x.grad!.toArray(), gx1.map { 2 * $0 }, tol: 1e-4, "dx twice")
+        assertClose(w.grad!.toArray(), gw1.map { 2 * $0 }, tol: 1e-3, "dW twice")
+    }
 }

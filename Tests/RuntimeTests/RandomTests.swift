@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 @testable import Runtime
 
@@ -41,5 +42,30 @@ final class RandomTests: XCTestCase {
         var g = Generator(seed: 3)
         var a = g.split(), b = g.split()
         XCTAssertNotEqual(a.next(), b.next())
+    }
+
+    /// The fused hard sample draws the same uniforms as randOpen and gives
+    /// Θ(l + σ⁻¹(ρ)) and Σ z·l − softplus(l), with the base replicated.
+    func testBernoulliLogitSampleMatchesUnfused() throws {
+        var g0 = Generator(seed: 77)
+        let base = try Tensor.randn([3, 40], generator: &g0).mul(3)
+        let off = try Tensor.randn([6, 40], generator: &g0)
+        var g1 = Generator(seed: 5), g2 = Generator(seed: 5)
+        let (z, lq) = try Tensor.bernoulliLogitSample(base: base, replicate: 2, offset: off, generator: &g1)
+        let rho = try Tensor.randOpen([6, 40], generator: &g2)
+        XCTAssertEqual(g1.state, g2.state, "same stream use")
+        let b = base.toArray(), o = off.toArray(), u = rho.toArray(), zz = z.toArray(), q = lq.toArray()
+        for r in 0..<6 {
+            var acc = 0.0
+            for k in 0..<40 {
+                let l = Double(b[(r / 2) * 40 + k] + o[r * 40 + k])
+                let noise = Foundation.log(Double(u[r * 40 + k]) / (1 - Double(u[r * 40 + k])))
+                let ref: Float = l + noise > 0 ? 1 : 0
+                if Swift.abs(l + noise) > 1e-4 { XCTAssertEqual(zz[r * 40 + k], ref, "row \(r) unit \(k)") }
+                let zd = Double(zz[r * 40 + k])
+                acc += zd * l - (Swift.max(l, 0) + Foundation.log(1 + Foundation.exp(-Swift.abs(l))))
+            }
+            XCTAssertEqual(Double(q[r]), acc, accuracy: 1e-3 * Swift.max(1, Swift.abs(acc)))
+        }
     }
 }

@@ -1,9 +1,13 @@
 import Runtime
 
 /// Dropout: in training, zeroes each element with probability `p` and
-/// scales the rest by 1/(1 − p); in evaluation, the identity. Masks come
-/// from the layer's own generator when it has one, else the global
-/// generator (`qv.seed`).
+/// scales the rest by 1/(1 − p); in evaluation, the identity.
+///
+/// Where masks come from, in this order: the layer's own `generator` when
+/// it has one; else the generator of the innermost enclosing
+/// `Dropout.drawing(from:)` scope (`DiscreteVAE.objective` opens one with
+/// its generator around the decoder, so a training step's draws all come
+/// from the stream it was given); else the global generator (`qv.seed`).
 public final class Dropout: Layer {
     public let p: Float
     public var generator: Generator?
@@ -16,11 +20,26 @@ public final class Dropout: Layer {
 
     public var localParameters: [(String, Tensor)] { [] }
 
+    /// The generator of the innermost `drawing(from:)` scope (single-threaded use, like `GlobalRandom`).
+    nonisolated(unsafe) private static var scoped: UnsafeMutablePointer<Generator>? = nil
+
+    /// Runs `body` with dropout layers that have no generator of their own
+    /// drawing their masks from `generator` (in the order the layers run).
+    public static func drawing<T>(from generator: inout Generator, _ body: () throws -> T) rethrows -> T {
+        try withUnsafeMutablePointer(to: &generator) { g in
+            let saved = scoped
+            scoped = g
+            defer { scoped = saved }
+            return try body()
+        }
+    }
+
     public func forward(_ x: Tensor) throws -> Tensor {
         guard training, p > 0 else { return x }
         let keep = 1 - p
         let mask: Tensor
         if generator != nil { mask = try Tensor.bernoulli(x.shape, p: keep, generator: &generator!) }
+        else if let g = Dropout.scoped { mask = try Tensor.bernoulli(x.shape, p: keep, generator: &g.pointee) }
         else { mask = try Tensor.bernoulli(x.shape, p: keep) }
         return try x * mask.mul(1 / keep)
     }

@@ -53,9 +53,9 @@ extension DiscreteVAE {
                 var done = 0
                 while done < k {
                     let kk = Swift.min(kc, k - done)
-                    let post = try encoder.sample(features: h, samples: kk, tau: nil, grouping: grouping, generator: &generator)
-                    let logpx = try decode(post.zeta).bernoulliLogLikelihood(xb)
-                    let logw = try logpx - post.logQ() - prior.energy(post.zeta)
+                    let (zeta, logQ) = try encoder.sampleHard(features: h, samples: kk, grouping: grouping, generator: &generator)
+                    let logpx = try decode(zeta).bernoulliLogLikelihood(xb)
+                    let logw = try logpx - logQ - prior.energy(zeta)
                     let w = logw.toArray()
                     for i in 0..<nb {
                         var mi = m[i]

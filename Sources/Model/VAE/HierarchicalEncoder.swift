@@ -94,4 +94,36 @@ public final class HierarchicalEncoder: Module {
         let grouped = zs.count == 1 ? zs[0] : try Tensor.cat(zs, dim: 1)
         return PosteriorSample(logits: logits, groups: zs, zeta: try grouping.toUnits(grouped), hard: tau == nil)
     }
+
+    /// Hard samples z (unit order, [R, N]) and log q(z|x) [R] for
+    /// evaluation (no gradient), S per example: the same draws as
+    /// `sample(features:samples:tau: nil, ...)` (one uniform per unit and
+    /// row, group by group), but each group's sample and log-probability
+    /// come from one fused pass and the per-example part of the logits is
+    /// never replicated in memory.
+    public func sampleHard(features h: Tensor, samples s: Int, grouping: LatentGrouping,
+                           generator: inout Generator) throws -> (zeta: Tensor, logQ: Tensor) {
+        try require(s >= 1, "encoder: samples per example must be ≥ 1, got \(s)")
+        try require(grouping.sizes == groupSizes, "encoder: grouping sizes \(grouping.sizes) differ from the encoder's \(groupSizes)")
+        return try Tensor.noGrad {
+            var zs: [Tensor] = []
+            var logQ: Tensor? = nil
+            var prev = 0
+            for (g, n) in groupSizes.enumerated() {
+                let head = heads[g]
+                let lh = try Tensor.linear(h, head.weight.narrow(1, start: 0, length: hiddenSize), head.bias)
+                var lz: Tensor? = nil
+                if g > 0 {
+                    let zin = zs.count == 1 ? zs[0] : try Tensor.cat(zs, dim: 1)
+                    lz = try Tensor.linear(zin, head.weight.narrow(1, start: hiddenSize, length: prev))
+                }
+                let (z, lq) = try Tensor.bernoulliLogitSample(base: lh, replicate: s, offset: lz, generator: &generator)
+                zs.append(z)
+                logQ = try logQ.map { try $0 + lq } ?? lq
+                prev += n
+            }
+            let grouped = zs.count == 1 ? zs[0] : try Tensor.cat(zs, dim: 1)
+            return (try grouping.toUnits(grouped), logQ!)
+        }
+    }
 }

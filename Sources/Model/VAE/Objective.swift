@@ -45,8 +45,12 @@ extension DiscreteVAE {
         try require(klWeight >= 0 && klWeight.isFinite, "objective: KL weight must be ≥ 0, got \(klWeight)")
         try require(tau > 0 && tau.isFinite, "objective: temperature τ must be positive, got \(tau)")
         let b = x.shape[0], s = k * d
+        // Random draws, in this order, all from `generator`: the encoder's
+        // relaxation noise (group by group), then the decoder's dropout masks
+        // (layer by layer). The prior's negative phase in `logZ()` draws from
+        // the prior's own (checkpointed) stream.
         let post = try encode(x, samples: s, tau: tau, generator: &generator)
-        let logpx = try decode(post.zeta).bernoulliLogLikelihood(x)          // [R]
+        let logpx = try Dropout.drawing(from: &generator) { try decode(post.zeta) }.bernoulliLogLikelihood(x)  // [R]
         let logq = try post.logQ()                                            // [R]
         let beta = prior.betaEff
         var zetaE = post.zeta
