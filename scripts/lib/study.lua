@@ -397,9 +397,10 @@ end
 -- The command-line parser every study shares
 
 --- A parser with the options every study has; the study adds its own.
---- spec: name, about, out (default output directory), epochs, dataset.
+--- spec: name, script (for the usage line), about, out (default output
+--- directory), epochs, dataset.
 function M.parser(spec)
-  local p = args.parser{name = spec.name, about = spec.about}
+  local p = args.parser{name = spec.script or spec.name, about = spec.about}
   p:option{"dataset", choices = {"mnist", "fmnist"}, default = spec.dataset or "mnist", help = "dataset"}
   p:option{"data", metavar = "DIR", help = "IDX directory (default for mnist: ../shared/data/mnist beside the project root)"}
   p:option{"network", choices = {"dense", "conv"}, default = "dense", help = "networks (dense = BENCH.md's P-dense)"}
@@ -408,7 +409,7 @@ function M.parser(spec)
   p:option{"eval-k", type = "int", default = 1000, min = 1, help = "importance samples for the test LL"}
   p:option{"eval-n", type = "int", default = 1000, min = 1, help = "test images for the LL"}
   p:option{"out", default = spec.out, metavar = "DIR", help = "study directory: one sub-directory per run, tables, plot"}
-  p:option{"train-args", default = "", metavar = "'--opt v ..'", help = "extra train.lua options for every run (split on spaces)"}
+  p:option{"train-args", metavar = "'--opt v ..'", help = "extra train.lua options for every run (split on spaces)"}
   p:option{"qvlua", metavar = "PATH", help = "qvlua executable for the runs (default: the one running this script)"}
   p:flag{"rerun", help = "train again even where OUT/<run> already holds a finished run with the same command"}
   p:flag{"dry-run", help = "print the commands and exit"}
@@ -432,7 +433,15 @@ end
 local Study = {}
 Study.__index = Study
 
---- A study from the parsed shared options `o`; spec.name names its files.
+--- Prints a line and flushes (so a study's log interleaves in order).
+function M.say(line)
+  io.stdout:write(line, "\n")
+  io.stdout:flush()
+end
+
+--- A study from the parsed shared options `o`; spec.name names its files,
+--- spec.train_script replaces <root>/scripts/train.lua (tests use a stub),
+--- spec.echo(line) replaces print for everything the study prints.
 function M.new(o, spec)
   local seeds, err = M.seeds(o.seeds)
   if not seeds then io.stderr:write(spec.name, ": ", err, "\n"); os.exit(2) end
@@ -445,8 +454,8 @@ function M.new(o, spec)
   local root = qv.root or "."
   return setmetatable({o = o, name = spec.name, seeds = seeds, data = data, conditions = {},
                        exe = o.qvlua or M.interpreter(arg, qv.root),
-                       script = root .. "/scripts/train.lua",
-                       extra = M.words(o.train_args)}, Study)
+                       script = spec.train_script or (root .. "/scripts/train.lua"),
+                       extra = M.words(o.train_args), echo = spec.echo or M.say}, Study)
 end
 
 --- Adds a condition: `label` (names its runs and table row) and the
@@ -473,15 +482,16 @@ function Study:run_words(cond, seed)
 end
 
 --- Runs `cmd` (a shell command line), printing each output line under
---- `prefix` and copying it to `log_path`. Returns ok, exit code, lines.
-function M.stream(cmd, prefix, log_path)
+--- `prefix` (through `echo`, default stdout) and copying it to `log_path`.
+--- Returns ok, exit code, lines.
+function M.stream(cmd, prefix, log_path, echo)
+  echo = echo or M.say
   local log = log_path and io.open(log_path, "w")
   local p = assert(io.popen(cmd .. " 2>&1", "r"))
   local lines = {}
   for line in p:lines() do
     lines[#lines + 1] = line
-    io.stdout:write(prefix, line, "\n")
-    io.stdout:flush()
+    echo(prefix .. line)
     if log then log:write(line, "\n"); log:flush() end
   end
   local ok, how, code = p:close()
@@ -517,10 +527,11 @@ end
 --- table when any run failed. Ctrl-C in a run stops the study.
 function Study:run()
   local o = self.o
-  local ok, err = self:check_options()
+  local ok, err = true, nil
+  if not o.dry_run then ok, err = self:check_options() end
   if not ok then io.stderr:write(self.name, ": ", err, "\n"); os.exit(2) end
   local total = #self.conditions * #self.seeds
-  print(("%s: %d condition%s × %d seed%s = %d run%s of %d epoch%s, %s, out %s"):format(self.name,
+  self.echo(("%s: %d condition%s × %d seed%s = %d run%s of %d epoch%s, %s, out %s"):format(self.name,
     #self.conditions, #self.conditions == 1 and "" or "s", #self.seeds, #self.seeds == 1 and "" or "s",
     total, total == 1 and "" or "s", o.epochs, o.epochs == 1 and "" or "s", o.dataset, o.out))
   local results = {}
@@ -532,7 +543,7 @@ function Study:run()
       local cmd = M.command_line(words)
       local dir = self:run_options(cond, seed).out
       local prefix = ("[%s s%d] "):format(cond.label, seed)
-      print(("\n(%d/%d) %s"):format(k, total, cmd))
+      self.echo(("\n(%d/%d) %s"):format(k, total, cmd))
       if o.dry_run then goto continue end
       do
         local r = {condition = cond.label, seed = seed, dir = dir, command = cmd}
@@ -544,14 +555,14 @@ function Study:run()
           if res and res.epochs_done == o.epochs then
             for key, v in pairs(res) do r[key] = v end
             r.ok, r.code, r.seconds, reused = true, 0, before, true
-            print(prefix .. "finished run found in " .. dir .. " (--rerun trains it again)")
+            self.echo(prefix .. "finished run found in " .. dir .. " (--rerun trains it again)")
           end
         end
         if not reused then
           qv.mkdir(dir)
           os.remove(dir .. "/study-command.txt")
           local t0 = qv.clock()
-          local okc, code, lines = M.stream(cmd, prefix, dir .. "/output.txt")
+          local okc, code, lines = M.stream(cmd, prefix, dir .. "/output.txt", self.echo)
           r.seconds, r.code = qv.clock() - t0, code
           if code == 130 or code == 128 + 2 then
             io.stderr:write(self.name, ": interrupted\n")
@@ -571,7 +582,7 @@ function Study:run()
             r.ok, r.error = false, ("exit status %d; output in %s/output.txt"):format(code, dir)
           end
         end
-        if not r.ok then print(prefix .. "FAILED: " .. tostring(r.error)) end
+        if not r.ok then self.echo(prefix .. "FAILED: " .. tostring(r.error)) end
         results[#results + 1] = r
       end
       ::continue::
@@ -586,7 +597,8 @@ end
 --- OUT/<name>-runs.csv (one per run) and OUT/<name>.png. spec: title,
 --- labels (condition → display name), expected (array of labels in the
 --- paper's increasing order), reference (lines of what the paper reports),
---- extra_columns ({{header, fn(row) -> string}}).
+--- extra_columns ({{header, fn(row) -> string}}). Returns the number of
+--- failed runs (the scripts exit 1 when it is not 0).
 function Study:report(rows, spec)
   spec = spec or {}
   local o = self.o
@@ -601,24 +613,24 @@ function Study:report(rows, spec)
                 M.pm(r.active, multi and r.active_se or nil, "%.1f"), M.pm(r.seconds, nil, "%.0f")}
     for _, c in ipairs(spec.extra_columns or {}) do cells[i][#cells[i] + 1] = c[2](r) end
   end
-  print(("\n%s — %s, %s networks, %d epoch%s, LL with K = %d on %d test images%s"):format(
+  self.echo(("\n%s — %s, %s networks, %d epoch%s, LL with K = %d on %d test images%s"):format(
     spec.title or self.name, o.dataset, o.network, o.epochs, o.epochs == 1 and "" or "s", o.eval_k, o.eval_n,
     multi and (", %d seeds"):format(#self.seeds) or ""))
-  print(M.format_table(header, cells))
+  self.echo(M.format_table(header, cells))
 
   local labels, lls, actives = {}, {}, {}
   for i, r in ipairs(rows) do labels[i], lls[i], actives[i] = r.condition, r.ll, r.active end
-  print("\nby test LL:       " .. M.ordering(labels, lls))
-  print("by active units:  " .. M.ordering(labels, actives))
+  self.echo("\nby test LL:       " .. M.ordering(labels, lls))
+  self.echo("by active units:  " .. M.ordering(labels, actives))
   if spec.expected then
     local present = {}
     for _, l in ipairs(labels) do present[l] = true end
     local exp = {}
     for _, l in ipairs(spec.expected) do if present[l] then exp[#exp + 1] = l end end
-    print("paper's ordering: " .. table.concat(exp, " < ") ..
+    self.echo("paper's ordering: " .. table.concat(exp, " < ") ..
           "  (a few epochs of the dense model need not reproduce it)")
   end
-  for _, l in ipairs(spec.reference or {}) do print(l) end
+  for _, l in ipairs(spec.reference or {}) do self.echo(l) end
 
   qv.mkdir(o.out)
   local csv = runlog.open(("%s/%s.csv"):format(o.out, self.name), {fields = {
@@ -646,14 +658,14 @@ function Study:report(rows, spec)
   local png = ("%s/%s.png"):format(o.out, self.name)
   local ok, err = pcall(M.plot, png, rows)
   local written = ("%s/{%s.csv, %s-runs.csv%s}"):format(o.out, self.name, self.name, ok and (", " .. self.name .. ".png") or "")
-  print("\nwrote " .. written)
-  if not ok then print("no plot: " .. tostring(err)) end
+  self.echo("\nwrote " .. written)
+  if not ok then self.echo("no plot: " .. tostring(err)) end
   local failed = 0
   for _, r in ipairs(self.results or {}) do if not r.ok then failed = failed + 1 end end
   if failed > 0 then
-    io.stderr:write(("%s: %d run%s failed (see the FAILED lines above)\n"):format(self.name, failed, failed == 1 and "" or "s"))
-    os.exit(1)
+    self.echo(("\n%s: %d run%s failed (see the FAILED lines above)"):format(self.name, failed, failed == 1 and "" or "s"))
   end
+  return failed
 end
 
 --- The plot panels for aggregated rows: LL and ELBO by condition index,

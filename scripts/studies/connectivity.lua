@@ -7,7 +7,8 @@
 
 local study = require "study"
 
-local p = study.parser{name = "connectivity", out = "runs/connectivity", epochs = 3, about =
+local p = study.parser{name = "connectivity", script = "scripts/studies/connectivity.lua",
+  out = "runs/connectivity", epochs = 3, about =
   "Fig. 6: train the dense VAE with each prior connectivity and compare test LL, ELBO and active units.\n" ..
   "Each run is `qvlua scripts/train.lua ... --out OUT/<prior>-s<seed>`; finished runs are reused."}
 p:option{"priors", default = "bernoulli,chimera,pegasus,rbm", metavar = "LIST",
@@ -20,8 +21,9 @@ for _, prior in ipairs(study.list(o.priors)) do
   s:condition(label, {prior = prior})
 end
 local rows = s:run()
-s:report(rows, {title = "Connectivity (Fig. 6)", column = "prior",
-                expected = {"bernoulli", "chimera", "pegasus", "rbm"},
-                reference = {"paper (Fig. 6, MNIST, conv networks, 2000 epochs): LL and active units improve " ..
-                             "Bernoulli < Chimera < Pegasus < RBM;",
-                             "Bernoulli and Chimera use well under 150 active units, Pegasus and RBM well over 150."}})
+local failed = s:report(rows, {title = "Connectivity (Fig. 6)", column = "prior",
+                               expected = {"bernoulli", "chimera", "pegasus", "rbm"},
+                               reference = {"paper (Fig. 6, MNIST, conv networks, 2000 epochs): LL and active units improve " ..
+                                            "Bernoulli < Chimera < Pegasus < RBM;",
+                                            "Bernoulli and Chimera use well under 150 active units, Pegasus and RBM well over 150."}})
+os.exit(failed == 0 and 0 or 1)

@@ -7,7 +7,8 @@
 
 local study = require "study"
 
-local p = study.parser{name = "mapping", out = "runs/mapping", epochs = 3, about =
+local p = study.parser{name = "mapping", script = "scripts/studies/mapping.lua",
+  out = "runs/mapping", epochs = 3, about =
   "Fig. 8: Bipartite vs Chains grouping of the hierarchical posterior on a Chimera prior.\n" ..
   "Each run is `qvlua scripts/train.lua --grouping G ... --out OUT/<G>-s<seed>`; finished runs are reused."}
 p:option{"prior", default = "chimera", metavar = "chimera|pegasus|rbm|FILE", help = "prior connectivity"}
@@ -19,7 +20,8 @@ for _, g in ipairs(study.list(o.groupings)) do
   s:condition(g, {prior = o.prior, grouping = g})
 end
 local rows = s:run()
-s:report(rows, {title = "Mapping (Fig. 8), " .. o.prior .. " prior", column = "grouping",
-                expected = {"bipartite", "chains"},
-                reference = {"paper (Fig. 8, MNIST, Chimera, classical sampling): Chains reaches a clearly better LL " ..
-                             "and many more active units than Bipartite."}})
+local failed = s:report(rows, {title = "Mapping (Fig. 8), " .. o.prior .. " prior", column = "grouping",
+                               expected = {"bipartite", "chains"},
+                               reference = {"paper (Fig. 8, MNIST, Chimera, classical sampling): Chains reaches a clearly better LL " ..
+                                            "and many more active units than Bipartite."}})
+os.exit(failed == 0 and 0 or 1)

@@ -11,7 +11,8 @@ local study = require "study"
 
 local DEFAULT_LEVELS = "pa,lower:0.02:0.01,interim:0.05:0.025,baseline:0.1:0.05"
 
-local p = study.parser{name = "noise", out = "runs/noise", epochs = 3, about =
+local p = study.parser{name = "noise", script = "scripts/studies/noise.lua",
+  out = "runs/noise", epochs = 3, about =
   "Fig. 11: train with annealer-emulator negative phases of different control noise.\n" ..
   "A level is NAME:H_NOISE:J_NOISE[:WEIGHT_CLIP] (--sampler annealer) or 'pa' (noiseless population annealing)."}
 p:option{"prior", default = "chimera", metavar = "chimera|pegasus|rbm|FILE", help = "prior connectivity"}
@@ -36,9 +37,10 @@ end
 local s = study.new(o, {name = "noise"})
 for _, spec in ipairs(study.list(o.levels)) do s:condition(level(spec)) end
 local rows = s:run()
-s:report(rows, {title = "Control noise (Fig. 11), " .. o.prior .. " prior", column = "level",
-                extra_columns = {{"final β_eff", function(r) return study.pm(r.beta_eff, nil, "%.3f") end}},
-                reference = {"paper (Fig. 11, MNIST, three D-Wave 2000Q): Lower- and Interim-Lower-Noise reach LL close " ..
-                             "to population annealing; the Baseline machine's",
-                             "weights diverged without tighter clipping; every annealer uses fewer active units than " ..
-                             "PA, the noisier fewer; β_eff profiles differ."}})
+local failed = s:report(rows, {title = "Control noise (Fig. 11), " .. o.prior .. " prior", column = "level",
+                               extra_columns = {{"final β_eff", function(r) return study.pm(r.beta_eff, nil, "%.3f") end}},
+                               reference = {"paper (Fig. 11, MNIST, three D-Wave 2000Q): Lower- and Interim-Lower-Noise reach LL close " ..
+                                            "to population annealing; the Baseline machine's",
+                                            "weights diverged without tighter clipping; every annealer uses fewer active units than " ..
+                                            "PA, the noisier fewer; β_eff profiles differ."}})
+os.exit(failed == 0 and 0 or 1)
