@@ -523,8 +523,8 @@ end
 
 --- Runs every condition × seed (reusing finished runs unless --rerun) and
 --- returns (aggregated rows, per-run results). A failed run is recorded
---- (ok = false, error) and the study goes on; `report` exits 1 after its
---- table when any run failed. Ctrl-C in a run stops the study.
+--- (ok = false, error) and the study goes on (the scripts exit 1 after the
+--- table when `report` counts failures). Ctrl-C in a run stops the study.
 function Study:run()
   local o = self.o
   local ok, err = true, nil
@@ -595,7 +595,7 @@ end
 
 --- Prints the table and writes OUT/<name>.csv (one row per condition),
 --- OUT/<name>-runs.csv (one per run) and OUT/<name>.png. spec: title,
---- labels (condition → display name), expected (array of labels in the
+--- column (the first column's header), expected (array of labels in the
 --- paper's increasing order), reference (lines of what the paper reports),
 --- extra_columns ({{header, fn(row) -> string}}). Returns the number of
 --- failed runs (the scripts exit 1 when it is not 0).
