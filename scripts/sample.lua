@@ -19,7 +19,7 @@ local o = p:parse_or_exit(arg)
 local ok, err = pcall(function()
   local model, prior = kit.restore(o.checkpoint)
   qv.seed(o.seed)
-  if o.zero_couplings then prior.weights:zero_() end
+  if o.zero_couplings then qv.no_grad(function() prior.weights:zero_() end) end
   local images
   if o.chain > 0 then
     images = qv.no_grad(function() return model:decode_chain(o.n, {sweeps = o.chain}) end)

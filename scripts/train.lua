@@ -23,6 +23,7 @@ p:option{"sweeps", type = "int", default = 10, min = 1, help = "Gibbs sweeps per
 p:option{"beta-eff", type = "number", default = 1, help = "annealer emulator's effective inverse temperature"}
 p:option{"epochs", type = "int", default = 10, min = 1, help = "training epochs"}
 p:option{"batch-size", type = "int", default = 100, min = 1, help = "batch size"}
+p:option{"train-n", type = "int", min = 1, metavar = "N", help = "train on the first N training images only (quick runs, tests; default: all 50000)"}
 p:option{"lr", type = "number", default = 3e-3, help = "initial learning rate (Adam)"}
 p:option{"lr-min", type = "number", default = 1e-4, help = "learning-rate floor, reached at 90% of the epochs"}
 p:option{"kl-anneal", type = "number", help = "epochs of linear KL anneal 0 -> 1 (default: 10% of the epochs)"}
@@ -35,7 +36,10 @@ p:option{"checkpoint-every", type = "int", default = 1, min = 1, help = "epochs 
 p:option{"eval-every", type = "int", default = 0, min = 0, help = "epochs between test-LL evaluations (0: only at the end)"}
 p:option{"eval-k", type = "int", default = 1000, min = 1, help = "importance samples for the test log-likelihood"}
 p:option{"eval-n", type = "int", default = 1000, min = 1, help = "test images for the log-likelihood"}
+p:option{"valid-n", type = "int", default = 2000, min = 1, help = "validation images for the per-epoch ELBO and active units"}
 p:option{"logz", choices = {"ais", "pa"}, default = "ais", help = "log Z estimator for evaluation"}
+p:option{"logz-chains", type = "int", default = 1000, min = 1, help = "AIS chains / PA replicas of the test evaluation's log Z"}
+p:option{"logz-temperatures", type = "int", default = 1000, min = 2, help = "annealing temperatures of the test evaluation's log Z"}
 p:flag{"resume", help = "continue from OUT/checkpoint.safetensors"}
 p:flag{"paper", help = "the paper's protocol: conv networks, 2000 epochs, LL on the whole test set"}
 
@@ -71,6 +75,11 @@ if o.resume and not qv.exists(ckpt_path) then usage_error("--resume: no checkpoi
 
 local ok, data = pcall(kit.dataset, o)
 if not ok then io.stderr:write("scripts/train.lua: ", tostring(data), "\n"); os.exit(1) end
+local train_set = data.train
+if o.train_n then
+  if o.train_n > #data.train then usage_error(("--train-n %d: the training set has %d images"):format(o.train_n, #data.train)) end
+  train_set = data.train:subset(1, o.train_n)
+end
 
 -- Schedules: the paper's Appendix A compressed into o.epochs epochs.
 local sched = schedule.paper(o.epochs)
@@ -80,22 +89,38 @@ if kd_fixed then sched.kd = schedule.fn(function() return kd_fixed end, ("fixed 
 sched.tau = schedule.constant(o.tau)
 
 qv.seed(o.seed)
-local model, prior = kit.build(o)
+local built, model, prior, note = pcall(kit.build, o)
+if not built then usage_error(tostring(model)) end
+if o.sampler == "exact" and prior.units > 24 then
+  usage_error(("--sampler exact enumerates all states: at most 24 units, the %s prior has %d"):format(o.prior, prior.units))
+end
 local params = model:parameters()
 local optim = qv.optim.adam(params, {lr = o.lr})
 local start_epoch = 0
 
 if o.resume then
-  local c = kit.load_checkpoint(ckpt_path)
+  local read_ok, c = pcall(kit.load_checkpoint, ckpt_path)
+  if not read_ok then io.stderr:write("scripts/train.lua: --resume: ", tostring(c), "\n"); os.exit(1) end
   for _, key in ipairs(kit.MODEL_KEYS) do
     if c.options[key] ~= nil and c.options[key] ~= o[key] then
       usage_error(("--resume: checkpoint was trained with --%s %s, not %s"):format(key:gsub("_", "-"), tostring(c.options[key]), tostring(o[key])))
     end
   end
-  model:load_state(c.model)
-  optim:load_state(c.optim)
-  qv.set_rng_state(c.rng)
+  local loaded, err = pcall(function()
+    model:load_state(c.model)
+    optim:load_state(c.optim)
+    qv.set_rng_state(c.rng)
+  end)
+  if not loaded then
+    io.stderr:write("scripts/train.lua: --resume: cannot restore ", ckpt_path, ": ", tostring(err), "\n")
+    os.exit(1)
+  end
   start_epoch = c.epoch
+  if start_epoch >= o.epochs then
+    print(("%s is already at epoch %d of %d: nothing to train (scripts/evaluate.lua evaluates it)"):format(
+      ckpt_path, start_epoch, o.epochs))
+    os.exit(0)
+  end
   print(("resuming %s at epoch %d"):format(ckpt_path, start_epoch))
 end
 
@@ -104,28 +129,50 @@ local log = runlog.open(o.out .. "/log.csv", {keep_until = start_epoch, fields =
   "epoch", "train_loss", "train_elbo", "recon", "valid_elbo", "test_ll", "active_units", "logz", "beta_eff",
   "lr", "k", "d", "kl_weight", "seconds"}})
 
-print(("qvlua %s  %s  prior %s (%s)  network %s  %d epochs  out %s"):format(qv.version, o.dataset, o.prior,
-      o.grouping, o.network, o.epochs, o.out))
+print(("qvlua %s  %s%s  prior %s (%s)  network %s  %d epochs  out %s"):format(qv.version, o.dataset,
+      o.train_n and (" (first " .. o.train_n .. " training images)") or "", o.prior, model.grouping, o.network,
+      o.epochs, o.out))
+if note then print("note: " .. note) end
 
-local valid_x = kit.eval_images(data.valid, 2000)
+local valid_x = kit.eval_images(data.valid, o.valid_n)
 local test_x = kit.eval_images(data.test, o.eval_n)
-local batches = math.ceil(#data.train / o.batch_size)
+local batches = math.ceil(#train_set / o.batch_size)
+local eval_opts = {k = o.eval_k, logz = o.logz, logz_chains = o.logz_chains, logz_temperatures = o.logz_temperatures}
+local names = model:parameter_names()
+local named = model:named_parameters()
 
---- Names the first tensor that is not finite, for a clear error.
+local function finite(v) return v == v and v ~= math.huge and v ~= -math.huge end
+
+--- Names the first tensor (or loss term) that is not finite, for a clear error.
 local function check_finite(out, epoch, b)
-  for _, key in ipairs{"recon", "logq", "energy", "logz"} do
+  local at = ("at epoch %d batch %d"):format(epoch + 1, b)
+  for _, name in ipairs(names) do
+    if not named[name]:all_finite() then return ("non-finite parameter %s %s"):format(name, at) end
+  end
+  local bad_grad
+  for _, name in ipairs(names) do
+    local g = named[name].grad
+    if g and not g:all_finite() then bad_grad = name; break end
+  end
+  for _, key in ipairs{"recon", "logq", "energy", "logz", "bound"} do
     local v = out[key]
-    if v ~= nil and (v ~= v or v == math.huge or v == -math.huge) then
-      return ("non-finite %s (%s) at epoch %d batch %d"):format(key, tostring(v), epoch + 1, b)
+    if v ~= nil and not finite(v) then
+      return ("non-finite %s (%s) %s%s"):format(key, tostring(v), at,
+                                                bad_grad and ("; first non-finite gradient: " .. bad_grad) or "")
     end
   end
-  for name, t in pairs(model:named_parameters()) do
-    if not t:all_finite() then return ("non-finite parameter %s at epoch %d batch %d"):format(name, epoch + 1, b) end
-    if t.grad and not t.grad:all_finite() then
-      return ("non-finite gradient of %s at epoch %d batch %d"):format(name, epoch + 1, b)
-    end
-  end
+  if bad_grad then return ("non-finite gradient of %s %s"):format(bad_grad, at) end
 end
+
+local function fail(msg)
+  io.stderr:write("\nscripts/train.lua: ", msg, "\n")
+  if qv.exists(ckpt_path) then io.stderr:write("the last checkpoint is ", ckpt_path, "\n") end
+  os.exit(1)
+end
+
+-- A first log Z estimate, so that the training loss reports a real log Z
+-- from the start (a resumed run has the checkpoint's estimate).
+if start_epoch == 0 then prior:logz{method = "ais", chains = 200, temperatures = 300} end
 
 for epoch = start_epoch, o.epochs - 1 do
   local t0 = qv.clock()
@@ -136,17 +183,18 @@ for epoch = start_epoch, o.epochs - 1 do
                            per_step = o.batch_size}
   local sum_loss, sum_elbo, sum_recon, n = 0, 0, 0, 0
   local b = 0
-  for x in data.train:batches{size = o.batch_size, binarize = "dynamic", shuffle = true} do
+  for x in train_set:batches{size = o.batch_size, binarize = "dynamic", shuffle = true} do
     b = b + 1
     local kl = sched.kl(epoch + (b - 1) / batches)
-    local out = model:loss(x, {k = kd.k, d = kd.d, kl = kl, tau = sched.tau(epoch)})
-    optim:zero_grad()
-    out.loss:backward()
+    local ok_step, out = pcall(function()
+      local out = model:loss(x, {k = kd.k, d = kd.d, kl = kl, tau = sched.tau(epoch)})
+      optim:zero_grad()
+      out.loss:backward()
+      return out
+    end)
+    if not ok_step then fail(("training step failed at epoch %d batch %d: %s"):format(epoch + 1, b, tostring(out))) end
     local bad = check_finite(out, epoch, b)
-    if bad then
-      io.stderr:write("\nscripts/train.lua: ", bad, "; the last checkpoint is ", ckpt_path, "\n")
-      os.exit(1)
-    end
+    if bad then fail(bad) end
     optim:step()
     if o.weight_clip > 0 then prior:clamp{weights = o.weight_clip} end
     sum_loss, sum_elbo, sum_recon, n = sum_loss + out.loss:item(), sum_elbo + out.elbo, sum_recon + out.recon, n + 1
@@ -154,22 +202,23 @@ for epoch = start_epoch, o.epochs - 1 do
   end
   local train_time = bar:finish(("loss %.2f  ELBO %.2f"):format(sum_loss / n, sum_elbo / n))
 
-  model:eval()
-  local r = qv.vae.evaluate(model, valid_x, {k = 1, logz = select(1, prior:logz{method = "ais", chains = 200, temperatures = 300})})
+  local t1 = qv.clock()
+  local vlogz, vlogz_err = prior:logz{method = "ais", chains = 200, temperatures = 300}
+  local r = qv.vae.evaluate(model, valid_x, {k = 1, logz = vlogz, logz_err = vlogz_err})
+  print(("  valid ELBO %.2f  active units %d  log Z %.2f  (%.1f s train, %.1f s validation)"):format(
+    r.elbo, r.active, r.logz, train_time, qv.clock() - t1))
   local row = {epoch = epoch + 1, train_loss = sum_loss / n, train_elbo = sum_elbo / n, recon = sum_recon / n,
                valid_elbo = r.elbo, active_units = r.active, logz = r.logz, beta_eff = prior.beta_eff,
-               lr = lr, k = kd.k, d = kd.d, kl_weight = sched.kl(epoch + 1), seconds = qv.clock() - t0}
-  if o.eval_every > 0 and (epoch + 1) % o.eval_every == 0 and epoch + 1 < o.epochs then
-    local ev = kit.evaluate(model, prior, test_x, {k = o.eval_k, logz = o.logz})
+               lr = lr, k = kd.k, d = kd.d, kl_weight = sched.kl(epoch + 1)}
+  local last = epoch + 1 == o.epochs
+  if last or (o.eval_every > 0 and (epoch + 1) % o.eval_every == 0) then
+    local t2 = qv.clock()
+    local ev = kit.evaluate(model, prior, test_x, eval_opts)
     row.test_ll = ev.ll
-    print("  " .. kit.summary(ev))
+    if last then row.final = ev end
+    print(("  %s  (%.1f s, K = %d on %d images)"):format(kit.summary(ev), qv.clock() - t2, o.eval_k, test_x:size(1)))
   end
-  if epoch + 1 == o.epochs then
-    local ev = kit.evaluate(model, prior, test_x, {k = o.eval_k, logz = o.logz})
-    row.test_ll = ev.ll
-    row.final = ev
-  end
-  print(("  valid ELBO %.2f  active units %d  (%.1f s train)"):format(r.elbo, r.active, train_time))
+  row.seconds = qv.clock() - t0
   local final = row.final
   row.final = nil
   log:write(row)
@@ -180,7 +229,7 @@ for epoch = start_epoch, o.epochs - 1 do
     log:close()
     kit.pictures(o.out, model, test_x)
     kit.curves(o.out .. "/curves.png", runlog.read_csv(o.out .. "/log.csv"))
-    print(("\n%s on %d test images, K = %d"):format(o.dataset, test_x:size(1), o.eval_k))
+    print(("\n%s, %d epochs: %d test images, K = %d"):format(o.dataset, o.epochs, test_x:size(1), o.eval_k))
     print(kit.summary(final))
     print(("wrote %s/{log.csv, checkpoint.safetensors, samples.png, recon.png, curves.png}"):format(o.out))
   end

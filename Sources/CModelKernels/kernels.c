@@ -90,3 +90,19 @@ void qvm_sweeps(int mode, int units, const int32_t *order,
         sweeps_generic(mode, units, order, rowstart, nbr, w, bias, z, T, nsweeps, bb, bw, cb, cw, logw, eb_out, ew_out, rng);
     }
 }
+
+void qvm_dense_bipartite_sweeps(int na, const int32_t *ua, int nb, const int32_t *ub,
+                                const float *w_ab, int lda, const float *w_ba, int ldb,
+                                const float *bias, float *z, int T, int nsweeps, float bb, float bw,
+                                double *eb_out, double *ew_out, qvm_rng_t *rng) {
+    switch (qvm_kernel_level()) {
+    case 2:
+        dense_sweeps_avx512(na, ua, nb, ub, w_ab, lda, w_ba, ldb, bias, z, T, nsweeps, bb, bw, eb_out, ew_out, rng);
+        break;
+    case 1:
+        dense_sweeps_avx2(na, ua, nb, ub, w_ab, lda, w_ba, ldb, bias, z, T, nsweeps, bb, bw, eb_out, ew_out, rng);
+        break;
+    default:
+        dense_sweeps_generic(na, ua, nb, ub, w_ab, lda, w_ba, ldb, bias, z, T, nsweeps, bb, bw, eb_out, ew_out, rng);
+    }
+}

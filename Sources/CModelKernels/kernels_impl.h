@@ -154,3 +154,79 @@ static void QVM_FN(sweeps)(int mode, int units, const int32_t *order,
     }
     for (int i = 0; i < 4; i++) __builtin_memcpy(rng->s[i], &s[i], sizeof s[i]);
 }
+
+// Dense bipartite block Gibbs on one tile: the fields of the updated side
+// are a register-blocked product (8 units × 32 chains of accumulators, one
+// pass over the source side's rows), then the 8 units are sampled.
+// w[j * ldw + i] = W(upd[i], src[j]); ldw is a multiple of 8 and columns
+// i >= nupd are zero. With ew != NULL nothing is sampled: ew[c] receives
+// sum_i z_upd[i] * field_i (the coupling energy).
+static void QVM_FN(dense_half)(int nupd, const int32_t *upd, int nsrc, const int32_t *src,
+                               const float *w, int ldw, const float *bias, float sb, float swt,
+                               float *z, int T, v8u *s, float *ew) {
+    const int V = T / 16;
+    for (int v = 0; v < V; v += 2) {
+        v16f e0 = QVM_SPLAT(0.0f), e1 = QVM_SPLAT(0.0f);
+        for (int i0 = 0; i0 < nupd; i0 += 8) {
+            v16f a[8][2];
+            for (int i = 0; i < 8; i++) { a[i][0] = QVM_SPLAT(0.0f); a[i][1] = QVM_SPLAT(0.0f); }
+            for (int j = 0; j < nsrc; j++) {
+                const float *zp = z + (long)src[j] * T + v * 16;
+                const v16f z0 = *(const v16f *)zp, z1 = *(const v16f *)(zp + 16);
+                const float *wr = w + (long)j * ldw + i0;
+                for (int i = 0; i < 8; i++) {
+                    a[i][0] += wr[i] * z0;
+                    a[i][1] += wr[i] * z1;
+                }
+            }
+            const int m = nupd - i0 < 8 ? nupd - i0 : 8;
+            for (int i = 0; i < m; i++) {
+                const int l = upd[i0 + i];
+                for (int h = 0; h < 2; h++) {
+                    v16f *zp = (v16f *)(z + (long)l * T + (v + h) * 16);
+                    if (ew) {
+                        if (h == 0) e0 += a[i][0] * *zp; else e1 += a[i][1] * *zp;
+                        continue;
+                    }
+                    v16f f = a[i][h] * swt + sb * bias[l];
+                    v16f u; QVM_FN(uniform16)(s, &u);
+                    v16f e = f; QVM_FN(vexp)(&e);
+                    v16i bits = (v16i)(u * (e + 1.0f) < 1.0f) & QVM_SPLATI(0x3f800000);
+                    __builtin_memcpy(zp, &bits, sizeof bits);
+                }
+            }
+        }
+        if (ew) {
+            *(v16f *)(ew + v * 16) = e0;
+            *(v16f *)(ew + v * 16 + 16) = e1;
+        }
+    }
+}
+
+static void QVM_FN(dense_sweeps)(int na, const int32_t *ua, int nb, const int32_t *ub,
+                                 const float *w_ab, int lda, const float *w_ba, int ldb,
+                                 const float *bias, float *z, int T, int nsweeps, float bb, float bw,
+                                 double *eb_out, double *ew_out, qvm_rng_t *rng) {
+    v8u s[4];
+    for (int i = 0; i < 4; i++) __builtin_memcpy(&s[i], rng->s[i], sizeof s[i]);
+    for (int sw = 0; sw < nsweeps; sw++) {
+        QVM_FN(dense_half)(na, ua, nb, ub, w_ab, lda, bias, bb, bw, z, T, s, 0);
+        QVM_FN(dense_half)(nb, ub, na, ua, w_ba, ldb, bias, bb, bw, z, T, s, 0);
+    }
+    if (eb_out || ew_out) {
+        float ebuf[T] __attribute__((aligned(64)));
+        float wbuf[T] __attribute__((aligned(64)));
+        QVM_FN(dense_half)(na, ua, nb, ub, w_ab, lda, bias, bb, bw, z, T, s, wbuf);
+        for (int c = 0; c < T; c++) ebuf[c] = 0;
+        for (int k = 0; k < na + nb; k++) {
+            const int l = k < na ? ua[k] : ub[k - na];
+            const float bl = bias[l], *zl = z + (long)l * T;
+            for (int c = 0; c < T; c++) ebuf[c] += bl * zl[c];
+        }
+        for (int c = 0; c < T; c++) {
+            if (eb_out) eb_out[c] = ebuf[c];
+            if (ew_out) ew_out[c] = wbuf[c];
+        }
+    }
+    for (int i = 0; i < 4; i++) __builtin_memcpy(rng->s[i], &s[i], sizeof s[i]);
+}

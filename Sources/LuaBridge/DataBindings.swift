@@ -61,6 +61,10 @@ extension QV {
                 let (lo, n) = try range(s, a)
                 return .object(Tensor(s.set.labels[lo..<(lo + n)].map { Float($0) + 1 }))
             }
+            .method("subset", doc: "set:subset([first=1 [, count=all]]) -> qv.data.Set\nExamples first..first+count-1 as a set of their own (e.g. a small training set for tests).") { s, a in
+                let (lo, n) = try range(s, a)
+                return .object(ImageSetObject(s.set.slice(lo..<(lo + n)), "\(s.name)[\(lo + 1)..\(lo + n)]"))
+            }
             .method("batches", doc: """
                 set:batches{size=100, binarize="none", shuffle=true, drop_last=false, threshold=0.5, seed=0} -> iterator
                 for x, y in set:batches{...}: x a [B, pixels] tensor, y [B] 1-based labels. Shuffling and "dynamic"

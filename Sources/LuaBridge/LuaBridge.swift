@@ -23,6 +23,9 @@ public enum QV {
         openUtil(state)
         openOutput(state)
         openBoltzmann(state)  // qv.graph, qv.bm, qv.sampler (GraphBindings.swift ...)
+        openNN(state)         // qv.nn (NNBindings.swift)
+        openPrior(state)      // qv.prior (PriorBindings.swift)
+        openVAE(state)        // qv.vae (VAEBindings.swift)
         return state
     }
 

@@ -150,3 +150,188 @@ if what == "prior" || what == "all" {
         try e.sum().backward(); return ""
     }
 }
+
+if what == "step" {
+    // A representative training step on the CPU: three GEMMs of the P-dense
+    // first layer (forward 100×784·784×512, backward dx 100×512·512×784,
+    // dW 784×100·100×512), then the prior's log Z negative phase (PCD,
+    // 1000 chains × 10 sweeps) with its backward. Variants "tNN[/action]"
+    // run with OPENBLAS_THREAD_TIMEOUT=NN (switched in-process; OpenBLAS's
+    // default is 28) and, between the GEMMs and logZ, the action:
+    //   nt1       openblas_set_num_threads(1) around logZ
+    //   shutdown  blas_thread_shutdown_() (ends the workers)
+    //   idle      150 ms pause, not counted (workers asleep)
+    //   sparse    the sampler's sparse kernel even for dense RBMs
+    //             (BlockGibbsSampler.denseThreshold = 2, the old behaviour)
+    // Variants are interleaved round-robin so load drifts affect all alike;
+    // each round starts with the three GEMMs untimed (workers started).
+    // Reported: median of the logZ part and of GEMMs + logZ, per variant,
+    // and the median over rounds of each variant's ratio to the first.
+    let reps = max(repeats, 21)
+    var g = Generator(seed: 9)
+    let x = try Tensor.rand([100, 784], generator: &g), w1 = try Tensor.rand([784, 512], generator: &g)
+    let gy = try Tensor.rand([100, 512], generator: &g)
+    func gemms() throws {
+        try Tensor.noGrad {
+            _ = try x.mm(w1)
+            _ = try gy.mm(w1.t())
+            _ = try x.t().mm(gy)
+        }
+    }
+    let variants = (ProcessInfoEnv.get("QV_STEP_VARIANTS") ?? "t28,t28/nt1,t28/shutdown,t20").split(separator: ",").map(String.init)
+    let blasThreads = BLASKernels.threads
+    let graphs = (ProcessInfoEnv.get("QV_STEP_GRAPHS") ?? "chimera,full").split(separator: ",").map(String.init)
+    print("step: OpenBLAS \(BLASKernels.coreName), \(blasThreads) threads")
+    var current = -1
+    for name in graphs {
+        let (label, graph) = name == "full" ? ("full K(144,144)", try Graph.fullBipartite(144, 144)) : ("chimera C(6,6,4)", chimera)
+        var pg = Generator(seed: 7)
+        let prior = try BoltzmannPrior(graph: graph, biasInit: 0, weightScale: 0.1, generator: &pg)
+        _ = try prior.logZ()
+        var part: [String: [Double]] = [:], total: [String: [Double]] = [:], gemm: [String: [Double]] = [:]
+        var ratio: [String: [Double]] = [:]
+        for it in 0..<(reps + 1) {
+            var first = 0.0
+            for v in variants {
+                let parts = v.split(separator: "/").map(String.init)
+                let timeout = Int(parts[0].dropFirst()) ?? 28, action = parts.count > 1 ? parts[1] : ""
+                if timeout != current { BLASKernels.setThreadTimeout(timeout); current = timeout }
+                try gemms()
+                let t0 = now()
+                try gemms()
+                let t1 = now()
+                if action == "idle" { usleep(150_000) }
+                if action == "shutdown" { _ = blasThreadShutdown() }
+                let t2 = now()
+                if action == "nt1" { BLASKernels.setThreads(1) }
+                let savedDense = BlockGibbsSampler.denseThreshold
+                if action == "sparse" { BlockGibbsSampler.denseThreshold = 2 }
+                defer { BlockGibbsSampler.denseThreshold = savedDense }
+                prior.bias.grad = nil; prior.weights.grad = nil
+                try prior.logZ().backward()
+                if action == "nt1" { BLASKernels.setThreads(blasThreads) }
+                let t3 = now()
+                if it == 0 { continue }   // warm-up round
+                part[v, default: []].append(t3 - t2)
+                total[v, default: []].append((t1 - t0) + (t3 - t2))
+                gemm[v, default: []].append(t1 - t0)
+                if v == variants[0] { first = (t1 - t0) + (t3 - t2) }
+                ratio[v, default: []].append(((t1 - t0) + (t3 - t2)) / first)
+            }
+        }
+        print("\(label), \(reps) rounds:")
+        for v in variants {
+            print("  \(v): 3 GEMMs \(f(median(gemm[v]!) * 1e3, 3)) ms, logZ \(f(median(part[v]!) * 1e3, 3)) ms, GEMMs + logZ \(f(median(total[v]!) * 1e3, 3)) ms, ratio to \(variants[0]) \(f(median(ratio[v]!), 3))")
+        }
+    }
+}
+
+@_silgen_name("blas_thread_shutdown_") func blasThreadShutdown() -> Int32
+
+enum ProcessInfoEnv {
+    static func get(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
+}
+
+if what == "spin" {
+    // Sampler alone (block Gibbs, 1000 chains × 10 sweeps) right after three
+    // P-dense GEMMs, with the OpenBLAS workers left spinning ("after-gemm")
+    // or ended first ("shutdown"); interleaved.
+    func threadCount() -> String {
+        guard let f = fopen("/proc/self/status", "r") else { return "?" }
+        defer { fclose(f) }
+        var line = [CChar](repeating: 0, count: 256)
+        while fgets(&line, 256, f) != nil {
+            let s = String(cString: line)
+            if s.hasPrefix("Threads:") { return s.trimmingCharacters(in: .whitespacesAndNewlines) }
+        }
+        return "?"
+    }
+    let reps = max(repeats, 21)
+    var g = Generator(seed: 9)
+    let x = try Tensor.rand([100, 784], generator: &g), w1 = try Tensor.rand([784, 512], generator: &g)
+    let gy = try Tensor.rand([100, 512], generator: &g)
+    func gemms() throws {
+        try Tensor.noGrad { _ = try x.mm(w1); _ = try gy.mm(w1.t()); _ = try x.t().mm(gy) }
+    }
+    try gemms()
+    print("after GEMMs: \(threadCount())"); _ = blasThreadShutdown(); print("after shutdown: \(threadCount())")
+    try gemms(); print("after GEMMs again: \(threadCount())")
+    // CPU time the process burns while its main thread sleeps 100 ms right
+    // after the GEMMs (the workers' spinning), and a 100×784×512 GEMM after
+    // a 1 ms pause (workers asleep when the timeout is shorter: wake-up
+    // cost), per OPENBLAS_THREAD_TIMEOUT, interleaved.
+    func cpuSeconds() -> Double {
+        var u = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &u)
+        return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6
+    }
+    let timeouts = [28, 24, 22, 20, 18, 16]
+    var burn: [Int: [Double]] = [:], late: [Int: [Double]] = [:], hot: [Int: [Double]] = [:]
+    for _ in 0..<max(5, reps / 3) {
+        for T in timeouts {
+            BLASKernels.setThreadTimeout(T)
+            try gemms()
+            let c0 = cpuSeconds(); usleep(100_000); burn[T, default: []].append(cpuSeconds() - c0)
+            var lt: [Double] = [], ht: [Double] = []
+            for _ in 0..<5 {
+                try gemms()
+                var t0 = now(); _ = try Tensor.noGrad { try x.mm(w1) }; ht.append(now() - t0)
+                usleep(1000)
+                t0 = now(); _ = try Tensor.noGrad { try x.mm(w1) }; lt.append(now() - t0)
+            }
+            late[T, default: []].append(median(lt)); hot[T, default: []].append(median(ht))
+        }
+    }
+    for T in timeouts {
+        print("OPENBLAS_THREAD_TIMEOUT=\(T): CPU burnt in 100 ms after the GEMMs \(f(median(burn[T]!) * 1e3, 2)) ms; 100×784×512 GEMM right after another \(f(median(hot[T]!) * 1e3, 3)) ms, after a 1 ms pause \(f(median(late[T]!) * 1e3, 3)) ms")
+    }
+    if let t = ProcessInfoEnv.get("OPENBLAS_THREAD_TIMEOUT").flatMap({ Int($0) }) { BLASKernels.setThreadTimeout(t) }
+    let full = try BoltzmannMachine.random(graph: try Graph.fullBipartite(144, 144), biasScale: 0.5,
+                                           weightScale: 0.05, generator: &gen)
+    for (label, m) in [("chimera", bm), ("full", full)] {
+        let s = BlockGibbsSampler(sweeps: 10)
+        _ = try s.sample(m, count: 1000, generator: &gen)
+        var a: [Double] = [], b: [Double] = [], c: [Double] = []
+        for _ in 0..<reps {
+            try gemms()
+            var t0 = now(); _ = try s.sample(m, count: 1000, generator: &gen); a.append(now() - t0)
+            try gemms(); _ = blasThreadShutdown()
+            t0 = now(); _ = try s.sample(m, count: 1000, generator: &gen); b.append(now() - t0)
+            t0 = now(); _ = try s.sample(m, count: 1000, generator: &gen); c.append(now() - t0)
+        }
+        print("\(label) sampler 1000 × 10 sweeps: after-gemm \(f(median(a) * 1e3, 3)) ms, shutdown \(f(median(b) * 1e3, 3)) ms, no GEMM before \(f(median(c) * 1e3, 3)) ms")
+    }
+}
+
+if what == "gibbs-dense" {
+    // Block Gibbs on bipartite 144×144 graphs of decreasing density, 1000
+    // chains × 20 sweeps: dense kernel vs sparse kernel, interleaved
+    // (BlockGibbsSampler.denseThreshold 0 vs 2), medians and the median of
+    // paired ratios.
+    let reps = max(repeats, 11)
+    let densities = (ProcessInfoEnv.get("QV_DENSITIES") ?? "1,0.5,0.3,0.2,0.1,0.05").split(separator: ",").compactMap { Double($0) }
+    let saved = BlockGibbsSampler.denseThreshold
+    for d in densities {
+        var g = Generator(seed: 11)
+        var edges: [(Int, Int)] = []
+        for i in 0..<144 { for j in 0..<144 where d >= 1 || Double(g.next() >> 11) * 0x1p-53 < d { edges.append((i, 144 + j)) } }
+        let graph = try Graph(nodeCount: 288, edges: edges, independentSets: [Array(0..<144), Array(144..<288)])
+        let m = try BoltzmannMachine.random(graph: graph, biasScale: 0.5, weightScale: 0.05, generator: &g)
+        let sweeps = 20
+        let sd = BlockGibbsSampler(sweeps: sweeps), ss = BlockGibbsSampler(sweeps: sweeps)
+        BlockGibbsSampler.denseThreshold = 0; _ = try sd.sample(m, count: 1000, generator: &g)
+        BlockGibbsSampler.denseThreshold = 2; _ = try ss.sample(m, count: 1000, generator: &g)
+        var td: [Double] = [], ts: [Double] = [], r: [Double] = []
+        for _ in 0..<reps {
+            BlockGibbsSampler.denseThreshold = 0
+            var t0 = now(); let a = try sd.sample(m, count: 1000, generator: &g); let x = now() - t0
+            precondition(a.stats["dense"] == 1)
+            BlockGibbsSampler.denseThreshold = 2
+            t0 = now(); let b = try ss.sample(m, count: 1000, generator: &g); let y = now() - t0
+            precondition(b.stats["dense"] == 0)
+            td.append(x); ts.append(y); r.append(y / x)
+        }
+        print("bipartite 144×144 density \(d) (\(edges.count) edges), 1000 chains × \(sweeps) sweeps: dense \(Int((Double(sweeps) / median(td)).rounded())) sweeps/s, sparse \(Int((Double(sweeps) / median(ts)).rounded())) sweeps/s, speed-up (median of paired ratios) \(f(median(r), 2))×")
+    }
+    BlockGibbsSampler.denseThreshold = saved
+}

@@ -124,6 +124,56 @@ final class SamplerTests: XCTestCase {
         }
     }
 
+    /// The dense bipartite kernel (used for dense RBMs) samples the same
+    /// distribution as enumeration: a 7 × 9 RBM (sides not multiples of 8)
+    /// with interleaved sides and 80% of the couplers, at β = 1 and β = 0.7,
+    /// on every kernel variant; energies are H of the samples; results do not
+    /// depend on the thread count. The sparse kernel runs the same chain.
+    func testDenseBipartiteGibbsMatchesExact() throws {
+        var g = Generator(seed: 300)
+        let a = (0..<7).map { 2 * $0 }, b = (0..<7).map { 2 * $0 + 1 } + [14, 15]
+        var edges: [(Int, Int)] = []
+        for u in a { for v in b where g.next() % 5 != 0 { edges.append((u, v)) } }
+        let graph = try Graph(nodeCount: 16, edges: edges, independentSets: [a, b])
+        let bm = try BoltzmannMachine.random(graph: graph, biasScale: 0.7, weightScale: 0.8, generator: &g)
+        let saved = BlockGibbsSampler.denseThreshold
+        defer { BlockGibbsSampler.denseThreshold = saved; SamplerInfo.limitKernelLevel(nil) }
+        BlockGibbsSampler.denseThreshold = 0.5
+        XCTAssertNotNil(DenseBipartiteSweeps(bm, threshold: 0.5))
+        XCTAssertNil(DenseBipartiteSweeps(bm, threshold: 0.9))
+        XCTAssertNil(DenseBipartiteSweeps(try Instances.dense(), threshold: 0), "complete graphs have no two-set blocks")
+        let exact = try ExactSampler.moments(bm)
+        for level in 0...2 {
+            SamplerInfo.limitKernelLevel(level)
+            var gg = Generator(seed: 301)
+            let sampler = BlockGibbsSampler(sweeps: 100, burnIn: 100)
+            let s = try sampler.sample(bm, count: 20000, generator: &gg)
+            XCTAssertEqual(s.stats["dense"], 1)
+            let worst = assertMoments(s, exact, nEff: 20000, "dense Gibbs \(SamplerInfo.kernelLevel)")
+            let e = try bm.energies(s.samples, batch: 20000)
+            for i in stride(from: 0, to: 20000, by: 197) { XCTAssertEqual(e[i], s.energies[i], accuracy: 1e-4) }
+            print("dense Gibbs \(SamplerInfo.kernelLevel): worst deviation \(worst)σ")
+        }
+        SamplerInfo.limitKernelLevel(nil)
+        var g2 = Generator(seed: 302)
+        let hot = try BlockGibbsSampler(sweeps: 100, burnIn: 100, beta: 0.7).sample(bm, count: 20000, generator: &g2)
+        _ = assertMoments(hot, try ExactSampler.moments(bm.scaled(by: 0.7)), nEff: 20000, "dense Gibbs β = 0.7")
+        // the sparse kernel on the same machine
+        BlockGibbsSampler.denseThreshold = 2
+        let sp = try BlockGibbsSampler(sweeps: 100, burnIn: 100).sample(bm, count: 20000, generator: &g2)
+        XCTAssertEqual(sp.stats["dense"], 0)
+        _ = assertMoments(sp, exact, nEff: 20000, "sparse Gibbs on the dense test RBM")
+        // thread-count independence
+        BlockGibbsSampler.denseThreshold = 0
+        var g3 = Generator(seed: 5), g4 = Generator(seed: 5)
+        let x = try BlockGibbsSampler(sweeps: 5).sample(bm, count: 100, generator: &g3)
+        let threads = Parallel.threads
+        Parallel.threads = 1
+        let y = try BlockGibbsSampler(sweeps: 5).sample(bm, count: 100, generator: &g4)
+        Parallel.threads = threads
+        XCTAssertEqual(x.samples, y.samples, "results must not depend on the thread count")
+    }
+
     func testGibbsDeterministicAndErrors() throws {
         let bm = try Instances.chimera()
         var g1 = Generator(seed: 5), g2 = Generator(seed: 5)

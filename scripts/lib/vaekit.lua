@@ -37,7 +37,7 @@ end
 --- The negative-phase sampler named by `o.sampler`.
 function M.sampler(o)
   local s = o.sampler or "pcd"
-  if s == "pcd" then return qv.sampler.gibbs{sweeps = o.sweeps or 10, persistent = true}
+  if s == "pcd" then return qv.sampler.gibbs{sweeps = o.sweeps or 10, burn_in = 100, persistent = true}
   elseif s == "pa" then return qv.sampler.pa{temperatures = o.sweeps or 10, populations = 1}
   elseif s == "annealer" then
     return qv.sampler.annealer{beta_eff = o.beta_eff or 1, h_noise = o.h_noise or 0, j_noise = o.j_noise or 0,
@@ -47,13 +47,29 @@ function M.sampler(o)
   error("unknown sampler '" .. tostring(s) .. "'", 0)
 end
 
---- Builds the prior and the VAE described by `o`; returns model, prior.
+--- The grouping actually used for `o.grouping` on `graph`: graphs without
+--- Chimera's shores (Bernoulli, the full RBM) have no "chains" grouping, and
+--- fall back to "bipartite" (for them the two are the same hierarchy: two
+--- groups of N/2 units). Returns the name and a note (nil when unchanged).
+function M.grouping(o, graph)
+  local want = o.grouping or "chains"
+  local has = false
+  for _, name in ipairs(graph.groupings) do if name == want then has = true end end
+  if want == "chains" and not has then
+    return "bipartite", ("the %s prior has no 'chains' grouping; using 'bipartite'"):format(o.prior or "chimera")
+  end
+  return want
+end
+
+--- Builds the prior and the VAE described by `o`; returns model, prior, note
+--- (a message when the grouping had to be changed, see `M.grouping`).
 function M.build(o)
   local graph = M.graph(o)
   local prior = qv.prior.new(graph, {sampler = M.sampler(o), samples = o.chains or 1000})
   local ctor = (o.network or "dense") == "conv" and qv.vae.conv or qv.vae.dense
-  local model = ctor{prior = prior, grouping = o.grouping or "chains"}
-  return model, prior
+  local grouping, note = M.grouping(o, graph)
+  local model = ctor{prior = prior, grouping = grouping}
+  return model, prior, note
 end
 
 local function serialize(v)
@@ -93,7 +109,7 @@ function M.save_checkpoint(path, model, optim, o, epoch, extra)
     for name, t in pairs(optim:state()) do tensors["optim." .. name] = t end
   end
   local meta = {format = "qvlua-vae-1", qvlua = qv.version, epoch = tostring(epoch),
-                options = M.serialize(o), rng = qv.rng_state()}
+                options = M.serialize(o), config = M.serialize(model.config), rng = qv.rng_state()}
   for k, v in pairs(extra or {}) do meta[k] = tostring(v) end
   qv.save(path, tensors, meta)
 end
@@ -101,7 +117,8 @@ end
 --- Reads a checkpoint: returns {options, epoch, rng, model = {..}, optim = {..}, meta}.
 function M.load_checkpoint(path)
   if not qv.exists(path) then error("no checkpoint at " .. path, 0) end
-  local tensors, meta = qv.load(path)
+  local ok, tensors, meta = pcall(qv.load, path)
+  if not ok then error(tostring(tensors), 0) end
   if meta.format ~= "qvlua-vae-1" then
     error(path .. " is not a qvlua VAE checkpoint (format " .. tostring(meta.format) .. ")", 0)
   end
@@ -136,11 +153,15 @@ function M.eval_images(set, n)
 end
 
 --- Test log-likelihood, ELBO and active units of `model` on `x`, with log Z
---- estimated by `method` ("ais" | "pa"). Returns a table.
+--- estimated by `o.logz` ("ais" | "pa"; `o.logz_chains` AIS chains or PA
+--- replicas, `o.logz_temperatures`) and K = `o.k` importance samples.
+--- Returns qv.vae.evaluate's table.
 function M.evaluate(model, prior, x, o)
   o = o or {}
-  local logz, logz_err = prior:logz{method = o.logz or "ais", chains = o.logz_chains or 1000,
-                                    temperatures = o.logz_temperatures or 1000}
+  local method = o.logz or "ais"
+  local spec = {method = method, temperatures = o.logz_temperatures or 1000}
+  if method == "pa" then spec.replicas = o.logz_chains or 1000 else spec.chains = o.logz_chains or 1000 end
+  local logz, logz_err = prior:logz(spec)
   local r = qv.vae.evaluate(model, x, {k = o.k or 1000, logz = logz, logz_err = logz_err})
   r.logz, r.logz_err = logz, logz_err
   return r
@@ -153,19 +174,20 @@ function M.summary(r)
 end
 
 --- Writes samples.png (prior samples through the decoder) and recon.png
---- (test images above their reconstructions) into `dir`.
+--- (rows of test images, each above its reconstructions) into `dir`.
 function M.pictures(dir, model, x)
   local s = qv.no_grad(function() return model:generate(100) end)
   qv.image.grid(dir .. "/samples.png", s, {columns = 10, scale = 2})
-  local n = math.min(50, x:size(1))
+  local cols = math.min(10, x:size(1))
+  local n = math.min(50, x:size(1) - x:size(1) % cols)
   local xs = x:narrow(1, 1, n)
   local r = qv.no_grad(function() return model:reconstruct(xs) end)
   local rows = {}
-  for i = 0, n // 10 - 1 do
-    rows[#rows + 1] = xs:narrow(1, i * 10 + 1, 10)
-    rows[#rows + 1] = r:narrow(1, i * 10 + 1, 10)
+  for i = 0, n // cols - 1 do
+    rows[#rows + 1] = xs:narrow(1, i * cols + 1, cols)
+    rows[#rows + 1] = r:narrow(1, i * cols + 1, cols)
   end
-  qv.image.grid(dir .. "/recon.png", qv.cat(rows, 1), {columns = 10, scale = 2})
+  qv.image.grid(dir .. "/recon.png", qv.cat(rows, 1), {columns = cols, scale = 2})
 end
 
 --- Writes curves.png from log rows: ELBO/LL per epoch and active units.

@@ -45,6 +45,20 @@ void qvm_sweeps(int mode, int units, const int32_t *order,
                 const float *cb, const float *cw, double *logw,
                 double *eb_out, double *ew_out, qvm_rng_t *rng);
 
+/// Heat-bath block Gibbs sweeps (mode 0 of qvm_sweeps, constant bb, bw) on
+/// one tile for a bipartite graph with dense couplings between the sides
+/// A = ua[0..<na] and B = ub[0..<nb] (unit indices). Each sweep updates all
+/// of A, then all of B; the fields are register-blocked dense products
+/// (8 units × 32 chains per pass over the other side), so no neighbour
+/// indices are loaded. w_ab[j * lda + i] = W(ua[i], ub[j]) (lda a multiple
+/// of 8 >= na, padding zero) and w_ba[i * ldb + j] = W(ua[i], ub[j]) (ldb a
+/// multiple of 8 >= nb). Same conditionals and the same stationary
+/// distribution as qvm_sweeps; the random numbers are used in another order.
+void qvm_dense_bipartite_sweeps(int na, const int32_t *ua, int nb, const int32_t *ub,
+                                const float *w_ab, int lda, const float *w_ba, int ldb,
+                                const float *bias, float *z, int T, int nsweeps, float bb, float bw,
+                                double *eb_out, double *ew_out, qvm_rng_t *rng);
+
 /// Which instruction set qvm_sweeps runs with: 2 = AVX-512, 1 = AVX2+FMA, 0 = generic.
 int qvm_kernel_level(void);
 

@@ -226,16 +226,7 @@ extension BlockGibbsSampler {
             extra = burnIn
         }
         let s = state!
-        var streams = SweepKernel.makeStreams(tiles: s.tiles, generator: &generator)
-        var eb = [Double](repeating: 0, count: s.paddedChains)
-        var ew = [Double](repeating: 0, count: s.paddedChains)
-        try eb.withUnsafeMutableBufferPointer { e1 in
-            try ew.withUnsafeMutableBufferPointer { e2 in
-                try SweepKernel(bm).run(.heatBath, state: s, streams: &streams,
-                                        schedule: .constant(beta: beta, sweeps: sweeps + extra),
-                                        eb: e1.baseAddress, ew: e2.baseAddress)
-            }
-        }
+        let (eb, ew) = try runSweeps(bm, state: s, sweeps: sweeps + extra, generator: &generator)
         var mean = 0.0
         for c in 0..<count { mean += eb[c] + ew[c] }
         return (s, mean / Double(count))

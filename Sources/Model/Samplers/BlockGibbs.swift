@@ -14,8 +14,21 @@ import CModelKernels
 /// 32 chains with one random stream per tile, so results depend only on
 /// the generator, not on the thread count.
 ///
-/// Stats: "sweeps", "chains", "beta".
+/// Bipartite graphs (two independent sets) whose couplers fill at least
+/// `denseThreshold` of the |A|·|B| block, e.g. the full RBM, run a dense
+/// kernel (register-blocked products, no neighbour indices); other graphs
+/// the sparse one. Both give the same Markov chain in distribution.
+///
+/// Stats: "sweeps", "chains", "beta", "dense" (1 when the dense kernel ran).
 public final class BlockGibbsSampler: Sampler {
+    /// Bipartite graphs with edges ≥ this fraction of |A|·|B| use the dense
+    /// kernel. Measured on the 2-core AVX-512 machine (BENCHMARKS.md,
+    /// `bmbench gibbs-dense`), sides of 144, 1000 chains: dense 1.8–2.0× the
+    /// sparse kernel on the full RBM, 0.9–1.1× at density 0.5, 0.8× at 0.3;
+    /// Chimera (density 0.04 of its two shores) stays sparse.
+    public nonisolated(unsafe) static var denseThreshold: Double = 0.5
+    /// Whether the last call ran the dense kernel.
+    var lastRunDense = false
     public var sweeps: Int
     public var burnIn: Int
     public var beta: Float
@@ -58,20 +71,11 @@ public final class BlockGibbsSampler: Sampler {
             extra = burnIn
         }
         let s = state!
-        let kernel = SweepKernel(bm)
-        var streams = SweepKernel.makeStreams(tiles: s.tiles, generator: &generator)
-        var eb = [Double](repeating: 0, count: s.paddedChains)
-        var ew = [Double](repeating: 0, count: s.paddedChains)
-        try eb.withUnsafeMutableBufferPointer { e1 in
-            try ew.withUnsafeMutableBufferPointer { e2 in
-                try kernel.run(.heatBath, state: s, streams: &streams,
-                               schedule: .constant(beta: beta, sweeps: sweeps + extra),
-                               eb: e1.baseAddress, ew: e2.baseAddress)
-            }
-        }
+        let (eb, ew) = try runSweeps(bm, state: s, sweeps: sweeps + extra, generator: &generator)
         return SampleSet(units: bm.units, samples: s.extract(),
                          energies: (0..<count).map { Float(eb[$0] + ew[$0]) },
-                         stats: ["sweeps": Double(sweeps + extra), "chains": Double(count), "beta": Double(beta)])
+                         stats: ["sweeps": Double(sweeps + extra), "chains": Double(count), "beta": Double(beta),
+                                 "dense": lastRunDense ? 1 : 0])
     }
 }
 
