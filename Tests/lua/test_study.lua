@@ -130,6 +130,7 @@ test("table formatting and orderings", function()
     "rbm                 -9.50         120.0"}, "\n"))
   expect.eq(study.ordering({"rbm", "bernoulli", "chimera", "pegasus"}, {-90, -100, 0 / 0, -95}),
             "bernoulli < pegasus < rbm < chimera")
+  expect.eq(study.ordering({"a", "b", "c", "d"}, {0, 0, 2, nil}), "a = b < c < d")
 end)
 
 test("plot panels name the conditions and add s.e. lines with several seeds", function()

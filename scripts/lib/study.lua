@@ -283,7 +283,8 @@ function M.format_table(header, rows)
   return table.concat(out, "\n")
 end
 
---- "a < b < c": `labels` ordered by increasing `values` (nil/NaN last).
+--- "a < b = c": `labels` ordered by increasing `values`, equal values
+--- joined by "=" (nil/NaN last, as "?").
 function M.ordering(labels, values)
   local idx = {}
   for i = 1, #labels do idx[i] = i end
@@ -296,9 +297,12 @@ function M.ordering(labels, values)
     if key(a) ~= key(b) then return key(a) < key(b) end
     return a < b
   end)
-  local t = {}
-  for k, i in ipairs(idx) do t[k] = labels[i] end
-  return table.concat(t, " < ")
+  local out = {}
+  for k, i in ipairs(idx) do
+    if k > 1 then out[#out + 1] = key(i) == key(idx[k - 1]) and " = " or " < " end
+    out[#out + 1] = labels[i]
+  end
+  return table.concat(out)
 end
 
 --- Groups run results by `condition` and averages them over seeds: returns
@@ -610,7 +614,7 @@ function Study:report(rows, spec)
   for i, r in ipairs(rows) do
     local runs = r.failed > 0 and ("%d/%d"):format(r.n, r.runs) or tostring(r.n)
     cells[i] = {r.condition, runs, M.pm(r.ll, r.ll_se), M.pm(r.elbo, multi and r.elbo_se or nil),
-                M.pm(r.active, multi and r.active_se or nil, "%.1f"), M.pm(r.seconds, nil, "%.0f")}
+                M.pm(r.active, multi and r.active_se or nil, multi and "%.1f" or "%.0f"), M.pm(r.seconds, nil, "%.0f")}
     for _, c in ipairs(spec.extra_columns or {}) do cells[i][#cells[i] + 1] = c[2](r) end
   end
   self.echo(("\n%s — %s, %s networks, %d epoch%s, LL with K = %d on %d test images%s"):format(
