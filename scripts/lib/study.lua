@@ -284,7 +284,7 @@ function M.format_table(header, rows)
 end
 
 --- "a < b = c": `labels` ordered by increasing `values`, equal values
---- joined by "=" (nil/NaN last, as "?").
+--- joined by "=" (nil/NaN last).
 function M.ordering(labels, values)
   local idx = {}
   for i = 1, #labels do idx[i] = i end
