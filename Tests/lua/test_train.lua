@@ -201,6 +201,38 @@ test("--sampler annealer: beta_eff tracks the emulator's temperature (Eq. C3), a
   expect.eq(tonumber(log_rows(tmp .. "/pcdbeta")[1][col]), 1)
 end)
 
+test("REPL.md 'Exploring a trained prior': every line runs on a fresh checkpoint", function()
+  if not have_data() then print("    (skipped: no Fashion-MNIST)"); return end
+  local doc = read(root .. "/REPL.md")
+  local section = doc:match("\n## Exploring a trained prior\n(.-)\n## ") or doc:match("\n## Exploring a trained prior\n(.*)$")
+  expect.truthy(section, "REPL.md has the section")
+  local dir = tmp .. "/replprior"
+  local code, _, err = run("scripts/train.lua", SMALL .. " --epochs 1 --out " .. q(dir))
+  expect.eq(code, 0, err)
+  local input, pngs = {}, {}
+  for line in section:gmatch("[^\n]+") do
+    local l = line:match("^>> ?(.*)$") or line:match("^> ?(.*)$")
+    if l then
+      l = l:gsub("runs/default/checkpoint%.safetensors", dir .. "/checkpoint.safetensors")
+      l = l:gsub('"([%w_]+)%.png"', function(name) pngs[#pngs + 1] = name; return '"' .. dir .. "/" .. name .. '.png"' end)
+      input[#input + 1] = l
+    end
+  end
+  expect.truthy(#input >= 40, "lines of the session: " .. #input)
+  expect.truthy(#pngs >= 4, "images written: " .. #pngs)
+  local f = assert(io.open(tmp .. "/repl_in.lua", "w"))
+  f:write(table.concat(input, "\n"), "\n")
+  f:close()
+  local cmd = ("cd %s && %s -i < %s > %s 2>&1"):format(q(root), q(QVLUA), q(tmp .. "/repl_in.lua"), q(tmp .. "/repl_out"))
+  local ok = os.execute(cmd)
+  local out = read(tmp .. "/repl_out") or ""
+  expect.truthy(ok, out)
+  expect.falsy(out:find("stack traceback", 1, true), out)
+  expect.falsy(out:find("stdin:%d+:"), out)
+  expect.match(out, "qv%.Samples: 4000 × 288 from pa")
+  for _, name in ipairs(pngs) do expect.truthy(qv.exists(dir .. "/" .. name .. ".png"), name) end
+end)
+
 test("NaN mid-training is reported naming the tensor, with the last checkpoint", function()
   if not have_data() then print("    (skipped: no Fashion-MNIST)"); return end
   local out = tmp .. "/nan"
