@@ -45,16 +45,17 @@ public struct LinePlot {
         c.text(panel.title, x: ox + (panelWidth - Canvas.textWidth(panel.title)) / 2, y: 8)
         c.text(panel.xLabel, x: (left + right - Canvas.textWidth(panel.xLabel)) / 2, y: panelHeight - 20)
         var (x0, x1) = (xs.min() ?? 0, xs.max() ?? 1), (y0, y1) = (ys.min() ?? 0, ys.max() ?? 1)
-        // Whole-number x (epochs) gets whole-number ticks; a single x value
-        // (one epoch) sits in the middle of a padded range.
+        // Whole-number x (epochs) and y (counts) get whole-number ticks; a
+        // single value (one epoch) sits in the middle of a padded range.
         let integerX = !xs.isEmpty && xs.allSatisfy { $0 == $0.rounded() && abs($0) < 1e15 }
         if x1 <= x0 { let d = integerX ? 0.5 : max(abs(x0) * 0.05, 1e-3); x0 -= d; x1 += d }
-        if y1 <= y0 { let d = max(abs(y0) * 0.05, 1e-3); y0 -= d; y1 += d }
+        let integerY = !ys.isEmpty && ys.allSatisfy { $0 == $0.rounded() && abs($0) < 1e15 }
+        if y1 <= y0 { let d = integerY ? 1 : max(abs(y0) * 0.05, 1e-3); y0 -= d; y1 += d }
         let pad = (y1 - y0) * 0.05
         y0 -= pad; y1 += pad
         func px(_ x: Double) -> Double { Double(left) + (x - x0) / (x1 - x0) * Double(right - left) }
         func py(_ y: Double) -> Double { Double(bottom) - (y - y0) / (y1 - y0) * Double(bottom - top) }
-        for t in LinePlot.ticks(y0, y1) {
+        for t in LinePlot.ticks(y0, y1, integer: integerY) {
             let y = py(t)
             c.line(Double(left), y, Double(right), y, (225, 225, 225), thickness: 1)
             let label = LinePlot.format(t)
@@ -78,12 +79,29 @@ public struct LinePlot {
                 else { c.line(p.0, p.1, p.0, p.1, color, thickness: 3) }
                 prev = p
             }
+            // a lone point (the final test LL) as a visible marker
+            let finite = zip(s.x, s.y).filter { $0.0.isFinite && $0.1.isFinite }
+            if finite.count == 1 { c.line(px(finite[0].0), py(finite[0].1), px(finite[0].0), py(finite[0].1), color, thickness: 6) }
         }
-        drawLegend(panel.series, into: &c, right: right, top: top)
+        // The legend goes top right, or bottom right when fewer points lie there.
+        let lw = LinePlot.legendWidth(panel.series), lh = 16 * panel.series.count + 8
+        func covered(_ boxTop: Int) -> Int {
+            panel.series.reduce(0) { n, s in
+                n + zip(s.x, s.y).filter { x, y in
+                    guard x.isFinite, y.isFinite else { return false }
+                    let (qx, qy) = (px(x), py(y))
+                    return qx >= Double(right - lw - 8) && qy >= Double(boxTop - 2) && qy <= Double(boxTop + lh + 2)
+                }.count
+            }
+        }
+        let legendTop = covered(top) > covered(bottom - lh - 4) ? bottom - lh - 4 : top
+        drawLegend(panel.series, into: &c, right: right, top: legendTop)
     }
 
+    static func legendWidth(_ series: [Series]) -> Int { 34 + (series.map { Canvas.textWidth($0.name) }.max() ?? 0) }
+
     private func drawLegend(_ series: [Series], into c: inout Canvas, right: Int, top: Int) {
-        let width = 34 + (series.map { Canvas.textWidth($0.name) }.max() ?? 0)
+        let width = LinePlot.legendWidth(series)
         let x = right - width - 4
         c.fill(x: x - 4, y: top, width: width + 8, height: 16 * series.count + 8, (255, 255, 255))
         for (k, s) in series.enumerated() {
