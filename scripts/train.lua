@@ -20,7 +20,13 @@ p:option{"grouping", choices = {"bipartite", "chains"}, default = "chains", help
 p:option{"sampler", choices = {"pcd", "pa", "annealer", "exact"}, default = "pcd", help = "negative-phase sampler"}
 p:option{"chains", type = "int", default = 1000, min = 1, help = "negative-phase samples per step"}
 p:option{"sweeps", type = "int", default = 10, min = 1, help = "Gibbs sweeps per step (pcd), temperatures (pa)"}
-p:option{"beta-eff", type = "number", default = 1, help = "annealer emulator's effective inverse temperature"}
+p:option{"beta-eff", type = "number", default = 1, min = 0, help = "annealer emulator's effective inverse temperature"}
+p:option{"h-noise", type = "number", default = 0, min = 0, help = "annealer emulator: std. dev. of the control noise on h"}
+p:option{"j-noise", type = "number", default = 0, min = 0, help = "annealer emulator: std. dev. of the control noise on J"}
+p:option{"gauges", type = "int", default = 5, min = 1, help = "annealer emulator: spin-reversal transforms per step"}
+p:option{"beta-eff-rate", type = "number", min = 0, metavar = "RATE",
+         help = "step of the prior's beta_eff tracking (Eq. C3) per training step " ..
+                "(default: 0.01 with --sampler annealer, else 0: off)"}
 p:option{"epochs", type = "int", default = 10, min = 1, help = "training epochs"}
 p:option{"batch-size", type = "int", default = 100, min = 1, help = "batch size"}
 p:option{"train-n", type = "int", min = 1, metavar = "N", help = "train on the first N training images only (quick runs, tests; default: all 50000)"}
@@ -70,6 +76,7 @@ if not ({bernoulli = 1, chimera = 1, pegasus = 1, rbm = 1})[o.prior] and not qv.
   usage_error("--prior must be bernoulli, chimera, pegasus, rbm or an edge-list file; no file '" .. o.prior .. "'")
 end
 if o.lr <= 0 or o.lr_min <= 0 then usage_error("learning rates must be positive") end
+if o.beta_eff_rate == nil then o.beta_eff_rate = o.sampler == "annealer" and 0.01 or 0 end
 local ckpt_path = o.out .. "/checkpoint.safetensors"
 if o.resume and not qv.exists(ckpt_path) then usage_error("--resume: no checkpoint at " .. ckpt_path) end
 
@@ -133,6 +140,10 @@ print(("qvlua %s  %s%s  prior %s (%s)  network %s  %d epochs  out %s"):format(qv
       o.train_n and (" (first " .. o.train_n .. " training images)") or "", o.prior, model.grouping, o.network,
       o.epochs, o.out))
 if note then print("note: " .. note) end
+if o.beta_eff_rate > 0 then
+  print(("beta_eff tracking (Eq. C3): rate %g per step, beta_eff %.4f%s"):format(o.beta_eff_rate, prior.beta_eff,
+        o.sampler == "annealer" and (" (the emulator samples at %g)"):format(o.beta_eff) or ""))
+end
 
 local valid_x = kit.eval_images(data.valid, o.valid_n)
 local test_x = kit.eval_images(data.test, o.eval_n)
@@ -205,8 +216,9 @@ for epoch = start_epoch, o.epochs - 1 do
   local t1 = qv.clock()
   local vlogz, vlogz_err = prior:logz{method = "ais", chains = 200, temperatures = 300}
   local r = qv.vae.evaluate(model, valid_x, {k = 1, logz = vlogz, logz_err = vlogz_err})
-  print(("  valid ELBO %.2f  active units %d  log Z %.2f  (%.1f s train, %.1f s validation)"):format(
-    r.elbo, r.active, r.logz, train_time, qv.clock() - t1))
+  print(("  valid ELBO %.2f  active units %d  log Z %.2f%s  (%.1f s train, %.1f s validation)"):format(
+    r.elbo, r.active, r.logz, o.beta_eff_rate > 0 and ("  beta_eff %.4f"):format(prior.beta_eff) or "",
+    train_time, qv.clock() - t1))
   local row = {epoch = epoch + 1, train_loss = sum_loss / n, train_elbo = sum_elbo / n, recon = sum_recon / n,
                valid_elbo = r.elbo, active_units = r.active, logz = r.logz, beta_eff = prior.beta_eff,
                lr = lr, k = kd.k, d = kd.d, kl_weight = sched.kl(epoch + 1)}

@@ -1,5 +1,6 @@
 import CLua
 import Runtime
+import Model
 
 /// A Swift closure bound as a Lua function, kept alive by a userdata that
 /// is the closure's upvalue 2 (released by its `__gc`).
@@ -47,6 +48,10 @@ extension LuaState {
             pushMessage(e.message, L)
         } catch is Interrupt.Interrupted {
             pushMessage("interrupted", L)
+        } catch let e as TensorError {
+            pushMessage("\(b.name): \(luaWords(e.message))", L)
+        } catch let e as ModelError {
+            pushMessage("\(b.name): \(luaWords(e.message))", L)
         } catch {
             pushMessage("\(b.name): \(error)", L)
         }

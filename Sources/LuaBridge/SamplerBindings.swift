@@ -54,9 +54,9 @@ final class SamplesBox {
         self.set = set; self.sampler = sampler; self.graph = graph
     }
 
-    var meanEnergy: Double {
-        self.set.energies.isEmpty ? .nan : self.set.energies.reduce(0.0) { $0 + Double($1) } / Double(set.energies.count)
-    }
+    /// ⟨H⟩ over the samples, weighted by the importance weights when the
+    /// sampler returned some (AIS).
+    var meanEnergy: Double { self.set.meanEnergy() }
 
     var summary: String {
         var s = "qv.Samples: \(set.count) × \(set.units) from \(sampler), mean energy \(fmtNum(meanEnergy, "%.5g"))"
@@ -212,8 +212,15 @@ let samplesClass = LuaClass<SamplesBox>("qv.Samples", doc: """
         statsTable(s.set.stats)
     }
     .property("sampler", doc: "the kind of sampler that drew them") { s in .string(s.sampler) }
+    .property("weights", doc: """
+        the normalized importance weights {w_1, ..., w_n} (summing to 1) of weighted samples (ais),
+        nil for equally weighted samples; means, edge_means and mean_energy use them
+        """) { s in s.set.weights.map { .numbers($0) } ?? .nil }
     .len { s in .int(s.set.count) }
-    .method("means", doc: "samples:means() -> {<z_l>, ...}\nThe mean of each unit over the samples.") { s, args in
+    .method("means", doc: """
+        samples:means() -> {<z_l>, ...}
+        The mean of each unit over the samples (weighted by the importance weights for ais samples).
+        """) { s, args in
         try args.expectAtMost(0)
         return .numbers(s.set.means())
     }
@@ -229,7 +236,10 @@ let samplesClass = LuaClass<SamplesBox>("qv.Samples", doc: """
         try args.expectAtMost(0)
         return .numbers(s.set.energies)
     }
-    .method("mean_energy", doc: "samples:mean_energy() -> number\nThe mean of H over the samples.") { s, args in
+    .method("mean_energy", doc: """
+        samples:mean_energy() -> number
+        The mean of H over the samples (weighted by the importance weights for ais samples).
+        """) { s, args in
         try args.expectAtMost(0)
         return .number(s.meanEnergy)
     }

@@ -65,7 +65,7 @@ private func images(_ args: Arguments, _ i: Int, _ vae: DiscreteVAE) throws -> T
 
 /// Runs a model call, reporting Model and Runtime errors under the Lua name.
 func modelOp<R>(_ args: Arguments, _ body: () throws -> R) throws -> R {
-    do { return try tensorOp(args, body) } catch let e as ModelError { throw args.error(e.message) }
+    do { return try tensorOp(args, body) } catch let e as ModelError { throw args.error(luaWords(e.message)) }
 }
 
 let vaeClass: LuaClass<VAEBox> = {

@@ -86,5 +86,13 @@ final class OutputTests: XCTestCase {
     func testTicksAreRound() {
         XCTAssertEqual(LinePlot.ticks(0, 10), [0, 2, 4, 6, 8, 10])
         XCTAssertEqual(LinePlot.ticks(-87.3, -81.2), [-86, -84, -82])
+        // 1 + 5·0.2 is 2.0000000000000004 when summed: ticks are k·step, labels never "2."
+        XCTAssertEqual(LinePlot.ticks(1, 2).map(LinePlot.format), ["1", "1.2", "1.4", "1.6", "1.8", "2"])
+        XCTAssertEqual(LinePlot.format(2.0000000000000004), "2")
+        XCTAssertEqual(LinePlot.format(-0.0000001), "-1e-07")
+        // epochs: whole-number ticks only; one epoch (range padded to 0.5...1.5) gets the single tick 1
+        XCTAssertEqual(LinePlot.ticks(0.5, 1.5, integer: true), [1])
+        XCTAssertEqual(LinePlot.ticks(1, 3, integer: true), [1, 2, 3])
+        XCTAssertEqual(LinePlot.ticks(1, 40, integer: true), [10, 20, 30, 40])
     }
 }

@@ -59,6 +59,20 @@ test("AIS sampler and its log Z", function()
   expect.truthy(s.stats.ess > 0)
 end)
 
+test("AIS samples are weighted: mean_energy and means use the weights", function()
+  local bm = machine()
+  qv.seed(5)
+  local s = qv.sampler.ais{temperatures = 2}:sample(bm, 2000)     -- a short anneal: very unequal weights
+  local w, es = s.weights, s:energies()
+  expect.eq(#w, 2000)
+  local sum, weighted, plain = 0, 0, 0
+  for i = 1, #w do sum = sum + w[i]; weighted = weighted + w[i] * es[i]; plain = plain + es[i] / #es end
+  expect.near(sum, 1, 1e-9)
+  expect.near(s:mean_energy(), weighted, 1e-9)
+  expect.truthy(math.abs(weighted - plain) > 1e-3, "weights matter here")
+  expect.eq(qv.sampler.gibbs{sweeps = 2}:sample(bm, 10).weights, nil)
+end)
+
 test("simulated annealing at a constant beta = 1 samples the machine", function()
   local schedule = {}
   for i = 1, 100 do schedule[i] = 1 end

@@ -98,7 +98,8 @@ end)
 test("--help lists the options", function()
   local code, stdout = run("scripts/train.lua", "--help")
   expect.eq(code, 0)
-  for _, o in ipairs{"--train-n", "--resume", "--eval-k", "--valid-n", "--logz-chains", "--sampler"} do
+  for _, o in ipairs{"--train-n", "--resume", "--eval-k", "--valid-n", "--logz-chains", "--sampler", "--beta-eff-rate",
+                     "--h-noise", "--j-noise", "--gauges"} do
     expect.truthy(stdout:find(o, 1, true), o)
   end
 end)
@@ -173,6 +174,63 @@ test("conv networks (batch norm, dropout) resume exactly too", function()
   if not have_data() then print("    (skipped: no Fashion-MNIST)"); return end
   check_resume("conv", "--network conv --train-n 100 --batch-size 50 --chains 100 --valid-n 50 --eval-n 10 " ..
                "--eval-k 5 --logz-chains 50 --logz-temperatures 50 --epochs 2 --seed 3", 2)
+end)
+
+test("--sampler annealer: beta_eff tracks the emulator's temperature (Eq. C3), and resumes exactly", function()
+  if not have_data() then print("    (skipped: no Fashion-MNIST)"); return end
+  -- 3 x 50 steps; the emulator samples at beta 0.5, the prior's beta_eff starts at 1 (it moves
+  -- slowly at first, while the prior's energies hardly vary).
+  local opts = "--sampler annealer --beta-eff 0.5 --train-n 1000 --batch-size 20 --chains 100 --valid-n 50 " ..
+               "--eval-n 10 --eval-k 5 --logz-chains 50 --logz-temperatures 50 --epochs 3 --seed 5"
+  local A = check_resume("annealer", opts, 3)
+  local header, rows = nil, {}
+  for line in (read(A .. "/log.csv") or ""):gmatch("[^\n]+") do
+    local cells = {}
+    for cell in (line .. ","):gmatch("([^,]*),") do cells[#cells + 1] = cell end
+    if not header then header = cells else rows[#rows + 1] = cells end
+  end
+  local col
+  for i, name in ipairs(header) do if name == "beta_eff" then col = i end end
+  local b1, b2, b3 = tonumber(rows[1][col]), tonumber(rows[2][col]), tonumber(rows[3][col])
+  expect.truthy(b1 < 0.97 and b2 < b1, ("beta_eff falls from 1: %g, %g"):format(b1, b2))
+  expect.truthy(math.abs(b3 - 0.5) < 0.15, ("beta_eff after 150 steps: %g (emulator: 0.5)"):format(b3))
+  -- the rate is off for PCD, whose samples are thermal at beta 1
+  local code, stdout = run("scripts/train.lua", SMALL .. " --epochs 1 --out " .. q(tmp .. "/pcdbeta"))
+  expect.eq(code, 0)
+  expect.falsy(stdout:find("beta_eff", 1, true), stdout)
+  expect.eq(tonumber(log_rows(tmp .. "/pcdbeta")[1][col]), 1)
+end)
+
+test("REPL.md 'Exploring a trained prior': every line runs on a fresh checkpoint", function()
+  if not have_data() then print("    (skipped: no Fashion-MNIST)"); return end
+  local doc = read(root .. "/REPL.md")
+  local section = doc:match("\n## Exploring a trained prior\n(.-)\n## ") or doc:match("\n## Exploring a trained prior\n(.*)$")
+  expect.truthy(section, "REPL.md has the section")
+  local dir = tmp .. "/replprior"
+  local code, _, err = run("scripts/train.lua", SMALL .. " --epochs 1 --out " .. q(dir))
+  expect.eq(code, 0, err)
+  local input, pngs = {}, {}
+  for line in section:gmatch("[^\n]+") do
+    local l = line:match("^>> ?(.*)$") or line:match("^> ?(.*)$")
+    if l then
+      l = l:gsub("runs/default/checkpoint%.safetensors", dir .. "/checkpoint.safetensors")
+      l = l:gsub('"([%w_]+)%.png"', function(name) pngs[#pngs + 1] = name; return '"' .. dir .. "/" .. name .. '.png"' end)
+      input[#input + 1] = l
+    end
+  end
+  expect.truthy(#input >= 40, "lines of the session: " .. #input)
+  expect.truthy(#pngs >= 4, "images written: " .. #pngs)
+  local f = assert(io.open(tmp .. "/repl_in.lua", "w"))
+  f:write(table.concat(input, "\n"), "\n")
+  f:close()
+  local cmd = ("cd %s && %s -i < %s > %s 2>&1"):format(q(root), q(QVLUA), q(tmp .. "/repl_in.lua"), q(tmp .. "/repl_out"))
+  local ok = os.execute(cmd)
+  local out = read(tmp .. "/repl_out") or ""
+  expect.truthy(ok, out)
+  expect.falsy(out:find("stack traceback", 1, true), out)
+  expect.falsy(out:find("stdin:%d+:"), out)
+  expect.match(out, "qv%.Samples: 4000 × 288 from pa")
+  for _, name in ipairs(pngs) do expect.truthy(qv.exists(dir .. "/" .. name .. ".png"), name) end
 end)
 
 test("NaN mid-training is reported naming the tensor, with the last checkpoint", function()

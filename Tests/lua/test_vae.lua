@@ -87,6 +87,23 @@ test("qv.prior.exact and update_beta_eff", function()
   expect.type(b:update_beta_eff(samples, 0.01), "number")
 end)
 
+test("beta_eff_rate: every negative phase from an annealer moves beta_eff to the annealer's beta (Eq. C3)", function()
+  qv.seed(11)
+  local p = qv.prior.new(qv.graph.chimera(2, 2, 4), {weight_scale = 1, bias = 0.5, samples = 500,
+                                                     sampler = qv.sampler.annealer{beta_eff = 0.5}, beta_eff_rate = 0.02})
+  expect.eq(p.beta_eff, 1)
+  for _ = 1, 100 do p:logz_tensor() end
+  expect.near(p.beta_eff, 0.5, 0.05)
+  local b = p.beta_eff
+  qv.no_grad(function() p:logz_tensor() end)      -- no negative phase, no update
+  expect.eq(p.beta_eff, b)
+  expect.near(p.stats.beta_eff, b, 1e-6)
+  -- without a rate, beta_eff stays put
+  local q = qv.prior.new(qv.graph.chimera(2, 2, 4), {sampler = qv.sampler.annealer{beta_eff = 0.5}})
+  for _ = 1, 5 do q:logz_tensor() end
+  expect.eq(q.beta_eff, 1)
+end)
+
 test("qv.vae.dense: loss parts, backward into every parameter, K and D", function()
   qv.seed(4)
   local p = chimera_prior()

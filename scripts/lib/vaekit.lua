@@ -63,9 +63,13 @@ end
 
 --- Builds the prior and the VAE described by `o`; returns model, prior, note
 --- (a message when the grouping had to be changed, see `M.grouping`).
+--- `o.beta_eff_rate` > 0 turns on the prior's β_eff tracking (Eq. C3, one
+--- update per training step).
 function M.build(o)
   local graph = M.graph(o)
-  local prior = qv.prior.new(graph, {sampler = M.sampler(o), samples = o.chains or 1000})
+  local rate = o.beta_eff_rate
+  if rate ~= nil and rate <= 0 then rate = nil end
+  local prior = qv.prior.new(graph, {sampler = M.sampler(o), samples = o.chains or 1000, beta_eff_rate = rate})
   local ctor = (o.network or "dense") == "conv" and qv.vae.conv or qv.vae.dense
   local grouping, note = M.grouping(o, graph)
   local model = ctor{prior = prior, grouping = grouping}

@@ -45,19 +45,23 @@ public struct LinePlot {
         c.text(panel.title, x: ox + (panelWidth - Canvas.textWidth(panel.title)) / 2, y: 8)
         c.text(panel.xLabel, x: (left + right - Canvas.textWidth(panel.xLabel)) / 2, y: panelHeight - 20)
         var (x0, x1) = (xs.min() ?? 0, xs.max() ?? 1), (y0, y1) = (ys.min() ?? 0, ys.max() ?? 1)
-        if x1 <= x0 { x1 = x0 + 1 }
-        if y1 <= y0 { let d = max(abs(y0) * 0.05, 1e-3); y0 -= d; y1 += d }
+        // Whole-number x (epochs) and y (counts) get whole-number ticks; a
+        // single value (one epoch) sits in the middle of a padded range.
+        let integerX = !xs.isEmpty && xs.allSatisfy { $0 == $0.rounded() && abs($0) < 1e15 }
+        if x1 <= x0 { let d = integerX ? 0.5 : max(abs(x0) * 0.05, 1e-3); x0 -= d; x1 += d }
+        let integerY = !ys.isEmpty && ys.allSatisfy { $0 == $0.rounded() && abs($0) < 1e15 }
+        if y1 <= y0 { let d = integerY ? 1 : max(abs(y0) * 0.05, 1e-3); y0 -= d; y1 += d }
         let pad = (y1 - y0) * 0.05
         y0 -= pad; y1 += pad
         func px(_ x: Double) -> Double { Double(left) + (x - x0) / (x1 - x0) * Double(right - left) }
         func py(_ y: Double) -> Double { Double(bottom) - (y - y0) / (y1 - y0) * Double(bottom - top) }
-        for t in LinePlot.ticks(y0, y1) {
+        for t in LinePlot.ticks(y0, y1, integer: integerY) {
             let y = py(t)
             c.line(Double(left), y, Double(right), y, (225, 225, 225), thickness: 1)
             let label = LinePlot.format(t)
             c.text(label, x: left - 6 - Canvas.textWidth(label), y: Int(y) - 7)
         }
-        for t in LinePlot.ticks(x0, x1) {
+        for t in LinePlot.ticks(x0, x1, integer: integerX) {
             let x = px(t)
             c.line(x, Double(bottom), x, Double(bottom) + 4, (0, 0, 0), thickness: 1)
             let label = LinePlot.format(t)
@@ -75,12 +79,29 @@ public struct LinePlot {
                 else { c.line(p.0, p.1, p.0, p.1, color, thickness: 3) }
                 prev = p
             }
+            // a lone point (the final test LL) as a visible marker
+            let finite = zip(s.x, s.y).filter { $0.0.isFinite && $0.1.isFinite }
+            if finite.count == 1 { c.line(px(finite[0].0), py(finite[0].1), px(finite[0].0), py(finite[0].1), color, thickness: 6) }
         }
-        drawLegend(panel.series, into: &c, right: right, top: top)
+        // The legend goes top right, or bottom right when fewer points lie there.
+        let lw = LinePlot.legendWidth(panel.series), lh = 16 * panel.series.count + 8
+        func covered(_ boxTop: Int) -> Int {
+            panel.series.reduce(0) { n, s in
+                n + zip(s.x, s.y).filter { x, y in
+                    guard x.isFinite, y.isFinite else { return false }
+                    let (qx, qy) = (px(x), py(y))
+                    return qx >= Double(right - lw - 8) && qy >= Double(boxTop - 2) && qy <= Double(boxTop + lh + 2)
+                }.count
+            }
+        }
+        let legendTop = covered(top) > covered(bottom - lh - 4) ? bottom - lh - 4 : top
+        drawLegend(panel.series, into: &c, right: right, top: legendTop)
     }
 
+    static func legendWidth(_ series: [Series]) -> Int { 34 + (series.map { Canvas.textWidth($0.name) }.max() ?? 0) }
+
     private func drawLegend(_ series: [Series], into c: inout Canvas, right: Int, top: Int) {
-        let width = 34 + (series.map { Canvas.textWidth($0.name) }.max() ?? 0)
+        let width = LinePlot.legendWidth(series)
         let x = right - width - 4
         c.fill(x: x - 4, y: top, width: width + 8, height: 16 * series.count + 8, (255, 255, 255))
         for (k, s) in series.enumerated() {
@@ -90,15 +111,22 @@ public struct LinePlot {
         }
     }
 
-    /// About five round tick values covering [lo, hi].
-    static func ticks(_ lo: Double, _ hi: Double) -> [Double] {
+    /// About five round tick values covering [lo, hi] (whole numbers only
+    /// when `integer`). Each tick is k·step, not a running sum, so that 2
+    /// is 2 and not 2.0000000000000004.
+    static func ticks(_ lo: Double, _ hi: Double, integer: Bool = false) -> [Double] {
         let span = hi - lo
         guard span > 0, span.isFinite else { return [lo] }
         let raw = span / 5, mag = pow(10, floor(log10(raw)))
-        let step = [1.0, 2, 5, 10].map { $0 * mag }.first { $0 >= raw } ?? 10 * mag
-        var t = (lo / step).rounded(.up) * step
+        var step = [1.0, 2, 5, 10].map { $0 * mag }.first { $0 >= raw } ?? 10 * mag
+        if integer { step = max(step, 1) }
+        var k = (lo / step - 1e-9).rounded(.up)
         var out: [Double] = []
-        while t <= hi + step * 1e-9 { out.append(abs(t) < step * 1e-9 ? 0 : t); t += step }
+        while k * step <= hi + step * 1e-9 {
+            let t = k * step
+            out.append(abs(t) < step * 1e-9 ? 0 : t)
+            k += 1
+        }
         return out
     }
 
@@ -107,7 +135,8 @@ public struct LinePlot {
         if abs(v) >= 1e-3 && abs(v) < 1e6 {
             var s = String(format: "%.3f", v)
             while s.hasSuffix("0") { s.removeLast() }
-            return s
+            if s.hasSuffix(".") { s.removeLast() }
+            return s == "-0" ? "0" : s
         }
         return String(format: "%.2g", v)
     }
