@@ -166,19 +166,38 @@ public final class Tensor {
     /// Whether any element is NaN or infinite.
     public var hasNonFinite: Bool {
         let c = contiguousData()
-        let p = c.data, n = count
-        var bad = false
-        // Exponent bits all ones <=> NaN or Inf; vectorizes as integer ops.
-        let u = UnsafeRawPointer(p).assumingMemoryBound(to: UInt32.self)
+        return Tensor.anyNonFinite(c.data, count: count)
+    }
+
+    /// Whether any of `count` floats at `p` is NaN or ±inf: the largest
+    /// |bits| (sign cleared) of the block is ≥ the all-ones exponent
+    /// 0x7F80_0000 iff some element is. Four 8-lane unsigned maxima per
+    /// 32 floats (AVX2 `vpmaxud`), one early exit per 4096 floats; runs
+    /// at memory bandwidth (the former scalar-compare loop did ≈ 5 GB/s).
+    static func anyNonFinite(_ p: UnsafePointer<Float>, count n: Int) -> Bool {
+        let raw = UnsafeRawPointer(p)
+        let abs = SIMD8<UInt32>(repeating: 0x7FFF_FFFF)
         var i = 0
-        while i < n && !bad {
+        while i < n {
             let end = Swift.min(n, i + 4096)
-            var acc: UInt32 = 0
-            for j in i..<end { acc |= ((u[j] & 0x7F80_0000) == 0x7F80_0000) ? 1 : 0 }
-            bad = acc != 0
+            var a0 = SIMD8<UInt32>(repeating: 0), a1 = a0, a2 = a0, a3 = a0
+            var j = i
+            while j + 32 <= end {
+                a0 = pointwiseMax(a0, raw.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<UInt32>.self) & abs)
+                a1 = pointwiseMax(a1, raw.loadUnaligned(fromByteOffset: (j + 8) * 4, as: SIMD8<UInt32>.self) & abs)
+                a2 = pointwiseMax(a2, raw.loadUnaligned(fromByteOffset: (j + 16) * 4, as: SIMD8<UInt32>.self) & abs)
+                a3 = pointwiseMax(a3, raw.loadUnaligned(fromByteOffset: (j + 24) * 4, as: SIMD8<UInt32>.self) & abs)
+                j += 32
+            }
+            var m = pointwiseMax(pointwiseMax(a0, a1), pointwiseMax(a2, a3)).max()
+            while j < end {
+                m = Swift.max(m, raw.load(fromByteOffset: j * 4, as: UInt32.self) & 0x7FFF_FFFF)
+                j += 1
+            }
+            if m >= 0x7F80_0000 { return true }
             i = end
         }
-        return bad
+        return false
     }
 }
 

@@ -155,6 +155,25 @@ final class TensorTests: XCTestCase {
         XCTAssert(t.hasNonFinite)
         t.data[77_777] = -.infinity
         XCTAssert(t.hasNonFinite)
+        // Every position class of the SIMD scan (lanes, the 32-float body,
+        // the scalar tail, block edges), large finite values, and views.
+        for n in [1, 7, 31, 32, 33, 4095, 4096, 4097, 8200] {
+            let u = try Tensor.full([n], .greatestFiniteMagnitude)
+            for k in 0..<n { u.data[k] = k % 2 == 0 ? -.greatestFiniteMagnitude : .leastNonzeroMagnitude }
+            XCTAssertFalse(u.hasNonFinite, "n = \(n)")
+            for i in Set([0, 5, n / 2, n - 33, n - 32, n - 1, 4095, 4096].filter { $0 >= 0 && $0 < n }) {
+                for bad: Float in [.nan, .infinity, -.infinity, -.nan] {
+                    let keep = u.data[i]
+                    u.data[i] = bad
+                    XCTAssert(u.hasNonFinite, "n = \(n), i = \(i), \(bad)")
+                    u.data[i] = keep
+                }
+            }
+        }
+        let m = try Tensor.zeros([64, 64])
+        m.data[64 * 10 + 3] = .nan
+        XCTAssert(try m.transpose(0, 1).hasNonFinite)
+        XCTAssertFalse(try m.narrow(1, start: 4, length: 60).hasNonFinite)
     }
 
     func testLiveBytes() throws {
