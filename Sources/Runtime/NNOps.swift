@@ -309,27 +309,8 @@ extension VMath {
     /// without special cases, for softplus.
     @inline(__always)
     static func log1pSmall(_ e: Float) -> Float {
-        let x = 1 + e   // in [1, 2]
-        let bits = x.bitPattern
-        var ex = Float(Int32(bitPattern: (bits >> 23) & 0xFF) &- 126)
-        var m = Float(bitPattern: (bits & 0x007F_FFFF) | 0x3F00_0000)
-        let small = m < 0.707106781186547524
-        ex = small ? ex - 1 : ex
-        m = small ? m + m - 1 : m - 1
-        let z = m * m
-        var y: Float = 7.0376836292E-2
-        y = Float(-1.1514610310E-1).addingProduct(y, m)
-        y = Float(1.1676998740E-1).addingProduct(y, m)
-        y = Float(-1.2420140846E-1).addingProduct(y, m)
-        y = Float(1.4249322787E-1).addingProduct(y, m)
-        y = Float(-1.6668057665E-1).addingProduct(y, m)
-        y = Float(2.0000714765E-1).addingProduct(y, m)
-        y = Float(-2.4999993993E-1).addingProduct(y, m)
-        y = Float(3.3333331174E-1).addingProduct(y, m)
-        y = y * m * z
-        y = y + ex * -2.12194440e-4
-        y = y - 0.5 * z
-        return m + y + ex * 0.693359375
+        let bits = (1 + e).bitPattern  // 1 + e in [1, 2]: normal, positive
+        return logCore(bits, exponent: Float(Int32(bitPattern: (bits >> 23) & 0xFF) &- 126))
     }
 }
 

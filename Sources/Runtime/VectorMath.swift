@@ -27,13 +27,12 @@ enum VMath {
         return x > 88.72283905206835 ? Float.infinity : (x < lo ? 0 : y)
     }
 
+    /// The log kernel proper (Cephes' logf polynomial): log of a positive
+    /// normal float given its bit pattern and unbiased exponent + 1. Shared by
+    /// `log` and `log1pSmall`.
     @inline(__always)
-    static func log(_ x: Float) -> Float {
-        // Scale denormals into the normal range first.
-        let den = x < Float.leastNormalMagnitude
-        let xs = den ? x * 8388608 : x
-        let bits = xs.bitPattern
-        var e = Float(Int32(bitPattern: (bits >> 23) & 0xFF) &- 126) - (den ? 23 : 0)
+    static func logCore(_ bits: UInt32, exponent: Float) -> Float {
+        var e = exponent
         var m = Float(bitPattern: (bits & 0x007F_FFFF) | 0x3F00_0000)
         let small = m < 0.707106781186547524
         e = small ? e - 1 : e
@@ -51,7 +50,16 @@ enum VMath {
         y = y * m * z
         y = y + e * -2.12194440e-4
         y = y - 0.5 * z
-        let r = m + y + e * 0.693359375
+        return m + y + e * 0.693359375
+    }
+
+    @inline(__always)
+    static func log(_ x: Float) -> Float {
+        // Scale denormals into the normal range first.
+        let den = x < Float.leastNormalMagnitude
+        let xs = den ? x * 8388608 : x
+        let bits = xs.bitPattern
+        let r = logCore(bits, exponent: Float(Int32(bitPattern: (bits >> 23) & 0xFF) &- 126) - (den ? 23 : 0))
         return x > 0 ? (x == .infinity ? x : r) : (x == 0 ? -Float.infinity : Float.nan)
     }
 

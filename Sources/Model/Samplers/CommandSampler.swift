@@ -160,23 +160,7 @@ public enum JSONScalar: Sendable, Equatable {
             guard d.isFinite else { return "null" }
             if d == d.rounded() && abs(d) < 1e15 { return String(Int64(d)) }
             return "\(d)"
-        case .string(let s):
-            var o = "\""
-            for u in s.unicodeScalars {
-                switch u {
-                case "\"": o += "\\\""
-                case "\\": o += "\\\\"
-                case "\n": o += "\\n"
-                case "\r": o += "\\r"
-                case "\t": o += "\\t"
-                default:
-                    if u.value < 0x20 {
-                        let h = String(u.value, radix: 16)
-                        o += "\\u" + String(repeating: "0", count: 4 - h.count) + h
-                    } else { o.unicodeScalars.append(u) }
-                }
-            }
-            return o + "\""
+        case .string(let s): return JSONText.quote(s)
         }
     }
 }

@@ -1,0 +1,23 @@
+/// JSON text helpers shared by the file formats and protocols that write
+/// JSON by hand (safetensors headers, the command sampler's problems).
+public enum JSONText {
+    /// `s` as a JSON string literal, quotes included (RFC 8259 escapes).
+    public static func quote(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if u.value < 0x20 {
+                    let hex = String(u.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else { out.unicodeScalars.append(u) }
+            }
+        }
+        return out + "\""
+    }
+}
