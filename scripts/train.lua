@@ -243,6 +243,9 @@ for epoch = start_epoch, o.epochs - 1 do
     kit.curves(o.out .. "/curves.png", runlog.read_csv(o.out .. "/log.csv"))
     print(("\n%s, %d epochs: %d test images, K = %d"):format(o.dataset, o.epochs, test_x:size(1), o.eval_k))
     print(kit.summary(final))
-    print(("wrote %s/{log.csv, checkpoint.safetensors, samples.png, recon.png, curves.png}"):format(o.out))
+    kit.write_summary(o.out .. "/summary.json", final, {dataset = o.dataset, prior = o.prior, network = o.network,
+                      grouping = o.grouping, epochs = o.epochs, seed = o.seed, eval_k = o.eval_k,
+                      eval_n = test_x:size(1)})
+    print(("wrote %s/{log.csv, checkpoint.safetensors, summary.json, samples.png, recon.png, curves.png}"):format(o.out))
   end
 end

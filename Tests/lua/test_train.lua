@@ -146,7 +146,10 @@ local function check_resume(name, opts, epochs)
     expect.truthy(t:equal(tb[tname]), name .. ": " .. tname .. " differs")
   end
   expect.truthy(n > 20)
-  for _, f in ipairs{"samples.png", "recon.png", "curves.png", "log.csv"} do expect.truthy(qv.exists(B .. "/" .. f), f) end
+  for _, f in ipairs{"samples.png", "recon.png", "curves.png", "log.csv", "summary.json"} do expect.truthy(qv.exists(B .. "/" .. f), f) end
+  local js = require("study").parse_flat_json(read(B .. "/summary.json"))
+  expect.eq(string.format("%.2f", js.test_ll), sum_a:match("test LL (%-?[%d.]+)"), name .. ": summary.json test_ll")
+  expect.eq(js.active_units, tonumber(sum_a:match("active units (%d+)")))
   return A
 end
 

@@ -28,6 +28,16 @@ local function json_value(v)
   end) .. '"'
 end
 
+--- A flat table as one JSON object (keys sorted; NaN and inf as null).
+function M.to_json(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = tostring(k) end
+  table.sort(keys)
+  local parts = {}
+  for i, k in ipairs(keys) do parts[i] = json_value(k) .. ": " .. json_value(t[k]) end
+  return "{" .. table.concat(parts, ", ") .. "}"
+end
+
 local function csv_value(v)
   if v == nil then return "" end
   if type(v) == "number" then
