@@ -26,13 +26,8 @@ os.remove(tmp)
 tmp = tmp .. "_qvtrain"
 assert(os.execute("mkdir -p " .. q(tmp)))
 
-local function read(path)
-  local f = io.open(path, "r")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local study = require "study"
+local read = study.read_file
 
 --- Runs a script; returns exit code, stdout, stderr.
 local function run(script, args)
@@ -147,7 +142,7 @@ local function check_resume(name, opts, epochs)
   end
   expect.truthy(n > 20)
   for _, f in ipairs{"samples.png", "recon.png", "curves.png", "log.csv", "summary.json"} do expect.truthy(qv.exists(B .. "/" .. f), f) end
-  local js = require("study").parse_flat_json(read(B .. "/summary.json"))
+  local js = study.parse_flat_json(read(B .. "/summary.json"))
   expect.eq(string.format("%.2f", js.test_ll), sum_a:match("test LL (%-?[%d.]+)"), name .. ": summary.json test_ll")
   expect.eq(js.active_units, tonumber(sum_a:match("active units (%d+)")))
   return A

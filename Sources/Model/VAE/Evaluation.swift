@@ -101,24 +101,8 @@ extension DiscreteVAE {
     /// (evaluation mode), using log Z = `logZ`.
     public func metrics(set: ImageSet, logZ: Double, binarization: Binarization = .fixed(seed: 0),
                         batchSize: Int = 100, limit: Int? = nil, generator: inout Generator) throws -> SetMetrics {
-        let n = Swift.min(set.count, limit ?? set.count)
-        let batcher = try Batcher(set, batchSize: batchSize, binarization: binarization)
-        var sp = 0.0, sq = 0.0, se = 0.0
-        try evaluating {
-            var start = 0
-            while start < n {
-                let idx = Array(start..<Swift.min(n, start + batchSize))
-                let x = try Tensor(batcher.batch(idx[...], &generator), shape: [idx.count, set.pixels])
-                let post = try encode(x, samples: 1, tau: nil, generator: &generator)
-                sp += try decode(post.zeta).bernoulliLogLikelihood(x).toArray().reduce(0.0) { $0 + Double($1) }
-                sq += try post.logQ().toArray().reduce(0.0) { $0 + Double($1) }
-                se += try prior.energy(post.zeta).toArray().reduce(0.0) { $0 + Double($1) }
-                start += batchSize
-            }
-        }
-        let c = Double(Swift.max(n, 1))
-        let p = sp / c, q = sq / c, e = se / c
-        return SetMetrics(elbo: p - q - e - logZ, recon: -p, logQ: q, energy: e, logZ: logZ, kl: q + e + logZ, count: n)
+        try setPass(set, logZ: logZ, threshold: 0.01, binarization: binarization, batchSize: batchSize,
+                    limit: limit, generator: &generator).metrics
     }
 
     /// Active units (Fig. 5): unit l is active when the variance over the
@@ -127,23 +111,51 @@ extension DiscreteVAE {
     /// the earlier groups. Returns the count and each unit's variance (unit order).
     public func activeUnits(set: ImageSet, threshold: Double = 0.01, binarization: Binarization = .fixed(seed: 0),
                             batchSize: Int = 100, limit: Int? = nil, generator: inout Generator) throws -> (count: Int, variances: [Double]) {
+        let r = try setPass(set, logZ: 0, threshold: threshold, binarization: binarization, batchSize: batchSize,
+                            limit: limit, generator: &generator)
+        return (r.active, r.variances)
+    }
+
+    private func setPass(_ set: ImageSet, logZ: Double, threshold: Double, binarization: Binarization,
+                         batchSize: Int, limit: Int?, generator: inout Generator) throws -> TensorSetMetrics {
         let n = Swift.min(set.count, limit ?? set.count)
         let batcher = try Batcher(set, batchSize: batchSize, binarization: binarization)
+        return try evaluationPass(count: n, batchSize: batchSize, logZ: logZ, threshold: threshold,
+                                  generator: &generator) { start, m, g in
+            try Tensor(batcher.batch(Array(start..<(start + m))[...], &g), shape: [m, set.pixels])
+        }
+    }
+
+    /// The one evaluation pass behind `metrics`, `activeUnits` and
+    /// `evaluate(x:)`: batches of `count` images from `batch(start, m, &g)`,
+    /// one hard posterior sample each, in evaluation mode without gradients;
+    /// accumulates the ELBO parts and each unit's posterior-mean moments.
+    func evaluationPass(count n: Int, batchSize: Int, logZ: Double, threshold: Double, generator: inout Generator,
+                        batch: (Int, Int, inout Generator) throws -> Tensor) throws -> TensorSetMetrics {
         let units = prior.units
+        var sp = 0.0, sq = 0.0, se = 0.0
         var s = [Double](repeating: 0, count: units), q = [Double](repeating: 0, count: units)
         try evaluating {
             var start = 0
             while start < n {
-                let idx = Array(start..<Swift.min(n, start + batchSize))
-                let x = try Tensor(batcher.batch(idx[...], &generator), shape: [idx.count, set.pixels])
+                let m = Swift.min(batchSize, n - start)
+                let x = try batch(start, m, &generator)
                 let post = try encode(x, samples: 1, tau: nil, generator: &generator)
-                let means = try grouping.toUnits(Tensor.cat(post.logits, dim: 1).sigmoid()).toArray()
-                for r in 0..<idx.count { for u in 0..<units { let v = Double(means[r * units + u]); s[u] += v; q[u] += v * v } }
-                start += batchSize
+                sp += try decode(post.zeta).bernoulliLogLikelihood(x).toArray().reduce(0.0) { $0 + Double($1) }
+                sq += try post.logQ().toArray().reduce(0.0) { $0 + Double($1) }
+                se += try prior.energy(post.zeta).toArray().reduce(0.0) { $0 + Double($1) }
+                let means = try grouping.toUnits(Tensor.cat(post.logits, dim: 1).sigmoid()).contiguous().toArray()
+                for r in 0..<m {
+                    for u in 0..<units { let v = Double(means[r * units + u]); s[u] += v; q[u] += v * v }
+                }
+                start += m
             }
         }
         let c = Double(Swift.max(n, 1))
+        let p = sp / c, lq = sq / c, e = se / c
         let variances = (0..<units).map { Swift.max(q[$0] / c - (s[$0] / c) * (s[$0] / c), 0) }
-        return (variances.filter { $0 > threshold }.count, variances)
+        let metrics = SetMetrics(elbo: p - lq - e - logZ, recon: -p, logQ: lq, energy: e, logZ: logZ,
+                                 kl: lq + e + logZ, count: n)
+        return TensorSetMetrics(metrics: metrics, active: variances.filter { $0 > threshold }.count, variances: variances)
     }
 }
