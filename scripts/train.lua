@@ -6,31 +6,11 @@
 --- scheduled ones (lr, kl, kd, tau, beta_eff_rate, sweeps) to schedules or
 --- Lua functions, and the hooks (on_step, on_epoch, ...).
 
-local args = require "args"
 local trainer = require "trainer"
 
-local p = args.parser{name = "scripts/train.lua", config = true, about =
+local p = trainer.parser{name = "scripts/train.lua", config = true, about =
   "Train a discrete VAE with a Boltzmann-machine prior. Defaults follow the paper's Appendix A,\n" ..
   "compressed into a few epochs of the dense model; --paper runs the full protocol."}
-for _, o in ipairs(trainer.OPTIONS) do
-  local name = o[1]:gsub("_", "-")
-  local decl = {name, choices = o.choices, help = o.help, min = o.min, metavar = o.metavar, scheduled = o.scheduled}
-  if o.type == "flag" then
-    p:flag(decl)
-  else
-    decl.type = (o.type == "hook" and "function") or o.type
-    -- --paper changes these defaults: leave them unset so the trainer can tell
-    local paper = ({network = "conv", epochs = "2000", ["eval-n"] = "10000"})[name]
-    if paper then
-      decl.help = ("%s (default: %s; with --paper %s)"):format(o.help, tostring(o.default), paper)
-    else
-      decl.default = o.default
-    end
-    if o.object then decl.accepts = function(v) return type(v) == "userdata" end end
-    p:option(decl)
-  end
-end
-
 local o = p:parse_or_exit(arg)
 for k, v in pairs(o) do if v == false then o[k] = nil end end
 o.config = nil

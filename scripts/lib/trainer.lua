@@ -87,6 +87,7 @@ M.OPTIONS = {
   {"resume", type = "flag", help = "continue from OUT/checkpoint.safetensors"},
   {"paper", type = "flag", help = "the paper's protocol: conv networks, 2000 epochs, LL on the whole test set"},
   {"quiet", type = "flag", help = "print nothing (hooks and the returned results still see everything)"},
+  {"echo", type = "hook", help = "function(line) that prints the run's lines instead of stdout (no progress line)"},
   {"on_step", type = "hook", help = "function(run, info) after every training step"},
   {"on_epoch", type = "hook", help = "function(run, row) after every epoch's log row"},
   {"on_eval", type = "hook", help = "function(run, evaluation) after every test evaluation"},
@@ -226,6 +227,32 @@ function M.options(given)
   return o
 end
 
+--- A command-line parser (scripts/args.lua) for every option: dashed
+--- names, the same defaults, hooks and schedules only from a --config file.
+--- `--paper` changes the defaults of --network, --epochs and --eval-n, so
+--- the parser leaves those unset (the trainer fills them in).
+function M.parser(spec)
+  local p = require("args").parser(spec)
+  for _, o in ipairs(M.OPTIONS) do
+    local name = o[1]:gsub("_", "-")
+    local decl = {name, choices = o.choices, help = o.help, min = o.min, metavar = o.metavar, scheduled = o.scheduled}
+    if o.type == "flag" then
+      p:flag(decl)
+    else
+      decl.type = (o.type == "hook" and "function") or o.type
+      local paper = ({network = "conv", epochs = "2000", ["eval-n"] = "10000"})[name]
+      if paper then
+        decl.help = ("%s (default: %s; with --paper %s)"):format(o.help, tostring(o.default), paper)
+      else
+        decl.default = o.default
+      end
+      if o.object then decl.accepts = function(v) return type(v) == "userdata" end end
+      p:option(decl)
+    end
+  end
+  return p
+end
+
 -- ---------------------------------------------------------------------------
 -- Schedules
 
@@ -313,7 +340,7 @@ local function data_options(o, described)
   for _, spec in ipairs(M.OPTIONS) do
     local key = spec[1]
     local v = o[key]
-    if spec.type == "hook" or key == "resume" or key == "quiet" then
+    if spec.type == "hook" or key == "resume" or key == "quiet" or key == "paper" then
       -- not part of what the run is
     elseif spec.scheduled and v ~= nil and type(v) ~= "number" and type(v) ~= "string" then
       t[key] = {schedule = described[key]}
@@ -376,7 +403,7 @@ function M.new(given)
   local o = M.options(given)
   local self = setmetatable({options = o, hooks = {}, stopped = false}, Run)
   for _, h in ipairs{"on_step", "on_epoch", "on_eval", "on_checkpoint"} do self.hooks[h] = o[h] end
-  self.say = o.quiet and function() end or function(line) io.stdout:write(line, "\n"); io.stdout:flush() end
+  self.say = (o.quiet and function() end) or o.echo or function(line) io.stdout:write(line, "\n"); io.stdout:flush() end
   self.sched = build_schedules(o)
   self.paths = {dir = o.out, checkpoint = o.out .. "/checkpoint.safetensors", log = o.out .. "/log.csv",
                 summary = o.out .. "/summary.json", samples = o.out .. "/samples.png",
@@ -596,7 +623,7 @@ function Run:epoch()
     error(("the run is finished (%d of %d epochs)"):format(self.epoch_done, self.options.epochs), 0)
   end
   local o = self.options
-  local bar = not o.quiet and progress.new{total = self.batches,
+  local bar = not o.quiet and not o.echo and progress.new{total = self.batches,
     label = ("epoch %d/%d"):format(self.epoch_done + 1, o.epochs), per_step = o.batch_size} or nil
   repeat
     local info = train_step(self)
@@ -666,7 +693,8 @@ function Run:write_outputs()
   self.final = final
   kit.pictures(o.out, self.model, self.test_x)
   kit.curves(self.paths.curves, runlog.read_csv(self.paths.log))
-  self.say(("\n%s, %d epochs: %d test images, K = %d"):format(o.dataset, o.epochs, self.test_x:size(1), o.eval_k))
+  self.say("")
+  self.say(("%s, %d epochs: %d test images, K = %d"):format(o.dataset, o.epochs, self.test_x:size(1), o.eval_k))
   self.say(kit.summary(final))
   local opts = data_options(o, self.sched.described)
   opts.eval_n = self.test_x:size(1)
