@@ -173,6 +173,37 @@ return {
   expect.match(out, "test LL")
 end)
 
+test("REPL.md 'Training from the REPL': every line runs, and the resumed run finishes", function()
+  if not MNIST then print("    (skipped: no MNIST)"); return end
+  local doc = study.read_file(qv.root .. "/REPL.md")
+  local section = doc:match("\n## Training from the REPL\n(.-)\n## ") or doc:match("\n## Training from the REPL\n(.*)$")
+  expect.truthy(section, "REPL.md has the section")
+  local input = {}
+  for line in section:gmatch("[^\n]+") do
+    local l = line:match("^>> ?(.*)$") or line:match("^> ?(.*)$")
+    if l then
+      l = l:gsub('"runs/repl"', '"' .. tmp .. '/repl"'):gsub('"%.%./shared/data/mnist"', '"' .. MNIST .. '"')
+      input[#input + 1] = l
+    end
+  end
+  expect.truthy(#input >= 20, "lines of the session: " .. #input)
+  local f = assert(io.open(tmp .. "/repl_in.lua", "w"))
+  f:write(table.concat(input, "\n"), "\n")
+  f:close()
+  local exe = study.interpreter(arg, qv.root)
+  local ok = os.execute(("cd '%s' && '%s' -i < '%s' > '%s' 2>&1"):format(qv.root, exe, tmp .. "/repl_in.lua",
+                                                                       tmp .. "/repl_out"))
+  local out = study.read_file(tmp .. "/repl_out") or ""
+  expect.truthy(ok, out)
+  expect.falsy(out:find("stack traceback", 1, true), out)
+  expect.match(out, "resuming .*/repl/checkpoint%.safetensors at epoch 1 batch 2")
+  expect.match(out, "%-> epoch 4: KL weight 1%.00, K 8, D 1")
+  expect.match(out, "test LL %-%d+%.%d+ ± ")
+  for _, name in ipairs{"samples.png", "curves.png", "summary.json"} do
+    expect.truthy(qv.exists(tmp .. "/repl/" .. name), name)
+  end
+end)
+
 test("cleanup", function()
   os.execute("rm -rf '" .. tmp .. "'")
 end)

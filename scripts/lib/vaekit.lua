@@ -39,6 +39,9 @@ function M.sampler(o)
   local s = o.sampler or "pcd"
   if type(s) == "userdata" then return s end
   if type(s) == "table" then s = "pcd" end
+  -- a schedule of sweeps (a checkpoint records its description) starts at 10
+  local sweeps = math.type(o.sweeps) == "integer" and o.sweeps or 10
+  o = setmetatable({sweeps = sweeps}, {__index = o})
   if s == "pcd" then return qv.sampler.gibbs{sweeps = o.sweeps or 10, burn_in = 100, persistent = true}
   elseif s == "pa" then return qv.sampler.pa{temperatures = o.sweeps or 10, populations = 1}
   elseif s == "annealer" then
