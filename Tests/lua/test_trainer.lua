@@ -140,6 +140,27 @@ test("bad schedules are errors naming the schedule, found when the run is built 
   expect.falsy(qv.exists(tmp .. "/bad/log.csv"))
 end)
 
+test("any sampler object drives the negative phase, e.g. one written in Lua", function()
+  if not MNIST then print("    (skipped: no MNIST)"); return end
+  local calls = 0
+  local gibbs = qv.sampler.gibbs{sweeps = 5, burn_in = 20}
+  local mine = qv.sampler.lua(function(bm, n)
+    calls = calls + 1
+    return gibbs:sample(bm, n)
+  end, {name = "mine"})
+  local run = trainer.new(tiny{out = tmp .. "/luasampler", sampler = mine, epochs = 1})
+  run:step(); run:step()
+  expect.eq(calls, 2)
+  run:save()
+  local _, meta = qv.load(tmp .. "/luasampler/checkpoint.safetensors")
+  expect.match(json.decode(meta.options).sampler.object, "qv.Sampler")
+  expect_error(function() trainer.new(tiny{out = tmp .. "/luasampler", epochs = 1, resume = true}) end,
+               "the checkpoint's sampler was a Lua object .*give it again")
+  local r = trainer.new(tiny{out = tmp .. "/luasampler", sampler = mine, epochs = 1, resume = true}):run()
+  expect.eq(calls, 4)
+  expect.truthy(r.final.ll < 0)
+end)
+
 test("format-1 checkpoint options are read as data, never run", function()
   local t = kit.read_literal('{beta_eff = 1, data = "a \\"q\\" b", epochs = 3, paper = false, tau = 0.142857}')
   expect.eq(t, {beta_eff = 1, data = 'a "q" b', epochs = 3, paper = false, tau = 0.142857})
