@@ -152,6 +152,9 @@ test("any sampler object drives the negative phase, e.g. one written in Lua", fu
   run:step(); run:step()
   expect.eq(calls, 2)
   run:save()
+  expect_error(function() trainer.new(tiny{out = tmp .. "/luasampler", sampler = mine, epochs = 1, resume = true}) end,
+               "luasampler is in use by another run: .*locked by another object of this process")
+  run:close()
   local _, meta = qv.load(tmp .. "/luasampler/checkpoint.safetensors")
   expect.match(json.decode(meta.options).sampler.object, "qv.Sampler")
   expect_error(function() trainer.new(tiny{out = tmp .. "/luasampler", epochs = 1, resume = true}) end,
@@ -159,6 +162,28 @@ test("any sampler object drives the negative phase, e.g. one written in Lua", fu
   local r = trainer.new(tiny{out = tmp .. "/luasampler", sampler = mine, epochs = 1, resume = true}):run()
   expect.eq(calls, 4)
   expect.truthy(r.final.ll < 0)
+end)
+
+test("an existing run is never overwritten without resume or force; one writer per OUT", function()
+  if not MNIST then print("    (skipped: no MNIST)"); return end
+  local out = tmp .. "/guard"
+  local run = trainer.new(tiny{out = out, epochs = 1})
+  -- a second run into the same OUT while the first holds it
+  expect_error(function() trainer.new(tiny{out = out, epochs = 1}) end, "guard is in use by another run")
+  run:run()
+  run:close()
+  local log = study.read_file(out .. "/log.csv")
+  local ok, e = pcall(trainer.new, tiny{out = out, epochs = 1})
+  expect.falsy(ok)
+  expect.truthy(trainer.is_option_error(e))
+  expect.match(tostring(e), "guard holds a run %(checkpoint%.safetensors%); %-%-resume continues it, %-%-force starts afresh")
+  expect.eq(study.read_file(out .. "/log.csv"), log, "log.csv untouched")
+  expect_error(function() trainer.options{resume = true, force = true, out = out} end, "exclude each other")
+  -- --force starts afresh: the old outputs are gone at once
+  local fresh = trainer.new(tiny{out = out, epochs = 1, force = true})
+  expect.falsy(qv.exists(out .. "/summary.json"))
+  expect.falsy(qv.exists(out .. "/checkpoint.safetensors"))
+  fresh:close()
 end)
 
 test("format-1 checkpoint options are read as data, never run", function()

@@ -346,13 +346,17 @@ function Study:run_one(cond, seed, prefix)
     if log then log:write(line, "\n"); log:flush() end
   end
   opts.resume = qv.exists(dir .. "/checkpoint.safetensors")
+  opts.force = not opts.resume          -- the study owns its run directories
   local t0 = qv.clock()
   local ok, res = pcall(function()
     if self.train then return self.train(opts) end
     local trainer = require "trainer"
     local run = trainer.new(opts)
     if run:finished() then self.echo(prefix .. "finished run found in " .. dir .. " (--rerun trains it again)") end
-    return run:run()
+    local done, res_or_err = pcall(run.run, run)
+    run:close()
+    if not done then error(res_or_err, 0) end
+    return res_or_err
   end)
   if log then log:close() end
   r.seconds = qv.clock() - t0

@@ -85,6 +85,7 @@ M.OPTIONS = {
   {"logz_chains", type = "int", default = 1000, min = 1, help = "AIS chains / PA replicas of the test evaluation's log Z"},
   {"logz_temperatures", type = "int", default = 1000, min = 2, help = "annealing temperatures of the test evaluation's log Z"},
   {"resume", type = "flag", help = "continue from OUT/checkpoint.safetensors"},
+  {"force", type = "flag", help = "start afresh in an OUT that holds another run (its files are replaced)"},
   {"paper", type = "flag", help = "the paper's protocol: conv networks, 2000 epochs, LL on the whole test set"},
   {"quiet", type = "flag", help = "print nothing (hooks and the returned results still see everything)"},
   {"echo", type = "hook", help = "function(line) that prints the run's lines instead of stdout (no progress line)"},
@@ -224,6 +225,14 @@ function M.options(given)
   if o.resume and not qv.exists(o.out .. "/checkpoint.safetensors") then
     option_error("--resume: no checkpoint at %s/checkpoint.safetensors", o.out)
   end
+  if o.resume and o.force then option_error("--resume and --force exclude each other") end
+  if not o.resume and not o.force then
+    for _, f in ipairs{"checkpoint.safetensors", "log.csv"} do
+      if qv.exists(o.out .. "/" .. f) then
+        option_error("%s holds a run (%s); --resume continues it, --force starts afresh and replaces it", o.out, f)
+      end
+    end
+  end
   return o
 end
 
@@ -340,7 +349,7 @@ local function data_options(o, described)
   for _, spec in ipairs(M.OPTIONS) do
     local key = spec[1]
     local v = o[key]
-    if spec.type == "hook" or key == "resume" or key == "quiet" or key == "paper" then
+    if spec.type == "hook" or key == "resume" or key == "force" or key == "quiet" or key == "paper" then
       -- not part of what the run is
     elseif spec.scheduled and v ~= nil and type(v) ~= "number" and type(v) ~= "string" then
       t[key] = {schedule = described[key]}
@@ -439,6 +448,15 @@ function M.new(given)
   self.valid_x = kit.eval_images(data.valid, o.valid_n)
   self.test_x = kit.eval_images(data.test, o.eval_n)
 
+  qv.mkdir(o.out)
+  local locked, lock = pcall(qv.lock, o.out .. "/.lock")
+  if not locked then
+    error(("%s is in use by another run: %s"):format(o.out, tostring(lock):gsub("^.-qv%.lock: ", "")), 0)
+  end
+  self.lock = lock
+  if o.force then
+    for _, key in ipairs{"checkpoint", "log", "summary", "samples", "recon", "curves"} do os.remove(self.paths[key]) end
+  end
   if o.resume then
     self:resume()
   else
@@ -465,6 +483,14 @@ end
 
 --- Stops a run driven by run:run() after the current step (from a hook).
 function Run:stop() self.stopped = true end
+
+--- Closes the log and releases OUT's lock (another run may then write
+--- OUT); the run cannot train or save afterwards.
+function Run:close()
+  if self.log then self.log:close(); self.log = nil end
+  if self.lock then self.lock:release() end
+  self.closed = true
+end
 
 --- Whether all epochs are done.
 function Run:finished() return self.epoch_done >= self.options.epochs end
@@ -549,6 +575,7 @@ end
 --- k, d, tau, sweeps, beta_eff_rate, beta_eff}. The epoch's last step also
 --- ends the epoch (validation, log row, checkpoint, hooks).
 function Run:step()
+  if self.closed then error("the run is closed", 0) end
   local info = train_step(self)
   if self.batch == self.batches then self:end_epoch() end
   return info
@@ -619,6 +646,7 @@ end
 --- a progress line; returns the epoch's log row (nil when a hook stopped
 --- the run first).
 function Run:epoch()
+  if self.closed then error("the run is closed", 0) end
   if self:finished() then
     error(("the run is finished (%d of %d epochs)"):format(self.epoch_done, self.options.epochs), 0)
   end
@@ -638,6 +666,7 @@ end
 --- (parameters, buffers, the prior's chains and stream), the optimizer, the
 --- random state and the position in the epoch, with the options as JSON.
 function Run:save(path)
+  if self.closed then error("the run is closed", 0) end
   path = path or self.paths.checkpoint
   qv.mkdir(self.options.out)
   local extra = {step = tostring(self.step_count), batch = tostring(self.batch)}
