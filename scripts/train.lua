@@ -198,7 +198,9 @@ for epoch = start_epoch, o.epochs - 1 do
     b = b + 1
     local kl = sched.kl(epoch + (b - 1) / batches)
     local ok_step, out = pcall(function()
-      local out = model:loss(x, {k = kd.k, d = kd.d, kl = kl, tau = sched.tau(epoch)})
+      -- The negative phase is the step's one state change (chains, beta_eff); the forward pass is pure.
+      local ph = prior:negative_phase{beta_eff_rate = o.beta_eff_rate}
+      local out = model:loss(x, {k = kd.k, d = kd.d, kl = kl, tau = sched.tau(epoch), negative_phase = ph})
       optim:zero_grad()
       out.loss:backward()
       return out
