@@ -46,3 +46,10 @@ func modelOp<R>(_ args: Arguments, positions: [String: Int] = [:], renamed: [Str
         throw args.modelError(e, positions: positions, renamed: renamed)
     }
 }
+
+/// `sampler` after `Sampler.validate()`: a bad setting is reported now, as
+/// the option of this call that sets it.
+func validated<S: Sampler>(_ args: Arguments, _ sampler: S) throws -> S {
+    try modelOp(args) { try sampler.validate() }
+    return sampler
+}

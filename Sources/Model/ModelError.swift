@@ -26,6 +26,11 @@ func require(_ condition: Bool, _ message: @autoclosure () -> String) throws {
     if !condition { throw ModelError(message()) }
 }
 
+/// A number as a message shows it: integral values without ".0" (0, 2, -0.1).
+func numberText(_ v: Double) -> String {
+    v == v.rounded() && Swift.abs(v) < 1e15 ? String(Int(v)) : "\(v)"
+}
+
 /// Throws `ModelError(field:_:)` unless `condition` holds.
 @inline(__always)
 func require(_ condition: Bool, field: String, _ message: @autoclosure () -> String) throws {
