@@ -239,7 +239,7 @@ extension QV {
             return v
         }
         func box(_ args: Arguments, _ make: () throws -> Module) throws -> LuaValue {
-            do { return .object(ModuleBox(try make())) } catch let e as ModelError { throw args.error(e.message) }
+            do { return .object(ModuleBox(try make())) } catch let e as ModelError { throw args.modelError(e) }
         }
         nn.fn("linear", doc: """
             qv.nn.linear(in, out [, {bias = true}]) -> qv.nn.Module
