@@ -31,6 +31,11 @@ func numberText(_ v: Double) -> String {
     v == v.rounded() && Swift.abs(v) < 1e15 ? String(Int(v)) : "\(v)"
 }
 
+/// The same for a Float (its shortest decimal form: -0.1, not -0.10000000149).
+func numberText(_ v: Float) -> String {
+    v == v.rounded() && Swift.abs(v) < 1e15 ? String(Int(v)) : "\(v)"
+}
+
 /// Throws `ModelError(field:_:)` unless `condition` holds.
 @inline(__always)
 func require(_ condition: Bool, field: String, _ message: @autoclosure () -> String) throws {

@@ -103,10 +103,10 @@ public final class BoltzmannPrior: Module {
     public init(graph: Graph, biasInit: Float = 0, weightScale: Float = 0.01, betaEffRate: Float? = nil,
                 generator: inout Generator) throws {
         try require(graph.nodeCount >= 1, field: "graph", "the graph has no units")
-        try require(biasInit.isFinite, field: "biasInit", "must be finite, got \(biasInit)")
-        try require(weightScale.isFinite && weightScale >= 0, field: "weightScale", "must be finite and >= 0, got \(weightScale)")
+        try require(biasInit.isFinite, field: "biasInit", "must be finite, got \(numberText(biasInit))")
+        try require(weightScale.isFinite && weightScale >= 0, field: "weightScale", "must be finite and >= 0, got \(numberText(weightScale))")
         try require(betaEffRate.map { $0.isFinite && $0 >= 0 } ?? true, field: "betaEffRate",
-                    "must be finite and >= 0, got \(betaEffRate ?? 0)")
+                    "must be finite and >= 0, got \(numberText(betaEffRate ?? 0))")
         self.betaEffRate = betaEffRate
         self.graph = graph
         let n = graph.nodeCount, e = graph.edgeCount
@@ -292,7 +292,7 @@ public final class BoltzmannPrior: Module {
     public func drawNegativePhase(betaEffRate rate: Float?) throws -> NegativePhase {
         absorbBuffers()
         let rate = rate ?? betaEffRate ?? 0
-        try require(rate.isFinite && rate >= 0, field: "betaEffRate", "must be finite and >= 0, got \(rate)")
+        try require(rate.isFinite && rate >= 0, field: "betaEffRate", "must be finite and >= 0, got \(numberText(rate))")
         guard graph.edgeCount > 0 else { return try exactNegativePhase() }
         let bm = try checkedMachine("prior negative phase")
         cacheAge += 1
@@ -500,7 +500,7 @@ public final class BoltzmannPrior: Module {
     /// the two expectations.
     func updateBetaEff(unitMajor U: Tensor, rate: Float, generator: inout Generator) throws
         -> (betaEff: Float, hardwareEnergy: Double, machineEnergy: Double) {
-        try require(rate.isFinite && rate >= 0, field: "rate", "must be finite and >= 0, got \(rate)")
+        try require(rate.isFinite && rate >= 0, field: "rate", "must be finite and >= 0, got \(numberText(rate))")
         let bm = try checkedMachine("updateBetaEff")
         let m = U.shape[1]
         let e = try Tensor.zeros([m])

@@ -152,7 +152,7 @@ public final class DiscreteVAE: Module {
     /// `dropout` is the rate of the decoder's dropout layers, in [0, 1).
     public static func conv(prior: LatentPrior, grouping: String = "bipartite", dropout: Float = 0.2,
                             generator: inout Generator) throws -> DiscreteVAE {
-        try require(dropout >= 0 && dropout < 1, field: "dropout", "must be in [0, 1), got \(dropout)")
+        try require(dropout >= 0 && dropout < 1, field: "dropout", "must be in [0, 1), got \(numberText(dropout))")
         return try DiscreteVAE(config: ["arch": "conv", "grouping": grouping, "dropout": "\(dropout)"],
                                prior: prior, generator: &generator)
     }

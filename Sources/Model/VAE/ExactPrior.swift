@@ -27,8 +27,8 @@ public final class ExactPrior: LatentPrior {
     public init(graph: Graph, biasScale: Float = 0, weightScale: Float = 0, generator: inout Generator) throws {
         let n = graph.nodeCount
         try require(n > 0, field: "graph", "the graph has no units")
-        try require(biasScale.isFinite && biasScale >= 0, field: "biasScale", "must be finite and >= 0, got \(biasScale)")
-        try require(weightScale.isFinite && weightScale >= 0, field: "weightScale", "must be finite and >= 0, got \(weightScale)")
+        try require(biasScale.isFinite && biasScale >= 0, field: "biasScale", "must be finite and >= 0, got \(numberText(biasScale))")
+        try require(weightScale.isFinite && weightScale >= 0, field: "weightScale", "must be finite and >= 0, got \(numberText(weightScale))")
         try require(graph.edgeCount == 0 || n <= ExactPrior.maxEnumeratedUnits, field: "graph",
                     " \(graph.name) has \(n) units; exact enumeration needs ≤ \(ExactPrior.maxEnumeratedUnits) (or no couplers)")
         self.graph = graph

@@ -88,9 +88,9 @@ extension LatentPrior {
     /// [−weights, weights], b into [−bias, bias]; nil leaves a group as it is.
     public func clamp(weights w: Float?, bias b: Float?) throws {
         try require(w.map { $0.isFinite && $0 >= 0 } ?? true, field: "weights",
-                    "must be a finite number >= 0 (meaning [-w, w]), got \(w ?? 0)")
+                    "must be a finite number >= 0 (meaning [-w, w]), got \(numberText(w ?? 0))")
         try require(b.map { $0.isFinite && $0 >= 0 } ?? true, field: "bias",
-                    "must be a finite number >= 0 (meaning [-b, b]), got \(b ?? 0)")
+                    "must be a finite number >= 0 (meaning [-b, b]), got \(numberText(b ?? 0))")
         try Tensor.noGrad {
             if let w { try weights.clamp_(min: -w, max: w) }
             if let b { try bias.clamp_(min: -b, max: b) }

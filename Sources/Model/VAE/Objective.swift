@@ -51,8 +51,8 @@ extension DiscreteVAE {
         try checkInput(x)
         try require(k >= 1, field: "k", "the number of importance samples K must be >= 1, got \(k)")
         try require(d >= 1, field: "d", "the number of bounds D must be >= 1, got \(d)")
-        try require(klWeight >= 0 && klWeight.isFinite, field: "klWeight", "the KL weight must be finite and >= 0, got \(klWeight)")
-        try require(tau > 0 && tau.isFinite, field: "tau", "the temperature τ must be finite and > 0, got \(tau)")
+        try require(klWeight >= 0 && klWeight.isFinite, field: "klWeight", "the KL weight must be finite and >= 0, got \(numberText(klWeight))")
+        try require(tau > 0 && tau.isFinite, field: "tau", "the temperature τ must be finite and > 0, got \(numberText(tau))")
         if negativePhase == nil, GradMode.isEnabled, prior.negativePhaseIsSampled,
            prior.bias.requiresGrad || prior.weights.requiresGrad {
             _ = try prior.logZ(negativePhase: nil)   // the error naming `negativePhase`, before any random draw

@@ -53,10 +53,10 @@ extension DiscreteVAE {
         try checkInput(x)
         try require(k >= 1 && k <= 10_000_000, field: "k", "must be in 1..10000000, got \(k)")
         try require(batchSize >= 1, field: "batchSize", "must be >= 1, got \(batchSize)")
-        try require(threshold.isFinite && threshold >= 0, field: "threshold", "must be finite and >= 0, got \(threshold)")
+        try require(threshold.isFinite && threshold >= 0, field: "threshold", "must be finite and >= 0, got \(numberText(threshold))")
         if let z = logZ {
-            try require(z.value.isFinite, field: "logZ", "must be finite, got \(z.value)")
-            try require(z.error.isFinite && z.error >= 0, field: "logZError", "must be finite and >= 0, got \(z.error)")
+            try require(z.value.isFinite, field: "logZ", "must be finite, got \(numberText(z.value))")
+            try require(z.error.isFinite && z.error >= 0, field: "logZError", "must be finite and >= 0, got \(numberText(z.error))")
         }
         let lz: (value: Double, error: Double)
         if let logZ { lz = logZ } else { let e = try prior.estimateLogZ(generator: &generator); lz = (e.logZ, e.error) }
