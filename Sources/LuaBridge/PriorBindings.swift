@@ -152,6 +152,13 @@ let priorClass: LuaClass<PriorBox> = {
                      guard n >= 1, n <= 10_000_000 else { throw args.argumentError(1, nil, "must be in 1..10000000") }
                      b.negativeSamples = n
                  })
+    cls.property("sweeps", doc: "Gibbs sweeps per negative phase of the PCD chains (nil for other samplers; settable)",
+                 get: { p in p.boltzmann?.negativeSweeps.map { .int($0) } ?? .nil },
+                 set: { p, args in
+                     guard let b = p.boltzmann else { throw args.argumentError(1, nil, "an exact prior has no negative-phase sweeps") }
+                     let n = try args.int(1)
+                     try modelOp(args, positions: ["sweeps": 1]) { try b.setNegativeSweeps(n) }
+                 })
     cls.property("stats", doc: """
         statistics of the last negative phase (neg_energy, hw_energy, bm_energy, beta_eff) and where
         log Z's value comes from (logZ_source, logZ_stale, logZ_error, logZ_cache_age)
