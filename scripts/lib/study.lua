@@ -19,6 +19,7 @@
 
 local args = require "args"
 local runlog = require "runlog"
+local json = require "json"
 
 local M = {}
 
@@ -183,44 +184,12 @@ function M.find_summary(lines)
   return nil
 end
 
---- Parses a flat JSON object ({"k": 1.5, "s": "x", "n": null}) — the shape
---- of OUT/summary.json — into a Lua table (null → absent). Nested values
---- are not supported. Returns nil when `text` is not an object.
+--- Parses a JSON object — the shape of OUT/summary.json — into a Lua table
+--- with nulls left out. Returns nil when `text` is not a JSON object.
 function M.parse_flat_json(text)
-  if type(text) ~= "string" or not text:find("^%s*{") then return nil end
-  local t = {}
-  local body = text:match("^%s*{(.*)}%s*$")
-  if not body then return nil end
-  local i, n = 1, #body
-  while i <= n do
-    local ks, ke, key = body:find('^%s*"([^"]*)"%s*:%s*', i)
-    if not ks then break end
-    i = ke + 1
-    if body:sub(i, i) == '"' then
-      local buf, j = {}, i + 1
-      while j <= n do
-        local c = body:sub(j, j)
-        if c == "\\" then
-          local e = body:sub(j + 1, j + 1)
-          buf[#buf + 1] = ({n = "\n", t = "\t", ['"'] = '"', ["\\"] = "\\", ["/"] = "/"})[e] or e
-          j = j + 2
-        elseif c == '"' then break
-        else buf[#buf + 1] = c; j = j + 1 end
-      end
-      t[key] = table.concat(buf)
-      i = j + 1
-    else
-      local v = body:match("^([^,}%s]+)", i)
-      if not v then break end
-      i = i + #v
-      if v == "true" then t[key] = true
-      elseif v == "false" then t[key] = false
-      elseif v ~= "null" then t[key] = number(v) end
-    end
-    local comma = body:find("^%s*,", i)
-    if not comma then break end
-    i = body:find(",", i, true) + 1
-  end
+  local ok, t = pcall(json.decode, text)
+  if not ok or type(t) ~= "table" or (next(t) ~= nil and #t > 0) then return nil end
+  for k, v in pairs(t) do if v == json.null then t[k] = nil end end
   return t
 end
 
@@ -351,11 +320,7 @@ local function read_file(path)
 end
 M.read_file = read_file
 
-local function write_file(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
+local write_file = qv.write_file
 
 local function lines_of(text)
   local t = {}
