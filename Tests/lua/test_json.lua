@@ -65,3 +65,13 @@ test("malformed documents and unencodable values", function()
   expect.error(function() json.encode{1, 2, x = 3} end, "is not a string")
   expect.error(function() json.encode{f = print} end, "cannot encode a function (at f)")
 end)
+
+test("runlog writes what study reads (the \\u00XX disagreement is gone)", function()
+  local runlog, study = require "runlog", require "study"
+  local row = {note = "tab\tbell\a é \"q\" \\", ll = -90.5, n = 3, bad = 0 / 0}
+  local text = runlog.to_json(row)
+  expect.match(text, '"bad": null')
+  expect.match(text, "\\u0007")
+  expect.eq(study.parse_flat_json(text), {note = row.note, ll = -90.5, n = 3})
+  expect.eq(study.parse_flat_json("[1, 2]"), nil)
+end)
