@@ -69,11 +69,10 @@ public indirect enum JSON: Sendable, Equatable {
         }
     }
 
-    /// `d` as a JSON number: integral values below 2^53 without a fraction,
-    /// others in the shortest form that reads back to the same `Double`.
+    /// `d` as a JSON number in the shortest form that reads back to the same
+    /// `Double` (integral values keep a ".0", so they read back as `.number`).
     public static func format(_ d: Double) throws -> String {
         guard d.isFinite else { throw JSONError("\(d) is not a JSON number", offset: nil) }
-        if d == d.rounded() && abs(d) < 0x1p53 { return String(Int64(d)) }
         return "\(d)"
     }
 
