@@ -7,7 +7,7 @@ import PackageDescription
 let optimized: [SwiftSetting] = [.unsafeFlags(["-O"])]
 /// Tensor kernels are also compiled for AVX2 + FMA (any x86-64 server CPU
 /// since 2013), so elementwise loops vectorize 8 floats wide: training runs
-/// 1.45–1.6× faster than a generic x86-64 build (BENCHMARKS.md, "Runtime: the
+/// 1.45–1.6× faster than a generic x86-64 build (BENCHMARKS.md, "The
 /// Haswell flag"). `qvlua` (not compiled with the flag) checks the CPU at
 /// start-up and exits with a clear message on one without these features.
 let kernels: [SwiftSetting] = [.unsafeFlags(["-O", "-target-cpu", "haswell"])]
