@@ -133,7 +133,7 @@ public struct CommandSampler: Sampler {
         let seconds = Double(ts1.tv_sec - ts0.tv_sec) + Double(ts1.tv_nsec - ts0.tv_nsec) * 1e-9
         let who = "command sampler (\(commandLine))"
         if r.timedOut {
-            throw ModelError("\(who): timed out after \(try JSON.format(timeout)) s (killed)\(r.stderrTail)")
+            throw ModelError("\(who): timed out after \(timeout) s (killed)\(r.stderrTail)")
         }
         if let sig = r.signal {
             throw ModelError("\(who): killed by signal \(sig)\(r.stderrTail)")
