@@ -23,8 +23,10 @@ setup:
 build: setup
 	$(SWIFT) build -c release --product qvlua
 
+# A second `make train` continues runs/default (or finds it finished);
+# `make train ARGS=--force` starts it afresh.
 train: build
-	$(QVLUA) scripts/train.lua
+	$(QVLUA) scripts/train.lua $$([ -e runs/default/checkpoint.safetensors ] && echo --resume) $(ARGS)
 
 # `swift test` includes the REPL tests (Tests/QvluaTests, driven through a pty).
 test: build test-swift test-lua
