@@ -202,6 +202,7 @@ end
 -- ---------------------------------------------------------------------------
 -- Files
 
+--- The contents of a file, or nil when it cannot be read.
 local function read_file(path)
   local f = io.open(path, "r")
   if not f then return nil end
@@ -512,6 +513,7 @@ function M.plot_panels(rows)
   }
 end
 
+--- Writes the study's plot (`M.plot_panels(rows)`) as a PNG at `path`.
 function M.plot(path, rows)
   qv.plot.lines(path, M.plot_panels(rows))
 end
