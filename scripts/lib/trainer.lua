@@ -126,25 +126,8 @@ local function is_qv_object(v, name)
   return type(v) == "userdata" and type(mt) == "table" and mt.__name == name
 end
 
-local function closest(key)
-  local best, best_d
-  for _, o in ipairs(M.OPTIONS) do
-    local name = o[1]
-    -- Levenshtein distance, small strings only
-    local a, b = key, name
-    local prev = {}
-    for j = 0, #b do prev[j] = j end
-    for i = 1, #a do
-      local cur = {[0] = i}
-      for j = 1, #b do
-        cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a:sub(i, i) == b:sub(j, j) and 0 or 1))
-      end
-      prev = cur
-    end
-    if not best_d or prev[#b] < best_d then best, best_d = name, prev[#b] end
-  end
-  if best_d and best_d <= math.max(2, #key // 3) then return best end
-end
+local OPTION_NAMES = {}
+for _, o in ipairs(M.OPTIONS) do OPTION_NAMES[#OPTION_NAMES + 1] = o[1] end
 
 --- Checks one value against its option's declaration; returns the value.
 local function check_value(spec, v)
@@ -193,7 +176,7 @@ function M.options(given)
     if type(k) ~= "string" then option_error("trainer: option names are strings, got %s", type(k)) end
     local spec = BY_KEY[k] or BY_KEY[k:gsub("-", "_")]
     if not spec then
-      local near = closest(k)
+      local near = require("args").closest(k, OPTION_NAMES)
       option_error("unknown option '%s'%s", k, near and (" (did you mean '" .. near .. "'?)") or "")
     end
     o[spec[1]] = check_value(spec, v)
