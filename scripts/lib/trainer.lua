@@ -190,7 +190,13 @@ function M.options(given)
     if o[spec[1]] == nil and spec.default ~= nil then o[spec[1]] = spec.default end
   end
   if o.dataset == "mnist" and not o.data then option_error("--dataset mnist needs --data DIR") end
-  if o.data and not qv.exists(o.data) then option_error("data directory not found: %s", o.data) end
+  if o.data then
+    local found, kind = qv.exists(o.data)
+    if not found then option_error("data directory not found: %s", o.data) end
+    if kind ~= "directory" then
+      option_error("--data must be the directory holding the IDX files; '%s' is a file", o.data)
+    end
+  end
   if type(o.prior) == "string" and not ({bernoulli = 1, chimera = 1, pegasus = 1, rbm = 1})[o.prior]
      and not qv.exists(o.prior) then
     option_error("--prior must be bernoulli, chimera, pegasus, rbm or an edge-list file; no file '%s'", o.prior)

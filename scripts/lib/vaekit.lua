@@ -18,7 +18,9 @@ function M.dataset(o)
   if name == "mnist" and not o.data then
     error("MNIST needs --data DIR (the directory with the four *-ubyte.gz files)", 0)
   end
-  return qv.data.load(name, {dir = o.data})
+  local ok, data = pcall(qv.data.load, name, {dir = o.data})
+  if not ok then error((tostring(data):gsub("^[^:]*:%d+: ", "")), 0) end
+  return data
 end
 
 --- The prior's graph for `o.prior`: bernoulli | chimera | pegasus | rbm | a file path.
