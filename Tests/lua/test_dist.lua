@@ -72,10 +72,16 @@ put("bstr", d.broadcast("from" .. r, n - 1))
 put("bnum", d.broadcast(10 * r + 1))
 local b = qv.tensor({r, r}); d.broadcast(b, 1); put("bten", ("%g,%g"):format(b[1], b[2]))
 local g = d.gather(qv.tensor({r, 2 * r}))
-if r == 0 then put("gather", ("%s"):format(table.concat(g:view(-1):totable(), ","))) end
+if r == 0 then
+  local xs = {}
+  for _, v in ipairs(g:view(-1):totable()) do xs[#xs + 1] = ("%g"):format(v) end
+  put("gather", table.concat(xs, ","))
+end
 local s = d.gather(("x"):rep(r))
 if r == 0 then put("gstr", table.concat(s, "|")) end
-put("allg", table.concat(d.allgather(r * r), ","))
+local ag = {}
+for _, v in ipairs(d.allgather(r * r)) do ag[#ag + 1] = ("%g"):format(v) end
+put("allg", table.concat(ag, ","))
 -- the fused gradient allreduce: grads scaled by w and summed, values too
 local p = qv.tensor({1, 1}); p.requires_grad = true
 p.grad = qv.tensor({r + 1, 1})
