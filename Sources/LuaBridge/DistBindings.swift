@@ -308,6 +308,26 @@ extension QV {
             }
             return .numbers((0..<values.count).map { Double(buf[off + $0]) })
         }
+        dist.fn("exiting", doc: """
+            qv.dist.exiting([code])
+            What os.exit does first under mpirun: a successful exit (code true, 0 or none) finalizes MPI,
+            a failing one aborts the whole job (no rank left waiting). Nothing without mpirun.
+            """) { a in
+            let v = a.value(1)
+            var ok = true
+            switch v {
+            case .bool(let b): ok = b
+            case .int(let i): ok = i == 0
+            case .number(let d): ok = d == 0
+            default: ok = true
+            }
+            if ok { Dist.finish() } else {
+                let code: Int32
+                if case .int(let i) = v { code = Int32(truncatingIfNeeded: i) } else { code = 1 }
+                Dist.abortIfShared(code: code)
+            }
+            return .none
+        }
         dist.fn("abort", doc: """
             qv.dist.abort(message [, code])
             Prints "rank R of N: message" on stderr and ends the whole job (MPI_Abort; every rank is
@@ -322,5 +342,10 @@ extension QV {
             Dist.abortIfShared(code: Int32(truncatingIfNeeded: code))
             exit(Int32(truncatingIfNeeded: code))
         }
+        // os.exit skips qvlua's own ending: finalize (or abort) MPI first.
+        try? state.run("""
+            local exit, exiting = os.exit, qv.dist.exiting
+            os.exit = function(code, close) exiting(code); return exit(code, close) end
+            """, name: "=(qv.dist)")
     }
 }

@@ -58,6 +58,12 @@ local kit = require "vaekit"
 
 local M = {}
 
+--- The MPI world the trainer splits batches over: qv.dist (size 1 without
+--- mpirun). A study that gives each rank its own runs sets M.dist =
+--- M.SOLO while it trains (each run then is a world of one).
+M.dist = qv.dist
+M.SOLO = {rank = function() return 0 end, size = function() return 1 end}
+
 -- ---------------------------------------------------------------------------
 -- Options
 
@@ -433,7 +439,7 @@ function M.new(given)
   local o = M.options(given)
   local self = setmetatable({options = o, hooks = {}, stopped = false}, Run)
   -- The MPI world (size 1 without mpirun): rank 0 alone writes and prints.
-  self.rank, self.world = qv.dist.rank(), qv.dist.size()
+  self.rank, self.world = M.dist.rank(), M.dist.size()
   if self.rank > 0 then
     o.quiet, o.echo = true, nil
   end
