@@ -39,9 +39,9 @@ public enum Dist {
         // Ranks sharing a machine share its cores: each gets its part of the
         // kernels' threads (1 thread per rank when ranks ≥ cores), unless
         // QVLUA_THREADS says otherwise.
-        if let local = getenv("OMPI_COMM_WORLD_LOCAL_SIZE").flatMap({ Int(String(cString: $0)) }), local > 1 {
-            let cores = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
-            let t = getenv("QVLUA_THREADS").flatMap { Int(String(cString: $0)) } ?? max(1, cores / local)
+        let local = getenv("OMPI_COMM_WORLD_LOCAL_SIZE").flatMap { Int(String(cString: $0)) } ?? 1
+        let cores = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        if let t = getenv("QVLUA_THREADS").flatMap({ Int(String(cString: $0)) }) ?? (local > 1 ? max(1, cores / local) : nil) {
             Parallel.threads = max(1, t)
             BLASKernels.setThreads(max(1, t))
         }

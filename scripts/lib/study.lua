@@ -409,6 +409,7 @@ function M.mine(k, slot, slots) return (k - 1) % slots == slot end
 function Study:run()
   local o = self.o
   local total = #self.conditions * #self.seeds
+  if not o.merge and qv.dist.rank() > 0 then self.echo = function() end end  -- rank 0 prints the study
   self.echo(("%s: %d condition%s × %d seed%s = %d run%s of %d epoch%s, %s, out %s"):format(self.name,
     #self.conditions, #self.conditions == 1 and "" or "s", #self.seeds, #self.seeds == 1 and "" or "s",
     total, total == 1 and "" or "s", o.epochs, o.epochs == 1 and "" or "s", o.dataset, o.out))
