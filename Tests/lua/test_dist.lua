@@ -239,4 +239,21 @@ echo "victim=$victim code=$code seconds=$(awk "BEGIN{print $end - $start}")"
   print(("    resumed with N = 3: largest relative difference from N = 1: %.2g"):format(worst))
 end)
 
+test("study slices: --task I/N, SLURM's job-array variables, round robin over tasks × ranks", function()
+  local study = require "study"
+  local none = function() return nil end
+  expect.eq({study.task(nil, none)}, {1, 1})
+  expect.eq({study.task("2/5", none)}, {2, 5})
+  local _, err = study.task("6/5", none)
+  expect.match(err, "%-%-task")
+  local env = {SLURM_ARRAY_TASK_ID = "7", SLURM_ARRAY_TASK_COUNT = "4", SLURM_ARRAY_TASK_MIN = "5"}
+  expect.eq({study.task(nil, function(k) return env[k] end)}, {3, 4})
+  -- 10 runs over 2 tasks × 3 ranks: every run in exactly one slot
+  local seen = {}
+  for slot = 0, 5 do
+    for k = 1, 10 do if study.mine(k, slot, 6) then seen[k] = (seen[k] or 0) + 1 end end
+  end
+  for k = 1, 10 do expect.eq(seen[k], 1, "run " .. k) end
+end)
+
 test("cleanup", function() os.execute("rm -rf " .. q(tmp)) end)
