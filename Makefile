@@ -1,7 +1,7 @@
 # qvlua — build, test and run. `make help` lists the targets.
 SWIFT   ?= swift
 QVLUA   := .build/release/qvlua
-APT_PKGS := liblua5.4-dev libopenblas-dev libreadline-dev zlib1g-dev dataset-fashion-mnist pkg-config
+APT_PKGS := liblua5.4-dev libopenblas-dev libreadline-dev zlib1g-dev openmpi-bin libopenmpi-dev dataset-fashion-mnist pkg-config
 
 .PHONY: help setup build debug test test-swift test-lua test-repl train bench clean
 
