@@ -96,6 +96,9 @@ enum TensorIndexing {
                 if GradMode.isEnabled && t.requiresGrad {
                     throw LuaError("in-place assignment to a tensor that requires grad (use qv.no_grad)")
                 }
+                // A view of an expanded tensor may itself look writable
+                // (e[1] of an expand is 0-d); the target t decides.
+                try t.checkWritable("assignment")
                 let resolved = try Tensor.noGrad { try resolve(t, a) }
                 guard let (v, _) = resolved else {
                     let k: String
