@@ -69,15 +69,15 @@ let bmClass = LuaClass<BMBox>("qv.BM", doc: """
     .property("bias", doc: "the biases b (a copy, one per unit); assign a table to set them",
               get: { b in .numbers(b.bm.bias) },
               set: { b, args in
-                  b.bm.bias = try args.converting(1, "bias") {
-                      try BMBox.parameters(args.value(1), count: b.bm.units, what: "unit", state: args.state)
+                  try args.converting(1, "bias") {
+                      try b.bm.setBias(BMBox.parameters(args.value(1), count: b.bm.units, what: "unit", state: args.state))
                   }
               })
     .property("weights", doc: "the weights W (a copy, one per edge in g:edge_list() order); assign a table to set them",
               get: { b in .numbers(b.bm.weights) },
               set: { b, args in
-                  b.bm.weights = try args.converting(1, "weights") {
-                      try BMBox.parameters(args.value(1), count: b.bm.weights.count, what: "edge", state: args.state)
+                  try args.converting(1, "weights") {
+                      try b.bm.setWeights(BMBox.parameters(args.value(1), count: b.bm.weights.count, what: "edge", state: args.state))
                   }
               })
     .len { b in .int(b.bm.units) }

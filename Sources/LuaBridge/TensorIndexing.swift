@@ -21,7 +21,7 @@ import Runtime
 enum TensorIndexing {
     /// A checked 1-based (negative from the end) index, converted to 0-based.
     static func index(_ i: Int, dim: Int, size: Int, _ a: Arguments, _ arg: Int) throws -> Int {
-        let j = i < 0 ? i + size + 1 : i
+        let j = i < 0 ? (i >= -size ? i + size + 1 : 0) : i   // no overflow for math.mininteger
         guard j >= 1, j <= size else {
             throw LuaError("index \(i) is out of range for dimension \(dim + 1) of size \(size)")
         }
