@@ -33,9 +33,8 @@ final class HardeningTests: XCTestCase {
     func testExpandAndBroadcastAreChecked() throws {
         let one = try Tensor.zeros([1, 1])
         assertThrows(try one.expand([1 << 40, 1 << 40]), "expand")
-        let a = try Tensor.zeros([1 << 31, 1]).expand([1 << 31, 1])
-        let b = try Tensor.zeros([1, 1 << 31])
-        assertThrows(try a + b, "")
+        let a = try one.expand([1 << 20, 1]), b = try one.expand([1, 1 << 20])
+        assertThrows(try a + b, "cannot allocate")
     }
 
     func testNarrowChunkSplitArange() throws {
