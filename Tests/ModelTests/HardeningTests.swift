@@ -44,4 +44,23 @@ final class ModelHardeningTests: XCTestCase {
         let s2 = LinePlot.Series(name: "a", x: [-1e308, 1e308], y: [1, 2])
         XCTAssertNoThrow(try LinePlot(panels: [.init(title: "t", series: [s2])]).write(path: path))
     }
+
+    func testIDXRefusesDevicesAndFIFOs() {
+        XCTAssertThrowsError(try IDX.read(path: "/dev/zero")) { e in
+            XCTAssertTrue("\(e)".contains("not a regular file"), "\(e)")
+        }
+    }
+
+    func testSampleCountsBeyondMemoryAreErrors() throws {
+        let bm = try BoltzmannMachine(graph: try Graph.chimera(m: 16))
+        var g = Generator(seed: 1)
+        XCTAssertThrowsError(try BlockGibbsSampler(sweeps: 1, burnIn: 0).sample(bm, count: 100_000_000, generator: &g)) { e in
+            XCTAssertTrue("\(e)".contains("cannot allocate"), "\(e)")
+        }
+        let prior = try BoltzmannPrior(graph: try Graph.chimera(m: 16), generator: &g)
+        XCTAssertThrowsError(try prior.setNegativeSamples(100_000_000))
+        XCTAssertThrowsError(try prior.setNegativeSamples(0))
+        try prior.setNegativeSamples(10)
+        XCTAssertEqual(prior.negativeSamples, 10)
+    }
 }

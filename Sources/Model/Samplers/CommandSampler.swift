@@ -137,7 +137,7 @@ public struct CommandSampler: Sampler {
     }
 
     public func sample(_ bm: BoltzmannMachine, count: Int, generator: inout Generator) throws -> SampleSet {
-        try checkCount(count, "command sampler")
+        try checkCount(count, "command sampler", units: bm.units)
         try validate()
         let input = Array(try problemText(bm, count: count).utf8)
         var ts0 = timespec(); clock_gettime(CLOCK_MONOTONIC, &ts0)
