@@ -12,8 +12,9 @@ extension Tensor {
         guard neg.count <= 1 else { throw TensorError("\(op): only one dimension can be -1 in \(fmt(req))") }
         guard s.allSatisfy({ $0 >= -1 }) else { throw TensorError("\(op): invalid shape \(fmt(req))") }
         if let i = neg.first {
-            let rest = s.enumerated().filter { $0.offset != i }.reduce(1) { $0 * $1.element }
-            guard rest > 0, count % rest == 0 else {
+            var rest = 1, overflow = false
+            for (k, d) in s.enumerated() where k != i && !overflow { (rest, overflow) = rest.multipliedReportingOverflow(by: d) }
+            guard !overflow, rest > 0, count % rest == 0 else {
                 throw TensorError("\(op): shape \(fmt(req)) is invalid for a tensor of \(count) elements")
             }
             s[i] = count / rest

@@ -33,6 +33,7 @@ final class HardeningTests: XCTestCase {
     func testExpandAndBroadcastAreChecked() throws {
         let one = try Tensor.zeros([1, 1])
         assertThrows(try one.expand([1 << 40, 1 << 40]), "expand")
+        assertThrows(try Tensor.zeros([4]).view([1 << 40, 1 << 40, -1]), "view")
         let a = try one.expand([1 << 20, 1]), b = try one.expand([1, 1 << 20])
         assertThrows(try a + b, "cannot allocate")
     }

@@ -18,6 +18,8 @@ test("shapes whose strides overflow are refused", function()
   expect.error(function() qv.zeros(0, 2^40, 2^40) end, "too large")
   expect.error(function() qv.zeros(1, 1):expand(2^40, 2^40) end, "expand")
   expect.error(function() qv.zeros(1):expand(2^62) end, "expand")
+  expect.error(function() qv.zeros(4):view(2^40, 2^40, -1) end, "view")
+  expect.error(function() qv.zeros(4):reshape(2^62, 4, -1) end, "reshape")
   -- broadcasting two small tensors to a huge result
   expect.error(function() return qv.zeros(1, 1):expand(2^20, 1) + qv.zeros(1, 1):expand(1, 2^20) end, "cannot allocate")
 end)
