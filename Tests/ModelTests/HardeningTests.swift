@@ -1,5 +1,6 @@
 import XCTest
 @testable import Model
+import Runtime
 
 /// Issue 10: parameter validation and bounded readers in Model.
 final class ModelHardeningTests: XCTestCase {
