@@ -118,7 +118,7 @@ let bmClass = LuaClass<BMBox>("qv.BM", doc: """
         try args.expectAtMost(1)
         let beta = try args.number(1, "beta")
         guard beta.isFinite else { throw args.argumentError(1, "beta", "must be finite") }
-        return .object(BMBox(b.bm.scaled(by: Float(beta)), graph: b.graph))
+        return .object(BMBox(try modelOp(args, positions: ["beta": 1]) { try b.bm.scaled(by: Float(beta)) }, graph: b.graph))
     }
     .method("copy", doc: "bm:copy() -> qv.BM\nAn independent copy (same graph).") { b, args in
         try args.expectAtMost(0)

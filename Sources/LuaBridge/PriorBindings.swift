@@ -249,7 +249,9 @@ let priorClass: LuaClass<PriorBox> = {
         The current parameters as a qv.BM (a copy), for qv.sampler, bm:logz, bm:exact ...
         """) { p, args in
         try args.expectAtMost(0)
-        return .object(BMBox(p.prior.machine, graph: p.graph))
+        // A non-finite prior (diverged training) is an error here, not a
+        // qv.BM whose energies and log Z are NaN.
+        return .object(BMBox(try modelOp(args) { try p.prior.checkedMachine("p:machine()") }, graph: p.graph))
     }
     cls.method("update_beta_eff", doc: """
         p:update_beta_eff(samples, rate) -> beta_eff

@@ -205,10 +205,14 @@ public struct BoltzmannMachine: Sendable {
     }
 
     /// The machine with H scaled by β (b → βb, W → βW).
-    public func scaled(by beta: Float) -> BoltzmannMachine {
+    /// Throws when a scaled parameter is not finite (β·b overflowing Float,
+    /// or a non-finite β): the machine would give NaN energies and log Z.
+    public func scaled(by beta: Float) throws -> BoltzmannMachine {
         var m = self
         for i in m.bias.indices { m.bias[i] *= beta }
         for i in m.weights.indices { m.weights[i] *= beta }
+        try require(m.bias.allSatisfy { $0.isFinite } && m.weights.allSatisfy { $0.isFinite },
+                    field: "beta", "scaling by \(beta) makes the parameters non-finite")
         return m
     }
 
