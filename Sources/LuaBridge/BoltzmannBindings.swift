@@ -69,15 +69,15 @@ let bmClass = LuaClass<BMBox>("qv.BM", doc: """
     .property("bias", doc: "the biases b (a copy, one per unit); assign a table to set them",
               get: { b in .numbers(b.bm.bias) },
               set: { b, args in
-                  b.bm.bias = try args.converting(1, "bias") {
-                      try BMBox.parameters(args.value(1), count: b.bm.units, what: "unit", state: args.state)
+                  try args.converting(1, "bias") {
+                      try b.bm.setBias(BMBox.parameters(args.value(1), count: b.bm.units, what: "unit", state: args.state))
                   }
               })
     .property("weights", doc: "the weights W (a copy, one per edge in g:edge_list() order); assign a table to set them",
               get: { b in .numbers(b.bm.weights) },
               set: { b, args in
-                  b.bm.weights = try args.converting(1, "weights") {
-                      try BMBox.parameters(args.value(1), count: b.bm.weights.count, what: "edge", state: args.state)
+                  try args.converting(1, "weights") {
+                      try b.bm.setWeights(BMBox.parameters(args.value(1), count: b.bm.weights.count, what: "edge", state: args.state))
                   }
               })
     .len { b in .int(b.bm.units) }
@@ -118,7 +118,7 @@ let bmClass = LuaClass<BMBox>("qv.BM", doc: """
         try args.expectAtMost(1)
         let beta = try args.number(1, "beta")
         guard beta.isFinite else { throw args.argumentError(1, "beta", "must be finite") }
-        return .object(BMBox(b.bm.scaled(by: Float(beta)), graph: b.graph))
+        return .object(BMBox(try modelOp(args, positions: ["beta": 1]) { try b.bm.scaled(by: Float(beta)) }, graph: b.graph))
     }
     .method("copy", doc: "bm:copy() -> qv.BM\nAn independent copy (same graph).") { b, args in
         try args.expectAtMost(0)

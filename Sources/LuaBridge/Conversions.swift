@@ -140,6 +140,12 @@ extension LuaState {
         bytes(at: idx, L).map { String(decoding: $0, as: UTF8.self) }
     }
 
+    /// The string at idx when it is a string of valid UTF-8; nil otherwise
+    /// (where `string(at:)` would silently replace invalid bytes).
+    public func utf8String(at idx: Int32, _ L: OpaquePointer) -> String? {
+        bytes(at: idx, L).flatMap { String(validating: $0, as: UTF8.self) }
+    }
+
     /// The bytes of the string at idx, as they are (nil unless it is a string).
     public func bytes(at idx: Int32, _ L: OpaquePointer) -> [UInt8]? {
         guard lua_type(L, idx) == LUA_TSTRING else { return nil }

@@ -134,8 +134,13 @@ extension Arguments {
         var out: [(String, Tensor)] = []
         lua_pushnil(L)
         while lua_next(L, idx) != 0 {
-            guard lua_type(L, -2) == LUA_TSTRING, let k = state.string(at: -2, L) else {
+            guard lua_type(L, -2) == LUA_TSTRING else {
                 throw argumentError(i, name, "keys must be strings, got \(state.typeName(at: -2, L))")
+            }
+            // Invalid UTF-8 would be replaced by U+FFFD, changing the name
+            // (and making distinct names collide).
+            guard let k = state.utf8String(at: -2, L) else {
+                throw argumentError(i, name, "name '\(state.string(at: -2, L) ?? "")' is not valid UTF-8")
             }
             guard let t = state.object(at: -1, L) as? Tensor else {
                 throw argumentError(i, name, "value of '\(k)' must be a qv.Tensor, got \(state.typeName(at: -1, L))")
@@ -146,7 +151,11 @@ extension Arguments {
         return out.sorted { $0.0 < $1.0 }
     }
 
-    /// A table with string keys and string/number/boolean values (metadata).
+    /// A table with string keys and string values (safetensors metadata).
+    /// Keys and values must be valid UTF-8: the file stores JSON text, and
+    /// `qv.load` returns strings, so anything else could not come back
+    /// unchanged (numbers would come back as strings, invalid bytes as
+    /// U+FFFD).
     func stringKeyedStrings(_ i: Int, _ name: String) throws -> [String: String] {
         if isNil(i) { return [:] }
         guard isTable(i) else { throw typeError(i, name, expected: "table of strings") }
@@ -156,17 +165,19 @@ extension Arguments {
         var out: [String: String] = [:]
         lua_pushnil(L)
         while lua_next(L, idx) != 0 {
-            guard lua_type(L, -2) == LUA_TSTRING, let k = state.string(at: -2, L) else {
+            guard lua_type(L, -2) == LUA_TSTRING else {
                 throw argumentError(i, name, "keys must be strings, got \(state.typeName(at: -2, L))")
             }
-            switch state.value(at: -1, L) {
-            case .string(let s): out[k] = s
-            case .int(let n): out[k] = String(n)
-            case .number(let d): out[k] = "\(d)"
-            case .bool(let b): out[k] = String(b)
-            default:
-                throw argumentError(i, name, "value of '\(k)' must be a string, number or boolean, got \(state.typeName(at: -1, L))")
+            guard let k = state.utf8String(at: -2, L) else {
+                throw argumentError(i, name, "key \(state.string(at: -2, L).map { "'\($0)'" } ?? "") is not valid UTF-8")
             }
+            guard lua_type(L, -1) == LUA_TSTRING else {
+                throw argumentError(i, name, "value of '\(k)' must be a string (qv.load returns strings; use tostring), got \(state.typeName(at: -1, L))")
+            }
+            guard let v = state.utf8String(at: -1, L) else {
+                throw argumentError(i, name, "value of '\(k)' is not valid UTF-8")
+            }
+            out[k] = v
             lua_settop(L, -2)
         }
         return out

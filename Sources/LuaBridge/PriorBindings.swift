@@ -150,7 +150,7 @@ let priorClass: LuaClass<PriorBox> = {
                      guard let b = p.boltzmann else { throw args.argumentError(1, nil, "an exact prior has no negative samples") }
                      let n = try args.int(1)
                      guard n >= 1, n <= 10_000_000 else { throw args.argumentError(1, nil, "must be in 1..10000000") }
-                     b.negativeSamples = n
+                     try modelOp(args, positions: ["negativeSamples": 1]) { try b.setNegativeSamples(n) }
                  })
     cls.property("sweeps", doc: "Gibbs sweeps per negative phase of the PCD chains (nil for other samplers; settable)",
                  get: { p in p.boltzmann?.negativeSweeps.map { .int($0) } ?? .nil },
@@ -249,7 +249,9 @@ let priorClass: LuaClass<PriorBox> = {
         The current parameters as a qv.BM (a copy), for qv.sampler, bm:logz, bm:exact ...
         """) { p, args in
         try args.expectAtMost(0)
-        return .object(BMBox(p.prior.machine, graph: p.graph))
+        // A non-finite prior (diverged training) is an error here, not a
+        // qv.BM whose energies and log Z are NaN.
+        return .object(BMBox(try modelOp(args) { try p.prior.checkedMachine("p:machine()") }, graph: p.graph))
     }
     cls.method("update_beta_eff", doc: """
         p:update_beta_eff(samples, rate) -> beta_eff
@@ -302,7 +304,7 @@ extension QV {
             let p = try modelOp(args, renamed: ["biasInit": "bias"]) {
                 try BoltzmannPrior(graph: g.graph, biasInit: Float(b0), weightScale: Float(ws), betaEffRate: rate.map(Float.init))
             }
-            p.negativeSamples = samples
+            try modelOp(args, renamed: ["negativeSamples": "samples"]) { try p.setNegativeSamples(samples) }
             if let sb { p.sampler = PriorBox.ownCopy(sb.sampler) }
             return .object(PriorBox(p, graph: g, sampler: sb))
         }

@@ -8,7 +8,8 @@ extension QV {
         let qv = state.module("qv")
         qv.fn("save", doc: """
             qv.save(path, {name = Tensor, ...} [, {key = "value", ...}])
-            Writes the tensors (float32) and string metadata (numbers and booleans are written as strings) to a safetensors file, atomically.
+            Writes the tensors (float32) and string metadata to a safetensors file, atomically. Names, keys and
+            values must be valid UTF-8 strings (what qv.load gives back); the target, if it exists, must be a regular file.
             """) { a in
             let path = try a.string(1, "path")
             let tensors = try a.stringKeyedTensors(2, "tensors")

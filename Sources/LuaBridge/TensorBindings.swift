@@ -93,7 +93,7 @@ enum TensorBindings {
             var s = try a.int(2, "start"); let len = try a.int(3, "length")
             if s < 0 { s += n + 1 }
             guard s >= 1, s <= n + 1 else { throw a.argumentError(2, "start", "index \(s) is out of range for dimension \(d + 1) of size \(n)") }
-            guard len >= 0, s - 1 + len <= n else {
+            guard len >= 0, len <= n - (s - 1) else {   // s - 1 + len could overflow
                 throw a.argumentError(3, "length", "\(s)+\(len)-1 exceeds the size \(n) of dimension \(d + 1)")
             }
             return .object(try t.narrow(d, start: s - 1, length: len))

@@ -21,7 +21,7 @@ import Runtime
 enum TensorIndexing {
     /// A checked 1-based (negative from the end) index, converted to 0-based.
     static func index(_ i: Int, dim: Int, size: Int, _ a: Arguments, _ arg: Int) throws -> Int {
-        let j = i < 0 ? i + size + 1 : i
+        let j = i < 0 ? (i >= -size ? i + size + 1 : 0) : i   // no overflow for math.mininteger
         guard j >= 1, j <= size else {
             throw LuaError("index \(i) is out of range for dimension \(dim + 1) of size \(size)")
         }
@@ -96,6 +96,9 @@ enum TensorIndexing {
                 if GradMode.isEnabled && t.requiresGrad {
                     throw LuaError("in-place assignment to a tensor that requires grad (use qv.no_grad)")
                 }
+                // A view of an expanded tensor may itself look writable
+                // (e[1] of an expand is 0-d); the target t decides.
+                try t.checkWritable("assignment")
                 let resolved = try Tensor.noGrad { try resolve(t, a) }
                 guard let (v, _) = resolved else {
                     let k: String

@@ -91,6 +91,17 @@ struct ConvGeometry {
     /// NCHW tensors in place (no layout passes) with its unfolded columns
     /// in cache; small images (few output pixels, e.g. 7×7) are grouped so
     /// each GEMM has at least ~2048 columns, keeping `cols` under 16 MB.
+    /// Checks, before any buffer is sized, that the output [n, cout, oh', ow']
+    /// and the whole unfolded input (rows × n × L, which bounds every
+    /// im2col/col2im buffer and offset) fit `Shape.maxElements`: a large
+    /// padding or stride otherwise overflows these products or sizes a
+    /// buffer no machine has.
+    func checkSizes(output: [Int], n: Int, op: String) throws {
+        try Shape.checkedCount(output, op: op)
+        _ = try Shape.product(rows, Swift.max(n, 1), l, op: op,
+                              what: "the unfolded input (\(rows) rows × \(n) images × \(oh)·\(ow) positions)")
+    }
+
     func groupSize(_ n: Int) -> Int {
         if l >= 256 { return 1 }
         let byWidth = (2048 + l - 1) / Swift.max(l, 1)
@@ -173,9 +184,9 @@ struct ScatterConv {
 
     /// The phase's sub-kernel as a [cd, cs·nay·nax] matrix, flipped:
     /// wp[d, (c, a, b)] = w[c, d, fy + sh(nay−1−a), fx + sw(nax−1−b)].
-    func subKernel(_ w: UnsafeMutablePointer<Float>, _ p: Phase) -> Tensor {
+    func subKernel(_ w: UnsafeMutablePointer<Float>, _ p: Phase) throws -> Tensor {
         let nay = p.geo.kh, nax = p.geo.kw, rows = p.geo.rows
-        let t = Tensor(uninitialized: [cd * rows])
+        let t = try Tensor(uninitialized: [cd * rows])
         let o = t.data
         for d in 0..<cd { for c in 0..<cs { for a in 0..<nay { for b in 0..<nax {
             o[d * rows + (c * nay + a) * nax + b] =
@@ -193,7 +204,7 @@ struct ScatterConv {
     /// the unfolded matrix is one contiguous copy of ly·Wp floats from the
     /// padded plane, with no index arithmetic per element.
     func run(src: UnsafeMutablePointer<Float>, n: Int, weight: UnsafeMutablePointer<Float>,
-             bias: UnsafeMutablePointer<Float>?, dest: UnsafeMutablePointer<Float>) {
+             bias: UnsafeMutablePointer<Float>?, dest: UnsafeMutablePointer<Float>) throws {
         let hw = hd * wd
         var covered = 0
         for p in phases {
@@ -205,11 +216,11 @@ struct ScatterConv {
             let plane = hp * wp + nax - 1            // slack: the last tap's copy runs past the last row
             let lw = ly * wp, rows = geo.rows
             let padY = geo.ph, padX = geo.pw          // padded (r, q) holds source (r − padY, q − padX)
-            let wpm = subKernel(weight, p)
+            let wpm = try subKernel(weight, p)
             let G = Swift.max(1, Swift.min(n, (2048 + lw - 1) / lw, (1 << 22) / Swift.max(rows * lw, 1)))
-            let padded = Tensor(uninitialized: [G * cs * plane])
-            let cols = Tensor(uninitialized: [rows * G * lw])
-            let ybuf = Tensor(uninitialized: [cd * G * lw])
+            let padded = try Tensor(uninitialized: [G * cs * plane])
+            let cols = try Tensor(uninitialized: [rows * G * lw])
+            let ybuf = try Tensor(uninitialized: [cd * G * lw])
             // Source rows that land inside the padded plane, and their columns.
             let r0 = Swift.max(0, padY), r1 = Swift.min(hp, hs + padY)
             let q0 = Swift.max(0, padX), q1 = Swift.min(wp, ws + padX)
@@ -283,6 +294,7 @@ extension Tensor {
         guard v.count == 1 || v.count == 2 else { throw TensorError("\(op): \(name) must have 1 or 2 values, got \(v.count)") }
         let a = v[0], b = v.count == 2 ? v[1] : v[0]
         guard a >= min, b >= min else { throw TensorError("\(op): \(name) must be ≥ \(min), got \(fmt(v))") }
+        guard a <= Shape.maxElements, b <= Shape.maxElements else { throw TensorError("\(op): \(name) \(fmt(v)) is too large") }
         return (a, b)
     }
 
@@ -305,8 +317,9 @@ extension Tensor {
         }
         let geo = ConvGeometry(c: cin, h: h, w: w, kh: kh, kw: kw, sh: sh, sw: sw, ph: ph, pw: pw,
                                oh: (h + 2 * ph - kh) / sh + 1, ow: (w + 2 * pw - kw) / sw + 1)
+        try geo.checkSizes(output: [n, cout, geo.oh, geo.ow], n: n, op: op)
         let x = input.contiguousData(), wm = weight.contiguousData()
-        let out = Tensor(uninitialized: [n, cout, geo.oh, geo.ow])
+        let out = try Tensor(uninitialized: [n, cout, geo.oh, geo.ow])
         let bc = bias?.contiguousData()
         let G = geo.groupSize(n)
         let rx = input.requiresGrad, rw = weight.requiresGrad, rb = bias?.requiresGrad ?? false
@@ -314,8 +327,8 @@ extension Tensor {
         // it (group after group, each block [rows, g·L]) when it is
         // moderate, instead of unfolding twice.
         let keepCols = GradMode.isEnabled && rw && geo.rows * n * geo.l <= ConvGeometry.keptColumnsLimit
-        let cols = Tensor(uninitialized: [geo.rows * (keepCols ? n : G) * geo.l])
-        let y = Tensor(uninitialized: [G > 1 ? cout * G * geo.l : 0])
+        let cols = try Tensor(uninitialized: [geo.rows * (keepCols ? n : G) * geo.l])
+        let y = try Tensor(uninitialized: [G > 1 ? cout * G * geo.l : 0])
         var n0 = 0
         while n0 < n {
             let g = Swift.min(G, n - n0)
@@ -344,19 +357,19 @@ extension Tensor {
             var gx: Tensor? = nil
             if rx {
                 if gatherX {
-                    gx = Tensor(uninitialized: x.shape)
-                    scatter.run(src: go.data, n: n, weight: wm.data, bias: nil, dest: gx!.data)
+                    gx = try Tensor(uninitialized: x.shape)
+                    try scatter.run(src: go.data, n: n, weight: wm.data, bias: nil, dest: gx!.data)
                 } else {
                     gx = try Tensor.zeros(x.shape)
                 }
             }
             let gw = rw ? try Tensor.zeros([cout, geo.rows]) : nil
             let gb = rb ? try Tensor.zeros([cout]) : nil
-            let cols = savedCols ?? Tensor(uninitialized: [(rw || (rx && !gatherX)) ? geo.rows * G * geo.l : 0])
+            let cols = try savedCols ?? Tensor(uninitialized: [(rw || (rx && !gatherX)) ? geo.rows * G * geo.l : 0])
             // The scatter form's columns for dx go to scratch, never over the
             // saved input columns (a second backward with retainGraph reuses them).
-            let dxCols = savedCols == nil ? cols : Tensor(uninitialized: [rx && !gatherX ? geo.rows * G * geo.l : 0])
-            let gyBuf = Tensor(uninitialized: [G > 1 ? cout * G * geo.l : 0])
+            let dxCols = try savedCols == nil ? cols : Tensor(uninitialized: [rx && !gatherX ? geo.rows * G * geo.l : 0])
+            let gyBuf = try Tensor(uninitialized: [G > 1 ? cout * G * geo.l : 0])
             var n0 = 0
             while n0 < n {
                 let g = Swift.min(G, n - n0)
@@ -399,24 +412,29 @@ extension Tensor {
             throw TensorError("\(op): weight \(fmt(weight.shape)) expects \(weight.shape[0]) input channels, input \(fmt(input.shape)) has \(cin)")
         }
         if let bias, bias.shape != [cout] { throw TensorError("\(op): bias has shape \(fmt(bias.shape)), expected [\(cout)]") }
-        let oh = (h - 1) * sh - 2 * ph + kh + oph, ow = (w - 1) * sw - 2 * pw + kw + opw
+        // (h − 1)·stride can overflow for a huge stride: checked.
+        let oh = try Shape.sum(Shape.product(Swift.max(h - 1, 0), sh, op: op, what: "the output height"), -2 * ph, kh, oph, h > 0 ? 0 : -sh,
+                               op: op, what: "the output height")
+        let ow = try Shape.sum(Shape.product(Swift.max(w - 1, 0), sw, op: op, what: "the output width"), -2 * pw, kw, opw, w > 0 ? 0 : -sw,
+                               op: op, what: "the output width")
         guard kh > 0, kw > 0, oh > 0, ow > 0 else { throw TensorError("\(op): output size \(oh)x\(ow) is not positive") }
         // The conv geometry whose image is the output and whose grid is the input.
         let geo = ConvGeometry(c: cout, h: oh, w: ow, kh: kh, kw: kw, sh: sh, sw: sw, ph: ph, pw: pw, oh: h, ow: w)
+        try geo.checkSizes(output: [n, cout, oh, ow], n: n, op: op)
         let x = input.contiguousData(), wm = weight.contiguousData()
         let G = geo.groupSize(n)
         let scatter = ScatterConv(cs: cin, hs: h, ws: w, cd: cout, hd: oh, wd: ow, kh: kh, kw: kw,
                                   sh: sh, sw: sw, ph: ph, pw: pw)
         let out: Tensor
         if scatter.prefersGather {
-            out = Tensor(uninitialized: [n, cout, oh, ow])
+            out = try Tensor(uninitialized: [n, cout, oh, ow])
             let bc = bias?.contiguousData()
-            scatter.run(src: x.data, n: n, weight: wm.data, bias: bc?.data, dest: out.data)
+            try scatter.run(src: x.data, n: n, weight: wm.data, bias: bc?.data, dest: out.data)
             withExtendedLifetime(bc) {}
         } else {
             out = try Tensor.zeros([n, cout, oh, ow])
-            let cols = Tensor(uninitialized: [geo.rows * G * geo.l])
-            let xm = Tensor(uninitialized: [G > 1 ? cin * G * geo.l : 0])
+            let cols = try Tensor(uninitialized: [geo.rows * G * geo.l])
+            let xm = try Tensor(uninitialized: [G > 1 ? cin * G * geo.l : 0])
             var n0 = 0
             while n0 < n {
                 let g = Swift.min(G, n - n0)
@@ -438,10 +456,10 @@ extension Tensor {
         let hasBias = bias != nil
         return record(out, op, inputs) { gOut in
             let go = gOut.contiguousData()
-            let gx = rx ? Tensor(uninitialized: x.shape) : nil
+            let gx = try rx ? Tensor(uninitialized: x.shape) : nil
             let gw = rw ? try Tensor.zeros([cin, geo.rows]) : nil
-            let cols = Tensor(uninitialized: [geo.rows * G * geo.l])
-            let xm = Tensor(uninitialized: [G > 1 ? cin * G * geo.l : 0])
+            let cols = try Tensor(uninitialized: [geo.rows * G * geo.l])
+            let xm = try Tensor(uninitialized: [G > 1 ? cin * G * geo.l : 0])
             var n0 = 0
             while n0 < n {
                 let g = Swift.min(G, n - n0)

@@ -289,9 +289,41 @@ extension Tensor {
         guard !(GradMode.isEnabled && requiresGrad) else {
             throw TensorError("\(op): in-place operation on a tensor that requires grad; do it with gradient recording off (no-grad mode) or on a detached tensor")
         }
-        guard !zip(shape, strides).contains(where: { $0.0 > 1 && $0.1 == 0 }) else {
-            throw TensorError("\(op): in-place operation on an expanded tensor")
+        try checkWritable(op)
+    }
+
+    /// Whether a dimension of size > 1 has stride 0 (an `expand`ed view):
+    /// several elements then share one memory location.
+    public var isExpanded: Bool { zip(shape, strides).contains { $0.0 > 1 && $0.1 == 0 } }
+
+    /// Throws unless every element of this view has its own memory
+    /// location, so that writing through it (in-place ops, indexed
+    /// assignment into it or into any view of it) writes what it says.
+    public func checkWritable(_ op: String) throws {
+        guard !isExpanded else {
+            throw TensorError("\(op): in-place operation on an expanded tensor (its elements share memory); clone() it first")
         }
+    }
+
+    /// Whether this view and `other` may touch the same memory: the same
+    /// storage and intersecting ranges of element offsets.
+    func mayAlias(_ other: Tensor) -> Bool {
+        guard storage === other.storage, count > 0, other.count > 0 else { return false }
+        func range(_ t: Tensor) -> (Int, Int) {
+            var lo = t.offset, hi = t.offset
+            for (n, s) in zip(t.shape, t.strides) { if s >= 0 { hi += (n - 1) * s } else { lo += (n - 1) * s } }
+            return (lo, hi)
+        }
+        let (a0, a1) = range(self), (b0, b1) = range(other)
+        return a0 <= b1 && b0 <= a1
+    }
+
+    /// Whether `other` is exactly this view (same storage, offset, and
+    /// strides over the dimensions it is broadcast along).
+    func isSameView(as other: Tensor) -> Bool {
+        guard storage === other.storage, offset == other.offset else { return false }
+        if shape == other.shape { return strides == other.strides || count <= 1 }
+        return false
     }
     /// Sets every element to `value`.
     @discardableResult public func fill_(_ value: Float) throws -> Tensor { try checkInPlace("fill_"); updateInPlace(self, KSet(c: value)); return self }
@@ -299,8 +331,7 @@ extension Tensor {
     /// Copies `src` (broadcast to self's shape) into self.
     @discardableResult public func copy_(_ src: Tensor) throws -> Tensor {
         try checkInPlace("copy_")
-        let s = src.storage === storage ? src.contiguousData().clone0() : src
-        try updateInPlace(self, s, KCopy(), "copy_"); return self
+        try updateInPlace(self, src, KCopy(), "copy_"); return self   // copies an overlapping source first
     }
     /// Clamps in place (e.g. to clip a prior's weights after a step).
     @discardableResult public func clamp_(min lo: Float = -.infinity, max hi: Float = .infinity) throws -> Tensor {
@@ -316,7 +347,7 @@ extension Tensor {
     }
     /// A plain contiguous copy (internal, not recorded).
     func clone0() -> Tensor {
-        let out = Tensor(uninitialized: shape)
+        let out = Tensor(existingShape: shape)
         copyStrided(from: self, to: out.data)
         return out
     }

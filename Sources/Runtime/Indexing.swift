@@ -13,10 +13,10 @@ extension Tensor {
             for k in 0..<r where k != d && t.shape[k] != first.shape[k] {
                 throw TensorError("cat: sizes must match except in dimension \(dim); tensor \(i) has shape \(fmt(t.shape)), tensor 0 has \(fmt(first.shape))")
             }
-            total += t.shape[d]
+            total = try Shape.sum(total, t.shape[d], op: "cat", what: "the concatenated size")
         }
         var s = first.shape; s[d] = total
-        let out = Tensor(uninitialized: s)
+        let out = try Tensor(uninitialized: s)
         var off = 0
         var offsets: [Int] = []
         for t in tensors {
@@ -53,7 +53,9 @@ extension Tensor {
     /// Splits into pieces with the given sizes along `dim`; views.
     public func split(sizes: [Int], dim: Int = 0) throws -> [Tensor] {
         let d = try Shape.dim(dim, rank: rank, op: "split")
-        guard sizes.allSatisfy({ $0 >= 0 }), sizes.reduce(0, +) == shape[d] else {
+        var total = 0, overflow = false
+        for s in sizes where s >= 0 && !overflow { (total, overflow) = total.addingReportingOverflow(s) }
+        guard sizes.allSatisfy({ $0 >= 0 }), !overflow, total == shape[d] else {
             throw TensorError("split: sizes \(fmt(sizes)) do not sum to \(shape[d]), the size of dimension \(dim)")
         }
         var start = 0
@@ -64,7 +66,7 @@ extension Tensor {
     public func chunk(_ chunks: Int, dim: Int = 0) throws -> [Tensor] {
         guard chunks > 0 else { throw TensorError("chunk: number of chunks must be positive, got \(chunks)") }
         let d = try Shape.dim(dim, rank: rank, op: "chunk")
-        return try split((shape[d] + chunks - 1) / chunks, dim: d)
+        return try split(shape[d] == 0 ? 1 : (shape[d] - 1) / chunks + 1, dim: d)   // ceil without overflow
     }
 
     /// Validates an index tensor's values against `n`, returning them as Ints.
@@ -89,7 +91,7 @@ extension Tensor {
         let x = contiguousData()
         let outer = Shape.numel(Array(shape[..<d])), n = shape[d], inner = Shape.numel(Array(shape[(d + 1)...]))
         var s = shape; s[d] = idx.count
-        let out = Tensor(uninitialized: s)
+        let out = try Tensor(uninitialized: s)
         let src = x.data, dst = out.data, m = idx.count
         for o in 0..<outer { for (k, i) in idx.enumerated() {
             (dst + (o * m + k) * inner).update(from: src + (o * n + i) * inner, count: inner)
@@ -117,7 +119,7 @@ extension Tensor {
         let x = contiguousData()
         let outer = Shape.numel(Array(shape[..<d])), n = shape[d], inner = Shape.numel(Array(shape[(d + 1)...]))
         let m = index.shape[d]
-        let out = Tensor(uninitialized: index.shape)
+        let out = try Tensor(uninitialized: index.shape)
         let src = x.data, dst = out.data
         for o in 0..<outer { for k in 0..<m { for j in 0..<inner {
             let p = (o * m + k) * inner + j

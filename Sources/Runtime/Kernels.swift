@@ -13,7 +13,7 @@ let parallelThreshold = 1 << 16
 
 @inline(__always)
 func mapUnary<F: UnaryFn>(_ x: Tensor, _ f: F) -> Tensor {
-    let out = Tensor(uninitialized: x.shape)
+    let out = Tensor(existingShape: x.shape)
     let o = out.data, a = x.data, n = out.count
     if x.isContiguous {
         Parallel.forEachRange(count: n, minimum: parallelThreshold) { r in
@@ -34,7 +34,7 @@ func mapUnary<F: UnaryFn>(_ x: Tensor, _ f: F) -> Tensor {
 @inline(__always)
 func mapBinary<F: BinaryFn>(_ x: Tensor, _ y: Tensor, _ f: F, _ op: String) throws -> Tensor {
     let shape = try Shape.broadcast(x.shape, y.shape, op: op)
-    let out = Tensor(uninitialized: shape)
+    let out = try Tensor(uninitialized: shape)
     let o = out.data, a = x.data, b = y.data, n = out.count
     if x.shape == y.shape && x.isContiguous && y.isContiguous {
         Parallel.forEachRange(count: n, minimum: parallelThreshold) { r in
@@ -74,7 +74,7 @@ func mapBinary<F: BinaryFn>(_ x: Tensor, _ y: Tensor, _ f: F, _ op: String) thro
 @inline(__always)
 func mapTernary<F: TernaryFn>(_ x: Tensor, _ y: Tensor, _ z: Tensor, _ f: F, _ op: String) throws -> Tensor {
     let shape = try Shape.broadcast(Shape.broadcast(x.shape, y.shape, op: op), z.shape, op: op)
-    let out = Tensor(uninitialized: shape)
+    let out = try Tensor(uninitialized: shape)
     let o = out.data, a = x.data, b = y.data, c = z.data
     if x.shape == shape && y.shape == shape && z.shape == shape && x.isContiguous && y.isContiguous && z.isContiguous {
         Parallel.forEachRange(count: out.count, minimum: parallelThreshold) { r in
@@ -121,6 +121,11 @@ func updateInPlace<F: BinaryFn>(_ dst: Tensor, _ src: Tensor, _ f: F, _ op: Stri
     guard shape == dst.shape else {
         throw TensorError("\(op): shape \(fmt(src.shape)) cannot be broadcast to the in-place target's shape \(fmt(dst.shape))")
     }
+    // A source that shares memory with the destination in any other
+    // layout (`s:add_(s:t())`, a shifted narrow) would read elements this
+    // loop has already overwritten: read it from a copy. The very same
+    // view (`a:add_(a)`) is safe, element i reading only element i.
+    let src = dst.mayAlias(src) && !dst.isSameView(as: src) ? src.clone0() : src
     let o = dst.data, b = src.data
     if dst.isContiguous && src.isContiguous && src.shape == dst.shape {
         Parallel.forEachRange(count: dst.count, minimum: parallelThreshold) { r in

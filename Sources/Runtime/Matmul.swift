@@ -46,7 +46,7 @@ extension Tensor {
         guard shape[1] == other.shape[0] else {
             throw TensorError("matmul: shapes \(fmt(shape)) and \(fmt(other.shape)) are not aligned")
         }
-        let out = Tensor(uninitialized: [shape[0], other.shape[1]])
+        let out = try Tensor(uninitialized: [shape[0], other.shape[1]])
         gemm(self, other, into: out.data, ldc: other.shape[1])
         let a = detach(), b = other.detach(), ra = requiresGrad, rb = other.requiresGrad
         return Tensor.record(out, "mm", [self, other]) { g in
@@ -66,7 +66,7 @@ extension Tensor {
             throw TensorError("matmul: shapes \(fmt(shape)) and \(fmt(other.shape)) are not aligned")
         }
         let B = shape[0], M = shape[1], N = other.shape[2]
-        let out = Tensor(uninitialized: [B, M, N])
+        let out = try Tensor(uninitialized: [B, M, N])
         for i in 0..<B {
             let ai = Tensor(storage: storage, shape: [M, shape[2]], strides: [strides[1], strides[2]], offset: offset + i * strides[0])
             let bi = Tensor(storage: other.storage, shape: [other.shape[1], N], strides: [other.strides[1], other.strides[2]], offset: other.offset + i * other.strides[0])
@@ -125,7 +125,7 @@ extension Tensor {
         let lead = Array(x.shape.dropLast())
         let x2 = try noGrad { try x.reshape([-1, nin]) }
         let rows = x2.shape[0]
-        let out = Tensor(uninitialized: lead + [nout])
+        let out = try Tensor(uninitialized: lead + [nout])
         let o = out.data
         if let bias {
             let bc = bias.contiguousData()

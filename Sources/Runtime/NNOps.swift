@@ -116,7 +116,7 @@ extension Tensor {
             let w = wc?.data[j] ?? 1, b = bc?.data[j] ?? 0
             scale[j] = invstd[j] * w; shift[j] = b - mean[j] * invstd[j] * w
         }
-        let out = Tensor(uninitialized: x.shape)
+        let out = try Tensor(uninitialized: x.shape)
         let op_ = out.data
         scale.withUnsafeBufferPointer { sc in shift.withUnsafeBufferPointer { sh in
             if l == 1 {
@@ -175,7 +175,7 @@ extension Tensor {
             }
             var gx: Tensor? = nil
             if rx {
-                let gxt = Tensor(uninitialized: xc.shape)
+                let gxt = try Tensor(uninitialized: xc.shape)
                 let o = gxt.data
                 // Training: dx = w·invstd·(dy − Σdy/M − x̂·Σdy·x̂/M); eval: dx = w·invstd·dy.
                 var a = [Float](repeating: 0, count: c), b = [Float](repeating: 0, count: c), k1 = [Float](repeating: 0, count: c)
@@ -226,7 +226,7 @@ extension Tensor {
         var os = shape; os[1] = c
         let xc = contiguousData()
         let xp = xc.data
-        let out = Tensor(uninitialized: os)
+        let out = try Tensor(uninitialized: os)
         let o = out.data
         Parallel.forEachRange(count: n, minimum: Swift.max(1, 65536 / Swift.max(half, 1))) { r in
             for i in r {
@@ -238,7 +238,7 @@ extension Tensor {
         return Tensor.record(out, "gatedActivation", [self]) { gOut in
             let gc = gOut.contiguousData()
             let gp = gc.data
-            let gx = Tensor(uninitialized: xc.shape)
+            let gx = try Tensor(uninitialized: xc.shape)
             let d = gx.data
             Parallel.forEachRange(count: n, minimum: Swift.max(1, 65536 / Swift.max(half, 1))) { r in
                 for i in r {
@@ -271,7 +271,7 @@ extension Tensor {
         let r = shape[0], p = shape[1], s = r / target.shape[0]
         let lc = contiguousData(), tc = target.contiguousData()
         let lp = lc.data, tp = tc.data
-        let out = Tensor(uninitialized: [r])
+        let out = try Tensor(uninitialized: [r])
         let o = out.data
         Parallel.forEachRange(count: r, minimum: Swift.max(1, 32768 / Swift.max(p, 1))) { rg in
             // Terms into a row buffer (a map loop the compiler vectorizes),
@@ -291,7 +291,7 @@ extension Tensor {
         return Tensor.record(out, op, [self]) { g in
             let gc = g.contiguousData()
             let gp = gc.data
-            let gl = Tensor(uninitialized: [r, p])
+            let gl = try Tensor(uninitialized: [r, p])
             let d = gl.data
             Parallel.forEachRange(count: r, minimum: Swift.max(1, 32768 / Swift.max(p, 1))) { rg in
                 for i in rg {

@@ -22,11 +22,33 @@ extension Optimizer {
     /// Clears every parameter's gradient (sets it to nil).
     public func zeroGrad() { for p in params { p.grad = nil } }
 
+    /// Parameters must be contiguous, and no two may share memory: a
+    /// parameter listed twice (or two views of one tensor) would be
+    /// stepped twice per `step()`, with its state split in two.
     fileprivate func checkParams() throws {
         for (i, p) in params.enumerated() {
             guard p.isContiguous, p.strides.allSatisfy({ $0 != 0 }) || p.count <= 1 else {
-                throw TensorError("optimizer: parameter \(i) (shape \(fmt(p.shape))) is not contiguous")
+                throw TensorError("optimizer: parameter \(i + 1) (shape \(fmt(p.shape))) is not contiguous")
             }
+        }
+        var byStorage: [ObjectIdentifier: [Int]] = [:]
+        for (i, p) in params.enumerated() { byStorage[ObjectIdentifier(p.storage), default: []].append(i) }
+        for idx in byStorage.values where idx.count > 1 {
+            for (a, i) in idx.enumerated() { for j in idx[(a + 1)...] where params[i].mayAlias(params[j]) {
+                throw TensorError(params[i] === params[j]
+                    ? "optimizer: parameter \(j + 1) is parameter \(i + 1) again (a parameter listed twice would be stepped twice)"
+                    : "optimizer: parameters \(i + 1) and \(j + 1) share memory (views of one tensor would be stepped twice)")
+            } }
+        }
+    }
+
+    /// Throws unless `x` is finite and within `range` (hyper-parameters:
+    /// a NaN or negative eps, lr or beta silently ruins every later step).
+    fileprivate static func checkHyper(_ x: Float, _ name: String, _ range: ClosedRange<Float>,
+                                       open upper: Bool = false, positive: Bool = false) throws {
+        guard x.isFinite, range.contains(x), !(upper && x == range.upperBound), !(positive && x == 0) else {
+            let r = positive ? "> 0" : upper ? "in [\(range.lowerBound), \(range.upperBound))" : range.upperBound == .greatestFiniteMagnitude ? ">= \(range.lowerBound)" : "in [\(range.lowerBound), \(range.upperBound)]"
+            throw TensorError("optimizer: \(name) must be finite and \(r), got \(x)")
         }
     }
     fileprivate func gradOf(_ i: Int) throws -> Tensor? {
@@ -53,6 +75,9 @@ public final class SGD: Optimizer {
     private var buffers: [Tensor?]
 
     public init(params: [Tensor], lr: Float, momentum: Float = 0, weightDecay: Float = 0) throws {
+        try Self.checkHyper(lr, "lr", 0...(.greatestFiniteMagnitude))
+        try Self.checkHyper(momentum, "momentum", 0...1)
+        try Self.checkHyper(weightDecay, "weight_decay", 0...(.greatestFiniteMagnitude))
         self.params = params; self.lr = lr; self.momentum = momentum; self.weightDecay = weightDecay
         buffers = Array(repeating: nil, count: params.count)
         try checkParams()
@@ -111,6 +136,11 @@ public final class Adam: Optimizer {
 
     public init(params: [Tensor], lr: Float = 1e-3, betas: (Float, Float) = (0.9, 0.999),
                 eps: Float = 1e-8, weightDecay: Float = 0, decoupled: Bool = false) throws {
+        try Self.checkHyper(lr, "lr", 0...(.greatestFiniteMagnitude))
+        try Self.checkHyper(betas.0, "beta1", 0...1, open: true)
+        try Self.checkHyper(betas.1, "beta2", 0...1, open: true)
+        try Self.checkHyper(eps, "eps", 0...(.greatestFiniteMagnitude), positive: true)
+        try Self.checkHyper(weightDecay, "weight_decay", 0...(.greatestFiniteMagnitude))
         self.params = params; self.lr = lr; beta1 = betas.0; beta2 = betas.1
         self.eps = eps; self.weightDecay = weightDecay; self.decoupled = decoupled
         m = try params.map { try Tensor.zeros($0.shape) }

@@ -21,7 +21,7 @@ extension Tensor {
     /// Uniform [0, 1) values from `generator`.
     public static func rand(_ shape: [Int], generator: inout Generator) throws -> Tensor {
         try Shape.validate(shape, op: "rand")
-        let t = Tensor(uninitialized: shape)
+        let t = try Tensor(uninitialized: shape)
         fill(t.data, t.count, &generator) { g, b in g.fillUniform(b) }
         return t
     }
@@ -31,7 +31,7 @@ extension Tensor {
     /// Standard normal values from `generator`.
     public static func randn(_ shape: [Int], generator: inout Generator) throws -> Tensor {
         try Shape.validate(shape, op: "randn")
-        let t = Tensor(uninitialized: shape)
+        let t = try Tensor(uninitialized: shape)
         fill(t.data, t.count, &generator) { g, b in g.fillNormal(b) }
         return t
     }
@@ -41,7 +41,7 @@ extension Tensor {
     /// Uniform values in the open interval (0, 1) (safe for log/logit).
     public static func randOpen(_ shape: [Int], generator: inout Generator) throws -> Tensor {
         try Shape.validate(shape, op: "rand")
-        let t = Tensor(uninitialized: shape)
+        let t = try Tensor(uninitialized: shape)
         fill(t.data, t.count, &generator) { g, b in for i in b.indices { b[i] = g.uniformOpen() } }
         return t
     }
@@ -50,7 +50,7 @@ extension Tensor {
     /// 1 with probability `self` (elementwise), else 0. No gradient.
     public func bernoulli(generator: inout Generator) -> Tensor {
         let p = contiguousData()
-        let t = Tensor(uninitialized: shape)
+        let t = Tensor(existingShape: shape)
         let pp = p.data
         let base = t.data
         Tensor.fill(t.data, t.count, &generator) { g, b in
@@ -65,7 +65,7 @@ extension Tensor {
     /// Bernoulli samples with a constant probability `p`.
     public static func bernoulli(_ shape: [Int], p: Float, generator: inout Generator) throws -> Tensor {
         try Shape.validate(shape, op: "bernoulli")
-        let t = Tensor(uninitialized: shape)
+        let t = try Tensor(uninitialized: shape)
         fill(t.data, t.count, &generator) { g, b in for i in b.indices { b[i] = g.uniform() < p ? 1 : 0 } }
         return t
     }
@@ -87,10 +87,10 @@ extension Tensor {
         let b = base.shape[0], n = base.shape[1], r = b * s
         if let offset, offset.shape != [r, n] { throw TensorError("\(op): offset \(fmt(offset.shape)) must be [\(r), \(n)]") }
         let bc = base.contiguousData(), oc = offset?.contiguousData()
-        let z = Tensor(uninitialized: [r, n]), terms = Tensor(uninitialized: [r, n])
+        let z = try Tensor(uninitialized: [r, n]), terms = try Tensor(uninitialized: [r, n])
         let bp = bc.data, op0 = oc?.data, zp = z.data, tp = terms.data
         fill(zp, r * n, &generator) { g, buf in for i in buf.indices { buf[i] = g.uniformOpen() } }
-        let lq = Tensor(uninitialized: [r])
+        let lq = try Tensor(uninitialized: [r])
         let lp = lq.data
         // Row by row (vectorizable loops): z over ρ in place, terms, sum.
         Parallel.forEachRange(count: r, minimum: Swift.max(1, 32768 / Swift.max(n, 1))) { rg in

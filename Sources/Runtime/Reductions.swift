@@ -26,6 +26,13 @@ extension Tensor {
         return s
     }
 
+    /// The number of elements a reduction over `dim` combines (1 for a 0-d
+    /// tensor, whose only "dimension" is itself).
+    private func reducedSize(_ dim: Int, _ op: String) throws -> Int {
+        let d = try Shape.dim(dim, rank: rank, op: op, scalar: true)
+        return rank == 0 ? 1 : shape[d]
+    }
+
     /// Splits the contiguous layout around dim `d` as [outer, n, inner].
     private func split3(_ d: Int) -> (Int, Int, Int) {
         (Shape.numel(Array(shape[..<d])), shape[d], Shape.numel(Array(shape[(d + 1)...])))
@@ -35,7 +42,7 @@ extension Tensor {
     private func sumKernel(_ d: Int, keepdim: Bool) -> Tensor {
         let x = contiguousData()
         let (outer, n, inner) = split3(d)
-        let out = Tensor(uninitialized: reducedShape(d, keepdim: keepdim))
+        let out = Tensor(existingShape: reducedShape(d, keepdim: keepdim))   // no larger than self
         let src = x.data, dst = out.data
         if inner == 1 {
             Parallel.forEachRange(count: outer, minimum: Swift.max(1, parallelThreshold / Swift.max(n, 1))) { r in
@@ -70,7 +77,7 @@ extension Tensor {
 
     /// Sum over several dimensions.
     public func sum(dims: [Int], keepdim: Bool = false) throws -> Tensor {
-        let ds = Set(try dims.map { try Shape.dim($0, rank: rank, op: "sum") })
+        let ds = Set(try dims.map { try Shape.dim($0, rank: rank, op: "sum", scalar: true) })
         if rank == 0 || ds.isEmpty { return clone() }
         var keepShape = shape
         for d in ds { keepShape[d] = 1 }
@@ -87,7 +94,7 @@ extension Tensor {
                     pb[c] = sumFloats(p + rg.lowerBound, rg.count)
                 }
             }
-            r = Tensor(uninitialized: outShape)
+            r = try Tensor(uninitialized: outShape)
             r.data[0] = Float(parts.reduce(0, +))
         } else {
             r = self
@@ -101,20 +108,20 @@ extension Tensor {
     /// Mean along `dim` (all elements when nil).
     public func mean(_ dim: Int? = nil, keepdim: Bool = false) throws -> Tensor {
         let n: Int
-        if let dim { n = shape[try Shape.dim(dim, rank: rank, op: "mean")] } else { n = count }
+        if let dim { n = try reducedSize(dim, "mean") } else { n = count }
         return try sum(dim, keepdim: keepdim).mul(1 / Float(Swift.max(n, 1)))
     }
 
     /// Mean over several dimensions.
     public func mean(dims: [Int], keepdim: Bool = false) throws -> Tensor {
-        let n = try Set(dims.map { try Shape.dim($0, rank: rank, op: "mean") }).reduce(1) { $0 * shape[$1] }
+        let n = try Set(dims.map { try Shape.dim($0, rank: rank, op: "mean", scalar: true) }).reduce(1) { $0 * (rank == 0 ? 1 : shape[$1]) }
         return try sum(dims: dims, keepdim: keepdim).mul(1 / Float(Swift.max(n, 1)))
     }
 
     /// Variance along `dim` (all elements when nil); unbiased (n-1) by default.
     public func variance(_ dim: Int? = nil, unbiased: Bool = true, keepdim: Bool = false) throws -> Tensor {
         let n: Int
-        if let dim { n = shape[try Shape.dim(dim, rank: rank, op: "var")] } else { n = count }
+        if let dim { n = try reducedSize(dim, "var") } else { n = count }
         let m = try mean(dim, keepdim: true)
         let dev = try (self - m).square()
         return try dev.sum(dim, keepdim: keepdim).mul(1 / Float(Swift.max(unbiased ? n - 1 : n, 1)))
@@ -133,8 +140,8 @@ extension Tensor {
         guard shape[d] > 0 else { throw TensorError("\(op): cannot reduce an empty dimension") }
         let x = contiguousData()
         let (outer, n, inner) = split3(d)
-        let vals = Tensor(uninitialized: reducedShape(d, keepdim: keepdim))
-        let idx = Tensor(uninitialized: vals.shape)
+        let vals = try Tensor(uninitialized: reducedShape(d, keepdim: keepdim))
+        let idx = try Tensor(uninitialized: vals.shape)
         let src = x.data, v = vals.data, ix = idx.data
         Parallel.forEachRange(count: outer, minimum: Swift.max(1, parallelThreshold / Swift.max(n * inner, 1))) { r in
             for o in r {

@@ -44,6 +44,9 @@ public enum SafeTensors {
         }
         let header = try JSON.object(members).text()
         var h = Array(header.utf8)
+        guard h.count + 8 <= maxHeaderBytes else {   // `decode` would refuse it
+            throw TensorError("safetensors: the header (names, shapes and metadata) would take \(h.count) bytes, more than the \(maxHeaderBytes) a reader accepts")
+        }
         while (h.count + 8) % 8 != 0 { h.append(0x20) }
         var out = [UInt8]()
         out.reserveCapacity(8 + h.count + offset)
@@ -76,6 +79,9 @@ public enum SafeTensors {
         var st = stat()
         guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { throw TensorError("safetensors: \(path) is not a regular file") }
         let size = Int(st.st_size)
+        guard size <= Storage.maxBytes else {
+            throw TensorError("safetensors: cannot allocate \(size) bytes for \(path) (more than the machine's physical memory)")
+        }
         var bytes = [UInt8](repeating: 0, count: size)
         var got = 0
         try bytes.withUnsafeMutableBytes { b in
@@ -140,6 +146,7 @@ public enum SafeTensors {
                 guard !o, m <= dataLen else { throw TensorError("safetensors: entry '\(key)' shape is larger than the file") }
                 numel = m; shape.append(x)
             }
+            try Shape.checkedCount(shape, op: "safetensors: entry '\(key)'")   // a zero size beside huge ones
             guard b >= 0, b <= e, e <= dataLen else {
                 throw TensorError("safetensors: entry '\(key)' data_offsets [\(b),\(e)] are outside the data (\(dataLen) bytes; truncated file?)")
             }

@@ -12,16 +12,63 @@ enum Shape {
         return st
     }
 
-    /// Validates a user-given shape: sizes must be non-negative and the
-    /// element count must fit comfortably in memory arithmetic.
-    static func validate(_ s: [Int], op: String) throws {
-        var n = 1
+    /// The largest element count (and the largest product of the sizes
+    /// with zero sizes counted as 1, which bounds every stride and offset)
+    /// a shape may have: 2^40, so that sizes, strides, offsets and byte
+    /// counts can never overflow an `Int`.
+    public static let maxElements = 1 << 40
+
+    /// The element count of a user-given or computed shape, checked: every
+    /// size must be non-negative, and the product of the sizes — with zero
+    /// sizes counted as 1, so that the contiguous strides of a shape with a
+    /// zero dimension beside huge ones fit too — must not exceed
+    /// `maxElements`. This is the one place where shapes are multiplied
+    /// out; `Shape.numel` is then safe on any shape that passed it.
+    @discardableResult
+    static func checkedCount(_ s: [Int], op: String) throws -> Int {
+        var n = 1, span = 1
         for d in s {
             guard d >= 0 else { throw TensorError("\(op): negative size in shape \(fmt(s))") }
-            let (m, o) = n.multipliedReportingOverflow(by: d)
-            guard !o, m <= (1 << 40) else { throw TensorError("\(op): shape \(fmt(s)) is too large") }
+            let (m, o) = span.multipliedReportingOverflow(by: Swift.max(d, 1))
+            guard !o, m <= maxElements else {
+                throw TensorError("\(op): shape \(fmt(s)) is too large (more than 2^40 elements or element strides)")
+            }
+            span = m
+            n = d == 0 ? 0 : n &* d
+        }
+        let (bytes, o) = n.multipliedReportingOverflow(by: MemoryLayout<Float>.stride)
+        guard !o, bytes <= Storage.maxBytes else {
+            throw TensorError("\(op): cannot allocate \(bytes) bytes for a tensor of shape \(fmt(s)) (more than the machine's physical memory of \(Storage.maxBytes) bytes)")
+        }
+        return n
+    }
+
+    /// Validates a user-given shape (see `checkedCount`).
+    static func validate(_ s: [Int], op: String) throws { try checkedCount(s, op: op) }
+
+    /// The product of sizes computed from arguments (buffer sizes, output
+    /// sizes), checked against overflow and `maxElements`; `what` names the
+    /// quantity in the error.
+    static func product(_ xs: Int..., op: String, what: String) throws -> Int {
+        var n = 1
+        for x in xs {
+            guard x >= 0 else { throw TensorError("\(op): \(what) would be negative") }
+            let (m, o) = n.multipliedReportingOverflow(by: x)
+            guard !o, m <= maxElements else { throw TensorError("\(op): \(what) is too large (more than 2^40 elements)") }
             n = m
         }
+        return n
+    }
+
+    /// `a + b` for sizes computed from arguments, checked against overflow.
+    static func sum(_ xs: Int..., op: String, what: String) throws -> Int {
+        var n = 0
+        for x in xs {
+            let (m, o) = n.addingReportingOverflow(x)
+            guard !o, m <= maxElements, m >= -maxElements else { throw TensorError("\(op): \(what) is too large") }
+            n = m
+        }
+        return n
     }
 
     /// NumPy/PyTorch broadcasting of two shapes.
@@ -36,6 +83,7 @@ enum Shape {
                 throw TensorError("\(op): shapes \(fmt(a)) and \(fmt(b)) cannot be broadcast together")
             }
         }
+        try validate(out, op: op)   // [N,1] and [1,M] may broadcast to a shape too large
         return out
     }
 
@@ -50,8 +98,14 @@ enum Shape {
         return out
     }
 
-    /// Converts a possibly negative dimension to `0..<rank`, or throws.
-    static func dim(_ d: Int, rank: Int, op: String) throws -> Int {
+    /// Converts a possibly negative dimension to `0..<rank`, or throws. A
+    /// 0-d tensor has no dimension to index, so it throws for rank 0 unless
+    /// the caller handles scalars itself (`scalar: true`, as reductions do:
+    /// then 0 and -1 name the scalar's only "dimension", as in PyTorch).
+    static func dim(_ d: Int, rank: Int, op: String, scalar: Bool = false) throws -> Int {
+        if rank == 0 && !scalar {
+            throw TensorError("\(op): dimension \(d) is out of range for a 0-dimensional tensor")
+        }
         let r = max(rank, 1)
         let x = d < 0 ? d + r : d
         guard x >= 0, x < r else {

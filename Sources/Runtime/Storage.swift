@@ -37,22 +37,47 @@ public final class Storage: @unchecked Sendable {
         return true
     }()
 
-    /// Allocates uninitialized storage for `count` floats.
-    public init(count: Int) {
+    /// The most bytes one storage may hold: the machine's physical memory
+    /// (a larger buffer could only be paged to death or killed by the
+    /// kernel's OOM killer after malloc's optimistic success).
+    public static let maxBytes: Int = {
+        #if canImport(Glibc)
+        let pages = sysconf(Int32(_SC_PHYS_PAGES)), size = sysconf(Int32(_SC_PAGESIZE))
+        if pages > 0, size > 0 {
+            let (b, o) = pages.multipliedReportingOverflow(by: size)
+            if !o { return b }
+        }
+        #endif
+        return 1 << 40
+    }()
+
+    /// Allocates uninitialized storage for `count` floats, or throws
+    /// "cannot allocate N bytes for `what`" when the size is above
+    /// `maxBytes` or malloc fails: no size a script can ask for aborts the
+    /// process.
+    public init(count: Int, for what: String = "a tensor") throws {
         _ = Storage.mallocTuned
-        self.count = count
-        let bytes = max(count, 1) * MemoryLayout<Float>.stride
+        let (bytes, o) = Swift.max(count, 1).multipliedReportingOverflow(by: MemoryLayout<Float>.stride)
+        guard count >= 0, !o, bytes <= Storage.maxBytes else {
+            throw TensorError(Storage.failure(count, what, "more than the machine's physical memory of \(Storage.maxBytes) bytes"))
+        }
         let rounded = (bytes + 63) & ~63
         guard let raw = aligned_alloc(64, rounded) else {
-            fatalError("qvlua: out of memory allocating \(bytes) bytes")
+            throw TensorError(Storage.failure(count, what, "out of memory"))
         }
-        pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        self.count = count
+        pointer = raw.bindMemory(to: Float.self, capacity: Swift.max(count, 1))
         Storage.live.add(count * MemoryLayout<Float>.stride, ordering: .relaxed)
     }
 
+    private static func failure(_ count: Int, _ what: String, _ why: String) -> String {
+        let (b, o) = count.multipliedReportingOverflow(by: MemoryLayout<Float>.stride)
+        return "cannot allocate \(o || count < 0 ? "\(count) × 4" : String(b)) bytes for \(what) (\(why))"
+    }
+
     /// Allocates storage with every element set to `value`.
-    public convenience init(count: Int, repeating value: Float) {
-        self.init(count: count)
+    public convenience init(count: Int, repeating value: Float, for what: String = "a tensor") throws {
+        try self.init(count: count, for: what)
         pointer.initialize(repeating: value, count: count)
     }
 

@@ -35,12 +35,24 @@ public final class Tensor {
     }
 
     /// A new contiguous tensor with uninitialized contents (internal).
-    init(uninitialized shape: [Int]) {
-        storage = Storage(count: Shape.numel(shape))
-        self.shape = shape
-        strides = Shape.contiguousStrides(shape)
-        offset = 0
+    /// Every tensor buffer is allocated here: the shape is checked
+    /// (`Shape.checkedCount`) and the allocation is fallible, so a size
+    /// computed from arguments throws "cannot allocate N bytes for …"
+    /// instead of trapping or aborting.
+    convenience init(uninitialized shape: [Int], for what: String = "tensor") throws {
+        try self.init(storage: Storage(count: Shape.checkedCount(shape, op: what), for: what),
+                      shape: shape, strides: Shape.contiguousStrides(shape), offset: 0)
     }
+
+    /// A new contiguous tensor with uninitialized contents, for a shape an
+    /// existing tensor already has (the result of an elementwise op, a
+    /// contiguous copy): such a shape passed `Shape.checkedCount`, which
+    /// bounds it by physical memory, so only an exhausted machine can make
+    /// this allocation fail, and that is fatal.
+    convenience init(existingShape shape: [Int]) {
+        do { try self.init(uninitialized: shape) } catch { fatalError("qvlua: \(error)") }
+    }
+
 
     /// A tensor holding `data` (row-major) with the given shape.
     public convenience init(_ data: [Float], shape: [Int]) throws {
@@ -48,7 +60,7 @@ public final class Tensor {
         guard Shape.numel(shape) == data.count else {
             throw TensorError("tensor: \(data.count) values do not fill shape \(fmt(shape))")
         }
-        self.init(uninitialized: shape)
+        try self.init(uninitialized: shape, for: "tensor")
         data.withUnsafeBufferPointer { storage.pointer.update(from: $0.baseAddress!, count: data.count) }
     }
 
@@ -59,38 +71,43 @@ public final class Tensor {
 
     /// A 0-dimensional tensor holding `value`.
     public convenience init(scalar value: Float) {
-        self.init(uninitialized: [])
+        self.init(existingShape: [])
         storage.pointer[0] = value
     }
 
     // MARK: Factories
 
     /// A contiguous tensor with every element equal to `value`.
-    public static func full(_ shape: [Int], _ value: Float) throws -> Tensor {
-        try Shape.validate(shape, op: "full")
-        let t = Tensor(uninitialized: shape)
+    public static func full(_ shape: [Int], _ value: Float, op: String = "full") throws -> Tensor {
+        let t = try Tensor(uninitialized: shape, for: op)
         t.storage.pointer.initialize(repeating: value, count: t.count)
         return t
     }
-    public static func zeros(_ shape: [Int]) throws -> Tensor { try full(shape, 0) }
-    public static func ones(_ shape: [Int]) throws -> Tensor { try full(shape, 1) }
+    public static func zeros(_ shape: [Int]) throws -> Tensor { try full(shape, 0, op: "zeros") }
+    public static func ones(_ shape: [Int]) throws -> Tensor { try full(shape, 1, op: "ones") }
     public static func zeros(like t: Tensor) -> Tensor { try! full(t.shape, 0) }
     public static func ones(like t: Tensor) -> Tensor { try! full(t.shape, 1) }
 
     /// `[start, start+step, ...)` up to but excluding `end`.
     public static func arange(_ start: Float, _ end: Float, step: Float = 1) throws -> Tensor {
-        guard step != 0, step.isFinite, start.isFinite, end.isFinite else { throw TensorError("arange: step must be finite and non-zero") }
-        let n = Swift.max(0, Int(((end - start) / step).rounded(.up)))
-        guard n <= 1 << 32 else { throw TensorError("arange: too many elements") }
-        let t = Tensor(uninitialized: [n])
+        guard start.isFinite else { throw TensorError("arange: start must be finite, got \(start)") }
+        guard end.isFinite else { throw TensorError("arange: end must be finite, got \(end)") }
+        guard step != 0, step.isFinite else { throw TensorError("arange: step must be finite and non-zero, got \(step)") }
+        // In Double, and compared before converting: Int(x) traps for x ≥ 2^63.
+        let steps = ((Double(end) - Double(start)) / Double(step)).rounded(.up)
+        guard steps <= Double(1 << 32) else {
+            throw TensorError("arange: [\(start), \(end)) with step \(step) has \(steps) elements, more than 2^32")
+        }
+        let n = Swift.max(0, Int(steps))
+        let t = try Tensor(uninitialized: [n], for: "arange")
         for i in 0..<n { t.storage.pointer[i] = start + Float(i) * step }
         return t
     }
 
     /// `steps` evenly spaced values from `start` to `end` inclusive.
     public static func linspace(_ start: Float, _ end: Float, steps: Int) throws -> Tensor {
-        guard steps >= 0, steps <= 1 << 32 else { throw TensorError("linspace: steps must be non-negative") }
-        let t = Tensor(uninitialized: [steps])
+        guard steps >= 0, steps <= 1 << 32 else { throw TensorError("linspace: steps must be between 0 and 2^32, got \(steps)") }
+        let t = try Tensor(uninitialized: [steps], for: "linspace")
         let d = steps > 1 ? (Double(end) - Double(start)) / Double(steps - 1) : 0
         for i in 0..<steps { t.storage.pointer[i] = Float(Double(start) + Double(i) * d) }
         if steps > 1 { t.storage.pointer[steps - 1] = end }
@@ -158,7 +175,7 @@ public final class Tensor {
     /// recorded for autograd (for kernels).
     func contiguousData() -> Tensor {
         if isContiguous { return self }
-        let out = Tensor(uninitialized: shape)
+        let out = Tensor(existingShape: shape)
         copyStrided(from: self, to: out.data)
         return out
     }

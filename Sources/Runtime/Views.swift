@@ -12,8 +12,9 @@ extension Tensor {
         guard neg.count <= 1 else { throw TensorError("\(op): only one dimension can be -1 in \(fmt(req))") }
         guard s.allSatisfy({ $0 >= -1 }) else { throw TensorError("\(op): invalid shape \(fmt(req))") }
         if let i = neg.first {
-            let rest = s.enumerated().filter { $0.offset != i }.reduce(1) { $0 * $1.element }
-            guard rest > 0, count % rest == 0 else {
+            var rest = 1, overflow = false
+            for (k, d) in s.enumerated() where k != i && !overflow { (rest, overflow) = rest.multipliedReportingOverflow(by: d) }
+            guard !overflow, rest > 0, count % rest == 0 else {
                 throw TensorError("\(op): shape \(fmt(req)) is invalid for a tensor of \(count) elements")
             }
             s[i] = count / rest
@@ -133,8 +134,8 @@ extension Tensor {
     /// Elements `start..<start+length` of dimension `dim`.
     public func narrow(_ dim: Int, start: Int, length: Int) throws -> Tensor {
         let d = try Shape.dim(dim, rank: rank, op: "narrow")
-        let s0 = start < 0 ? start + shape[d] : start
-        guard s0 >= 0, length >= 0, s0 + length <= shape[d] else {
+        let s0 = start < 0 ? start &+ shape[d] : start
+        guard s0 >= 0, s0 <= shape[d], length >= 0, length <= shape[d] - s0 else {   // no overflow for huge start/length
             throw TensorError("narrow: range start \(start), length \(length) is out of bounds for dimension \(dim) of size \(shape[d])")
         }
         var s = shape; s[d] = length
@@ -171,6 +172,7 @@ extension Tensor {
             else if o == 1 && newShape[i] >= 0 { st[i] = 0 }
             else { throw TensorError("expand: cannot expand \(fmt(shape)) to \(fmt(newShape))") }
         }
+        try Shape.validate(s, op: "expand")   // the view's element count must fit, as any tensor's
         let old = shape
         return Tensor.record(makeView(s, st, offset), "expand", [self]) { g in [try g.sumTo(old)] }
     }

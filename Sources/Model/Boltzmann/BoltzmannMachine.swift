@@ -10,8 +10,10 @@ import Runtime
 /// per row.
 public struct BoltzmannMachine: Sendable {
     public let graph: Graph
-    public var bias: [Float]
-    public var weights: [Float]
+    /// One bias per unit; finite (set with `setBias`, which checks).
+    public internal(set) var bias: [Float]
+    /// One weight per edge; finite (set with `setWeights`, which checks).
+    public internal(set) var weights: [Float]
 
     public var units: Int { graph.nodeCount }
 
@@ -26,6 +28,25 @@ public struct BoltzmannMachine: Sendable {
                     "BoltzmannMachine: weights has \(self.weights.count) entries, graph has \(graph.edges.count) edges")
         try require(self.bias.allSatisfy { $0.isFinite } && self.weights.allSatisfy { $0.isFinite },
                     "BoltzmannMachine: parameters must be finite")
+    }
+
+    /// Replaces the biases; throws on a wrong count or a NaN/infinite
+    /// value (which would make every energy, sample and log Z NaN).
+    public mutating func setBias(_ b: [Float]) throws {
+        try require(b.count == units, "BoltzmannMachine: bias has \(b.count) entries, graph has \(units) units")
+        if let i = b.firstIndex(where: { !$0.isFinite }) {
+            throw ModelError("BoltzmannMachine: bias must be finite, got \(b[i]) for unit \(i + 1)")
+        }
+        bias = b
+    }
+
+    /// Replaces the weights; throws on a wrong count or a NaN/infinite value.
+    public mutating func setWeights(_ w: [Float]) throws {
+        try require(w.count == graph.edges.count, "BoltzmannMachine: weights has \(w.count) entries, graph has \(graph.edges.count) edges")
+        if let i = w.firstIndex(where: { !$0.isFinite }) {
+            throw ModelError("BoltzmannMachine: weights must be finite, got \(w[i]) for edge \(i + 1)")
+        }
+        weights = w
     }
 
     /// Random parameters: b ~ N(0, biasScale²), W ~ N(0, weightScale²).
@@ -184,10 +205,14 @@ public struct BoltzmannMachine: Sendable {
     }
 
     /// The machine with H scaled by β (b → βb, W → βW).
-    public func scaled(by beta: Float) -> BoltzmannMachine {
+    /// Throws when a scaled parameter is not finite (β·b overflowing Float,
+    /// or a non-finite β): the machine would give NaN energies and log Z.
+    public func scaled(by beta: Float) throws -> BoltzmannMachine {
         var m = self
         for i in m.bias.indices { m.bias[i] *= beta }
         for i in m.weights.indices { m.weights[i] *= beta }
+        try require(m.bias.allSatisfy { $0.isFinite } && m.weights.allSatisfy { $0.isFinite },
+                    field: "beta", "scaling by \(beta) makes the parameters non-finite")
         return m
     }
 

@@ -63,8 +63,9 @@ public enum IDX {
             let o = 4 + 4 * d
             let n = Int(b[o]) << 24 | Int(b[o + 1]) << 16 | Int(b[o + 2]) << 8 | Int(b[o + 3])
             dims.append(n)
-            total *= n
-            guard total <= available else {
+            let (t, overflow) = total.multipliedReportingOverflow(by: n)   // n < 2^32: total·n can pass 2^63
+            total = t
+            guard !overflow, total <= available else {
                 throw DatasetError.corrupt(path: "", why: "IDX dimensions \(dims) exceed the file's possible size")
             }
         }
@@ -77,16 +78,34 @@ public enum IDX {
         }
     }
 
+    /// The largest IDX file read (1 GiB; Fashion-MNIST's largest is 47 MB).
+    static let maxFileBytes = 1 << 30
+
+    /// The bytes of a regular file of at most `maxFileBytes`: a FIFO or a
+    /// device (an endless /dev/zero) in a dataset directory is refused, not
+    /// read until memory runs out.
     static func readFile(_ path: String) throws -> [UInt8] {
         guard let fh = FileHandle(forReadingAtPath: path) else {
             throw DatasetError.missing(path: path)
         }
         defer { try? fh.close() }
+        var st = stat()
+        guard fstat(fh.fileDescriptor, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+            throw DatasetError.corrupt(path: path, why: "not a regular file")
+        }
+        guard Int(st.st_size) <= maxFileBytes else {
+            throw DatasetError.corrupt(path: path, why: "\(st.st_size) bytes, more than the \(maxFileBytes) an IDX file may have")
+        }
+        let data: Data
         do {
-            return [UInt8](try fh.readToEnd() ?? Data())
+            data = try fh.read(upToCount: maxFileBytes + 1) ?? Data()
         } catch {
             throw DatasetError.corrupt(path: path, why: "cannot read: \(error.localizedDescription)")
         }
+        guard data.count <= maxFileBytes else {   // the file grew since fstat
+            throw DatasetError.corrupt(path: path, why: "more than the \(maxFileBytes) bytes an IDX file may have")
+        }
+        return [UInt8](data)
     }
 }
 

@@ -176,15 +176,25 @@ extension Graph {
         return try Graph(nodeCount: n, edges: pairs, name: name, family: "edgelist")
     }
 
-    /// Reads an edge-list file (format of `parseEdgeList`).
-    public static func load(path: String) throws -> Graph {
+    /// The largest edge-list file `load` reads (256 MiB: some 20 million
+    /// edges, far beyond any annealer's graph).
+    public static let maxFileBytes = 1 << 28
+
+    /// Reads an edge-list file (format of `parseEdgeList`). Reading stops
+    /// with an error past `maxFileBytes`, so an endless file (/dev/zero,
+    /// a FIFO whose writer never stops) cannot exhaust memory.
+    public static func load(path: String, maxBytes: Int = Graph.maxFileBytes) throws -> Graph {
         guard let f = fopen(path, "rb") else { throw ModelError("cannot open graph file '\(path)'") }
         defer { fclose(f) }
         var bytes: [UInt8] = []
         var buf = [UInt8](repeating: 0, count: 65536)
         while true {
+            try Interrupt.check()
             let k = fread(&buf, 1, buf.count, f)
             if k <= 0 { break }
+            guard bytes.count + k <= maxBytes else {
+                throw ModelError("graph file '\(path)' is larger than \(maxBytes) bytes (an endless file or device?)")
+            }
             bytes.append(contentsOf: buf[0..<k])
         }
         return try parseEdgeList(String(decoding: bytes, as: UTF8.self), name: path)

@@ -34,6 +34,25 @@ public struct Canvas {
     /// An anti-aliased line of about `thickness` pixels.
     public mutating func line(_ x0: Double, _ y0: Double, _ x1: Double, _ y1: Double,
                               _ color: Color, thickness: Double = 1.5) {
+        // Non-finite or far-off coordinates (a plot of huge values) would
+        // trap in the Int conversions below: skip or clip them first.
+        guard x0.isFinite, y0.isFinite, x1.isFinite, y1.isFinite else { return }
+        let lim = Double(4 * (width + height) + 64)
+        guard max(x0, x1) > -lim, min(x0, x1) < lim, max(y0, y1) > -lim, min(y0, y1) < lim else { return }
+        if abs(x0) > lim || abs(x1) > lim || abs(y0) > lim || abs(y1) > lim {
+            // Shorten to the part within ±lim by bisection-free parametric clipping.
+            var t0 = 0.0, t1 = 1.0
+            let dxc = x1 - x0, dyc = y1 - y0
+            for (p, q) in [(-dxc, x0 + lim), (dxc, lim - x0), (-dyc, y0 + lim), (dyc, lim - y0)] {
+                if p == 0 { if q < 0 { return } else { continue } }
+                let r = q / p
+                if p < 0 { t0 = max(t0, r) } else { t1 = min(t1, r) }
+            }
+            guard t0 <= t1, t0.isFinite, t1.isFinite else { return }
+            line(x0 + t0 * dxc, y0 + t0 * dyc, x0 + t1 * dxc, y0 + t1 * dyc, color, thickness: thickness)
+            return
+        }
+        guard thickness.isFinite, thickness >= 0, thickness < lim else { return }
         let dx = x1 - x0, dy = y1 - y0
         let len = (dx * dx + dy * dy).squareRoot()
         let r = thickness / 2

@@ -51,6 +51,11 @@ public struct LinePlot {
         if x1 <= x0 { let d = integerX ? 0.5 : max(abs(x0) * 0.05, 1e-3); x0 -= d; x1 += d }
         let integerY = !ys.isEmpty && ys.allSatisfy { $0 == $0.rounded() && abs($0) < 1e15 }
         if y1 <= y0 { let d = integerY ? 1 : max(abs(y0) * 0.05, 1e-3); y0 -= d; y1 += d }
+        // Finite values can still span more than a Double holds (±1e308):
+        // narrow such a range so every pixel coordinate stays finite.
+        let half = Double.greatestFiniteMagnitude / 4
+        if !(x1 - x0).isFinite { x0 = max(x0, -half); x1 = min(x1, half) }
+        if !(y1 - y0).isFinite { y0 = max(y0, -half); y1 = min(y1, half) }
         let pad = (y1 - y0) * 0.05
         y0 -= pad; y1 += pad
         func px(_ x: Double) -> Double { Double(left) + (x - x0) / (x1 - x0) * Double(right - left) }
@@ -59,13 +64,13 @@ public struct LinePlot {
             let y = py(t)
             c.line(Double(left), y, Double(right), y, (225, 225, 225), thickness: 1)
             let label = LinePlot.format(t)
-            c.text(label, x: left - 6 - Canvas.textWidth(label), y: Int(y) - 7)
+            c.text(label, x: left - 6 - Canvas.textWidth(label), y: Int(min(max(y, -1e6), 1e6)) - 7)
         }
         for t in LinePlot.ticks(x0, x1, integer: integerX) {
             let x = px(t)
             c.line(x, Double(bottom), x, Double(bottom) + 4, (0, 0, 0), thickness: 1)
             let label = LinePlot.format(t)
-            c.text(label, x: Int(x) - Canvas.textWidth(label) / 2, y: bottom + 6)
+            c.text(label, x: Int(min(max(x, -1e6), 1e6)) - Canvas.textWidth(label) / 2, y: bottom + 6)
         }
         c.line(Double(left), Double(top), Double(left), Double(bottom), (0, 0, 0), thickness: 1)
         c.line(Double(left), Double(bottom), Double(right), Double(bottom), (0, 0, 0), thickness: 1)
@@ -122,7 +127,7 @@ public struct LinePlot {
         if integer { step = max(step, 1) }
         var k = (lo / step - 1e-9).rounded(.up)
         var out: [Double] = []
-        while k * step <= hi + step * 1e-9 {
+        while k * step <= hi + step * 1e-9 && out.count < 50 {   // k + 1 == k for huge k
             let t = k * step
             out.append(abs(t) < step * 1e-9 ? 0 : t)
             k += 1

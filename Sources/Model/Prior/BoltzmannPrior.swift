@@ -175,10 +175,27 @@ public final class BoltzmannPrior: Module {
         g.sweeps = n
     }
 
-    /// Samples per negative phase (paper: 1000).
-    public var negativeSamples: Int {
+    /// Samples per negative phase (paper: 1000). Set it with
+    /// `setNegativeSamples`, which checks that the chains fit in memory.
+    public internal(set) var negativeSamples: Int {
         get { _negativeSamples }
         set { absorbBuffers(); _negativeSamples = max(1, newValue) }
+    }
+
+    /// Sets the samples per negative phase. The chains and the samples
+    /// drawn from them take a few buffers of n × N floats (chains, samples,
+    /// relaxed copies); a count whose buffers exceed the machine's physical
+    /// memory is an error here, instead of an abort at the next negative
+    /// phase (`--chains 10000000` on a large graph).
+    public func setNegativeSamples(_ n: Int) throws {
+        try require(n >= 1, field: "negativeSamples", "must be >= 1, got \(n)")
+        let (floats, o1) = n.multipliedReportingOverflow(by: units)
+        let (bytes, o2) = floats.multipliedReportingOverflow(by: 4 * MemoryLayout<Float>.stride)
+        guard !o1, !o2, bytes <= Storage.maxBytes else {
+            throw ModelError(field: "negativeSamples",
+                             "cannot allocate \(o1 || o2 ? "more than \(Int.max)" : String(bytes)) bytes for \(n) chains of \(units) units (the machine has \(Storage.maxBytes) bytes of memory)")
+        }
+        negativeSamples = n
     }
 
     /// The prior's random stream (negative phase, Eq. C3 updates, defaults).

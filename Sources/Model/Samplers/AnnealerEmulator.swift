@@ -50,7 +50,7 @@ public struct AnnealerEmulator: Sampler {
     }
 
     public func sample(_ bm: BoltzmannMachine, count: Int, generator: inout Generator) throws -> SampleSet {
-        try checkCount(count, "annealer emulator")
+        try checkCount(count, "annealer emulator", units: bm.units)
         try require(count >= gauges, "emulator: \(count) reads cannot be split over \(gauges) gauges")
         let betas = try schedule().map { Float($0) }
         let sched = SweepSchedule(bb: betas, bw: betas)

@@ -49,7 +49,7 @@ public struct AnnealedImportanceSampling: Sampler {
     /// (chains × units) and log weights.
     public func run(_ bm: BoltzmannMachine, chains: Int, generator: inout Generator) throws
         -> (estimate: LogZEstimate, samples: [Float], logWeights: [Double]) {
-        try checkCount(chains, "AIS")
+        try checkCount(chains, "AIS", units: bm.units)
         try validate()
         let (betas, logZ0) = pathSchedule(bm, temperatures: temperatures, sweepsPerStep: sweepsPerStep,
                                           spacing: spacing, path: path)
@@ -164,7 +164,7 @@ public struct PopulationAnnealing: Sampler {
     }
 
     public func sample(_ bm: BoltzmannMachine, count: Int, generator: inout Generator) throws -> SampleSet {
-        try checkCount(count, "population annealing")
+        try checkCount(count, "population annealing", units: bm.units)
         try validate()
         try require(count >= populations,
                     "PA: need populations >= 1 and at least one replica per population (count \(count), populations \(populations))")

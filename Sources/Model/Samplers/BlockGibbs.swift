@@ -72,7 +72,7 @@ public final class BlockGibbsSampler: Sampler {
     /// sweeps run and the final energies per padded chain.
     func step(_ bm: BoltzmannMachine, count: Int, generator: inout Generator) throws
         -> (state: ChainState, sweeps: Int, eb: [Double], ew: [Double]) {
-        try checkCount(count, "block Gibbs")
+        try checkCount(count, "block Gibbs", units: bm.units)
         try validate()
         var extra = 0
         if !persistent || state == nil || state!.chains != count || state!.units != bm.units {
@@ -143,7 +143,7 @@ public struct SimulatedAnnealing: Sampler {
     /// ±1) and their energies E(s) + offset.
     public func sample(ising: IsingModel, count: Int, generator: inout Generator) throws
         -> (spins: [Float], energies: [Double], betas: [Double]) {
-        try checkCount(count, "SA")
+        try checkCount(count, "SA", units: ising.h.count)
         let betas = try self.betas(for: ising)
         let n = ising.graph.nodeCount
         let s = ChainState(units: n, chains: count)

@@ -80,6 +80,20 @@ public struct CommandSampler: Sampler {
     }
 
     /// Parses the program's output into count × units values in {0, 1}.
+    /// The most standard output `count` samples of `units` values may
+    /// take: 32 bytes a value (room for "-1.0000000000000000e+00, ") and
+    /// 64 a line, plus 64 KiB for comments, at most `Subprocess.maxOutput`.
+    /// A program that writes more is stopped there, instead of being
+    /// buffered up to a gigabyte and parsed at several times that.
+    static func outputLimit(units: Int, count: Int) throws -> Int {
+        let (line, o1) = units.multipliedReportingOverflow(by: 32)
+        let (all, o2) = (line + 64).multipliedReportingOverflow(by: count)
+        guard !o1, !o2, all + (1 << 16) <= Subprocess.maxOutput else {
+            throw ModelError(field: "count", "command sampler: \(count) samples of \(units) values would exceed the \(Subprocess.maxOutput)-byte output limit")
+        }
+        return all + (1 << 16)
+    }
+
     public func parseSamples(_ text: String, units: Int, count: Int) throws -> [Float] {
         var out: [Float] = []
         out.reserveCapacity(units * count)
@@ -123,11 +137,12 @@ public struct CommandSampler: Sampler {
     }
 
     public func sample(_ bm: BoltzmannMachine, count: Int, generator: inout Generator) throws -> SampleSet {
-        try checkCount(count, "command sampler")
+        try checkCount(count, "command sampler", units: bm.units)
         try validate()
         let input = Array(try problemText(bm, count: count).utf8)
         var ts0 = timespec(); clock_gettime(CLOCK_MONOTONIC, &ts0)
-        let r = try Subprocess.run(arguments, input: input, timeout: timeout)
+        let r = try Subprocess.run(arguments, input: input, timeout: timeout,
+                                   maxOutput: try Self.outputLimit(units: bm.units, count: count))
         var ts1 = timespec(); clock_gettime(CLOCK_MONOTONIC, &ts1)
         let seconds = Double(ts1.tv_sec - ts0.tv_sec) + Double(ts1.tv_nsec - ts0.tv_nsec) * 1e-9
         let who = "command sampler (\(commandLine))"
@@ -170,7 +185,11 @@ public enum Subprocess {
     /// Largest standard output accepted (bytes).
     public static let maxOutput = 1 << 30
 
-    public static func run(_ arguments: [String], input: [UInt8], timeout: Double) throws -> Result {
+    /// Runs `arguments` with `input` on its standard input; fails (killing
+    /// the process group) past `timeout` seconds or once the standard
+    /// output exceeds `maxOutput` bytes.
+    public static func run(_ arguments: [String], input: [UInt8], timeout: Double,
+                           maxOutput: Int = Subprocess.maxOutput) throws -> Result {
         guard let program = arguments.first, !program.isEmpty else { throw ModelError("subprocess: no command") }
         let who = arguments.joined(separator: " ")
         var inPipe: [Int32] = [-1, -1], outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1]
@@ -290,7 +309,10 @@ public enum Subprocess {
                     if k > 0 {
                         if p.fd == outFd {
                             stdout.append(contentsOf: buf[0..<k])
-                            if stdout.count > maxOutput { killGroup(); throw ModelError("\(who): more than \(maxOutput) bytes of output") }
+                            if stdout.count > maxOutput {
+                                killGroup()
+                                throw ModelError("\(who): more than \(maxOutput) bytes of output")
+                            }
                         } else {
                             stderr.append(contentsOf: buf[0..<k])
                             if stderr.count > 1 << 20 { stderr.removeFirst(stderr.count - (1 << 19)) }

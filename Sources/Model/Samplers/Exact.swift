@@ -104,7 +104,7 @@ public struct ExactSampler: Sampler {
 
     public func sample(_ bm: BoltzmannMachine, count: Int, generator: inout Generator) throws -> SampleSet {
         try ExactSampler.check(bm)
-        try checkCount(count, "exact sampler")
+        try checkCount(count, "exact sampler", units: bm.units)
         let n = bm.units
         var emin = Double.infinity
         try ExactSampler.enumerate(bm) { _, e in emin = min(emin, e) }

@@ -174,9 +174,18 @@ func betaSchedule(_ k: Int, spacing: BetaSpacing, from b0: Double, to b1: Double
     }
 }
 
-func checkCount(_ count: Int, _ who: String) throws {
+///
+/// With `units`, also checks that `count` samples fit in memory: a sampler
+/// holds a few buffers of count × units floats or doubles (states,
+/// samples, relaxed copies, energies), so their total must stay below the
+/// machine's physical memory, or the allocation would abort the process.
+func checkCount(_ count: Int, _ who: String, units: Int = 0) throws {
     try require(count > 0, "\(who): sample count must be > 0, got \(count)")
     try require(count <= 100_000_000, "\(who): sample count \(count) too large")
+    let (floats, o1) = count.multipliedReportingOverflow(by: Swift.max(units, 1))
+    let (bytes, o2) = floats.multipliedReportingOverflow(by: 16)
+    try require(!o1 && !o2 && bytes <= Storage.maxBytes,
+                "\(who): cannot allocate \(o1 || o2 ? "more than \(Int.max)" : String(bytes)) bytes for \(count) samples of \(units) units (the machine has \(Storage.maxBytes) bytes of memory)")
 }
 
 /// log(mean(exp(x))) and the delta-method standard error of that log:

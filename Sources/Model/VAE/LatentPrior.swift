@@ -77,7 +77,7 @@ extension LatentPrior {
     }
 
     /// `machine`, or an error when a parameter is NaN or infinite.
-    func checkedMachine(_ what: String) throws -> BoltzmannMachine {
+    public func checkedMachine(_ what: String) throws -> BoltzmannMachine {
         let m = machine
         try require(m.bias.allSatisfy { $0.isFinite } && m.weights.allSatisfy { $0.isFinite },
                     "\(what): the prior's parameters are not finite (diverged training?)")
