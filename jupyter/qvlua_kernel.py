@@ -45,17 +45,17 @@ def _die_with_parent():
 
 class Backend:
     """One `qvlua --kernel-backend` process: requests on its stdin, printed
-    output on its stdout/stderr, replies on a pipe that is its fd 3."""
+    output on its stdout/stderr, replies on a pipe (its fd $QVLUA_KERNEL_FD)."""
 
     def __init__(self):
         rd, wr = os.pipe()
         os.set_inheritable(wr, True)
         exe = qvlua_path()
+        env = dict(os.environ, QVLUA_KERNEL_FD=str(wr))
         self.proc = subprocess.Popen(
             [exe, "--kernel-backend"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            pass_fds=(wr,), preexec_fn=lambda: (os.dup2(wr, 3), _die_with_parent()),
-            cwd=os.getcwd(), close_fds=True)
+            pass_fds=(wr,), preexec_fn=_die_with_parent, env=env)
         os.close(wr)
         self.replies = os.fdopen(rd, "rb", buffering=0)
         self.buf = b""

@@ -14,7 +14,8 @@ import Glibc
 ///     {"op": "complete", "text": "qv.se"}        the word before the cursor
 ///     {"op": "inspect", "name": "qv.seed"}
 ///
-/// Replies and display data go to file descriptor 3, one JSON header a line,
+/// Replies and display data go to file descriptor $QVLUA_KERNEL_FD (default
+/// 3), one JSON header a line,
 /// some followed by raw payload bytes:
 ///
 ///     {"type": "ready", "version": "..."}                         once, at start
@@ -25,8 +26,8 @@ import Glibc
 ///
 /// What the cell prints goes to standard output and standard error as
 /// usual (line-buffered, so training progress streams). Both are flushed
-/// before anything is written to fd 3, so a reader that drains them before
-/// each fd-3 message sees everything in order. SIGINT (the notebook's stop
+/// before anything is written to the reply pipe, so a reader that drains
+/// them before each reply sees everything in order. SIGINT (the notebook's stop
 /// button) sets the interrupt flag, exactly as Ctrl-C in the REPL does.
 final class KernelBackend {
     let session: ReplSession
@@ -34,7 +35,8 @@ final class KernelBackend {
     let out: UnsafeMutablePointer<FILE>
     var lastError: String?
 
-    init?(state: LuaState, fd: Int32 = 3) {
+    init?(state: LuaState) {
+        let fd = getenv("QVLUA_KERNEL_FD").flatMap { Int32(String(cString: $0)) } ?? 3
         guard fcntl(fd, F_GETFD) != -1, let f = fdopen(fd, "w") else { return nil }
         out = f
         session = ReplSession(state: state)

@@ -139,7 +139,7 @@ func main() -> Int32 {
 
     if options.kernelBackend {
         guard let backend = KernelBackend(state: state) else {
-            errorMessage("--kernel-backend needs file descriptor 3 open for replies (started by jupyter/qvlua_kernel.py)")
+            errorMessage("--kernel-backend needs file descriptor $QVLUA_KERNEL_FD (default 3) open for replies (started by jupyter/qvlua_kernel.py)")
             return 1
         }
         return backend.run()
