@@ -38,7 +38,7 @@ def qvlua_path():
 def _die_with_parent():
     # Linux: the backend gets SIGKILL if this wrapper dies (a forced restart).
     try:
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        ctypes.CDLL(None).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
     except Exception:
         pass
 
@@ -185,12 +185,20 @@ class QvluaKernel(Kernel):
         stop button (SIGINT to the process group) reaches qvlua too, and
         the wait goes on until qvlua reports the cell's end."""
         on_output = None if silent else self._stream
-        self.backend.send(request)
-        while True:
-            try:
-                return self.backend.wait(on_output, on_message)
-            except KeyboardInterrupt:
-                self.backend.interrupt()
+        backend = self.backend
+        # While qvlua works, SIGINT only passes the interrupt on (it has
+        # usually reached qvlua already, through the process group): no
+        # KeyboardInterrupt in the middle of reading a reply.
+        try:
+            previous = signal.signal(signal.SIGINT, lambda signum, frame: backend.interrupt())
+        except ValueError:  # not the main thread: the signal is not ours to handle
+            previous = None
+        try:
+            backend.send(request)
+            return backend.wait(on_output, on_message)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
 
     # -- requests
     def do_execute(self, code, silent, store_history=True, user_expressions=None, allow_stdin=False):

@@ -111,31 +111,16 @@ public final class ReplSession {
         if trimmed.isEmpty { return .ok }
         let silent = trimmed.hasSuffix(";")
         // top-level locals become globals, line by line (unless that breaks the chunk)
-        var lines = code.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let lines = code.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         let rewritten = lines.map { line -> String in
             guard line.hasPrefix("local") else { return line }
             return (try? state.callPrelude("rewrite_local", [.string(line)]).first?.stringValue) ?? line
         }
-        if rewritten != lines, (try? state.load(rewritten.joined(separator: "\n"), name: chunkName)) != nil
-            || (try? state.load("return " + rewritten.joined(separator: "\n"), name: chunkName)) != nil {
-            lines = rewritten
-        }
-        code = lines.joined(separator: "\n")
-        // 1. the whole cell as an expression
-        if let f = try? state.load("return " + code, name: chunkName) { return evaluate(f, silent: silent) }
-        // 2. statements, then a final expression of the last line(s)
-        var i = lines.count - 1
-        while i > 0 {
-            let tail = lines[i...].joined(separator: "\n")
-            if !tail.trimmingSpaces().isEmpty, (try? state.load("return " + tail, name: chunkName)) != nil,
-               let f = try? state.load(lines[..<i].joined(separator: "\n") + "\nreturn " + tail, name: chunkName) {
-                return evaluate(f, silent: silent)
-            }
-            i -= 1
-        }
-        // 3. statements only
+        if rewritten != lines, let f = compileCell(rewritten) { return evaluate(f, silent: silent) }
+        if let f = compileCell(lines) { return evaluate(f, silent: silent) }
         do {
-            return evaluate(try state.load(code, name: chunkName), silent: silent)
+            _ = try state.load(code, name: chunkName)
+            return .ok  // not reached: compileCell would have loaded it
         } catch let e as LuaError {
             printError(e.message)
             return .error(e.message)
@@ -143,6 +128,23 @@ public final class ReplSession {
             printError("\(error)")
             return .error("\(error)")
         }
+    }
+
+    /// A cell's chunk: the whole as an expression, else statements with a
+    /// final expression of the last line(s) returned, else statements.
+    private func compileCell(_ lines: [String]) -> LuaRef? {
+        let code = lines.joined(separator: "\n")
+        if let f = try? state.load("return " + code, name: chunkName) { return f }
+        var i = lines.count - 1
+        while i > 0 {
+            let tail = lines[i...].joined(separator: "\n")
+            if !tail.trimmingSpaces().isEmpty, (try? state.load("return " + tail, name: chunkName)) != nil,
+               let f = try? state.load(lines[..<i].joined(separator: "\n") + "\nreturn " + tail, name: chunkName) {
+                return f
+            }
+            i -= 1
+        }
+        return try? state.load(code, name: chunkName)
     }
 
     /// The text `help(name)` prints, for a name such as "qv.seed" or "t:sum"
