@@ -125,27 +125,23 @@ class KernelTests(unittest.TestCase):
         self.assertGreater(end - times["first"], 1.0)
 
     def test_complete(self):
-        self.kc.complete("x = qv.se", 9)
-        reply = self.kc.get_shell_msg(timeout=10)["content"]
+        reply = self.kc.complete("x = qv.se", 9, reply=True, timeout=10)["content"]
         self.assertEqual(reply["status"], "ok")
         self.assertIn("qv.seed", reply["matches"])
         self.assertEqual((reply["cursor_start"], reply["cursor_end"]), (4, 9))
         self.run_cell("tt = qv.zeros(2, 3)")
-        self.kc.complete("tt:su", 5)
-        reply = self.kc.get_shell_msg(timeout=10)["content"]
+        reply = self.kc.complete("tt:su", 5, reply=True, timeout=10)["content"]
         self.assertIn("tt:sum", reply["matches"])
 
     def test_inspect(self):
-        self.kc.inspect("qv.seed(", 8)
-        reply = self.kc.get_shell_msg(timeout=10)["content"]
+        reply = self.kc.inspect("qv.seed(", 8, reply=True, timeout=10)["content"]
         self.assertEqual(reply["status"], "ok")
         self.assertTrue(reply["found"])
         self.assertIn("qv.seed(", reply["data"]["text/plain"])
-        self.kc.inspect("help", 2)
-        reply = self.kc.get_shell_msg(timeout=10)["content"]
+        reply = self.kc.inspect("help", 2, reply=True, timeout=10)["content"]
         self.assertIn("help([x])", reply["data"]["text/plain"])
-        self.kc.inspect("no_such_thing_here", 3)
-        self.assertFalse(self.kc.get_shell_msg(timeout=10)["content"]["found"])
+        reply = self.kc.inspect("no_such_thing_here", 3, reply=True, timeout=10)["content"]
+        self.assertFalse(reply["found"])
 
     def interrupt_after(self, code, delay=1.0, limit=15):
         msg_id = self.kc.execute(code)
@@ -157,15 +153,16 @@ class KernelTests(unittest.TestCase):
             if reply["parent_header"].get("msg_id") == msg_id:
                 break
         self.assertLess(time.monotonic() - t0, limit)
-        # drain iopub up to idle
-        while True:
+        # the kernel goes back to idle for this request
+        idle = False
+        while not idle:
             try:
-                m = self.kc.get_iopub_msg(timeout=5)
+                m = self.kc.get_iopub_msg(timeout=10)
             except queue.Empty:
                 break
-            if m["msg_type"] == "status" and m["content"]["execution_state"] == "idle" \
-                    and m["parent_header"].get("msg_id") == msg_id:
-                break
+            idle = m["msg_type"] == "status" and m["content"]["execution_state"] == "idle" \
+                and m["parent_header"].get("msg_id") == msg_id
+        self.assertTrue(idle, "no idle status after the interrupt")
         return reply["content"]
 
     def test_interrupt_lua_loop_keeps_state(self):
@@ -183,6 +180,27 @@ class KernelTests(unittest.TestCase):
         self.assertIn("interrupted", reply["evalue"])
         self.assertEqual(self.run_cell("bm.n or #bm").reply["status"], "ok")
         self.assertEqual(self.run_cell("'alive'").result["text/plain"], '"alive"')
+
+
+    def test_interrupt_blas_loop(self):
+        self.run_cell("a = qv.randn(1500, 1500)")
+        reply = self.interrupt_after("for i = 1, 100000 do b = a:matmul(a) end")
+        self.assertEqual(reply["ename"], "Interrupted")
+        self.assertEqual(self.run_cell("a:size(1)").result["text/plain"], "1500")
+
+    def test_interrupt_training_epoch(self):
+        data = os.path.join(ROOT, "..", "shared", "data", "mnist")
+        if not os.path.exists(os.path.join(data, "train-images-idx3-ubyte.gz")):
+            self.skipTest(f"no MNIST at {data}")
+        out = tempfile.mkdtemp()
+        self.run_cell(f'trainer = require "trainer"\nrun = trainer.new{{dataset = "mnist", data = "{data}", '
+                      f'train_n = 20000, valid_n = 100, epochs = 1, chains = 100, out = "{out}", force = true}}')
+        reply = self.interrupt_after("run:epoch()", delay=3.0)
+        self.assertEqual(reply["status"], "error")
+        self.assertIn("interrupted", reply["evalue"])
+        c = self.run_cell("info = run:step()\ninfo.loss > 0")
+        self.assertEqual(c.reply["status"], "ok")
+        self.assertEqual(c.result["text/plain"], "true")
 
 
 class RestartTests(unittest.TestCase):
