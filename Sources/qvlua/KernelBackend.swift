@@ -59,14 +59,21 @@ final class KernelBackend {
         setvbuf(stderr, nil, _IONBF, 0)
         installLuaHelpers()
         send(.object([("type", .string("ready")), ("version", .string(versionLine))]))
+        // Requests are read from a duplicate of standard input, which
+        // becomes /dev/null: a cell's io.read() sees end of file instead of
+        // eating the next request.
+        let requestFd = dup(0)
+        let devnull = open("/dev/null", O_RDONLY)
+        if devnull >= 0 { dup2(devnull, 0); close(devnull) }
+        guard requestFd >= 0, let requests = fdopen(requestFd, "r") else { return 1 }
         var buf: UnsafeMutablePointer<CChar>? = nil
         var cap = 0
         defer { free(buf) }
         while true {
             errno = 0
-            let n = getline(&buf, &cap, stdin)
+            let n = getline(&buf, &cap, requests)
             if n < 0 {
-                if errno == EINTR { clearerr(stdin); continue }
+                if errno == EINTR { clearerr(requests); continue }
                 break
             }
             let line = String(cString: buf!)

@@ -82,6 +82,9 @@ class KernelTests(unittest.TestCase):
         self.assertIsNone(self.run_cell("1 + 1;").result)
         # a column-0 local survives into the next cell, as at the REPL prompt
         self.assertEqual(self.run_cell("y * 2").result["text/plain"], "40")
+        # standard input is not the kernel's request stream
+        self.assertEqual(self.run_cell("io.read()").result["text/plain"], "nil")
+        self.assertEqual(self.run_cell("y").result["text/plain"], "20")
 
     def test_error_has_traceback_and_kernel_survives(self):
         c = self.run_cell('zz = 5\nlocal function f() error("boom") end\nf()')
