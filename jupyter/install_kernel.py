@@ -46,7 +46,7 @@ def main():
         os.makedirs(d)
         with open(os.path.join(d, "kernel.json"), "w") as f:
             json.dump(spec(qvlua), f, indent=1)
-        dest = KernelSpecManager().install_kernel_spec(d, "qvlua", user=True, replace=True)
+        dest = KernelSpecManager().install_kernel_spec(d, "qvlua", user=True)
     print(f"installed the qvlua kernel in {dest} (Jupyter lists it as \"qvlua\")")
 
 
