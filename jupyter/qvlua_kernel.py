@@ -18,7 +18,6 @@ import re
 import select
 import signal
 import subprocess
-import sys
 
 from ipykernel.kernelapp import IPKernelApp
 from ipykernel.kernelbase import Kernel
