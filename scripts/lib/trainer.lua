@@ -62,7 +62,11 @@ local M = {}
 --- mpirun). A study that gives each rank its own runs sets M.dist =
 --- M.SOLO while it trains (each run then is a world of one).
 M.dist = qv.dist
-M.SOLO = {rank = function() return 0 end, size = function() return 1 end}
+M.SOLO = {}
+--- SOLO.rank() -> 0: the one rank of a world of one.
+function M.SOLO.rank() return 0 end
+--- SOLO.size() -> 1: a world of one.
+function M.SOLO.size() return 1 end
 
 -- ---------------------------------------------------------------------------
 -- Options
