@@ -1,15 +1,20 @@
 # qvlua — build, test and run. `make help` lists the targets.
 SWIFT   ?= swift
 QVLUA   := .build/release/qvlua
-APT_PKGS := liblua5.4-dev libopenblas-dev libreadline-dev zlib1g-dev openmpi-bin libopenmpi-dev dataset-fashion-mnist pkg-config
+APT_PKGS := liblua5.4-dev libopenblas-dev libreadline-dev zlib1g-dev openmpi-bin libopenmpi-dev dataset-fashion-mnist pkg-config python3 python3-venv
 
-.PHONY: help setup build debug test test-swift test-lua test-repl train bench clean
+PYTHON  ?= python3
+JVENV   := .venv-jupyter
+JPY     := $(JVENV)/bin/python
+
+.PHONY: help setup build debug test test-swift test-lua test-repl test-kernel jupyter-env kernel notebook-html train bench clean
 
 help:
 	@echo "make setup   install the Debian packages qvlua needs (apt)"
 	@echo "make build   release build of .build/release/qvlua"
 	@echo "make train   set up, build and run scripts/train.lua (Fashion-MNIST)"
-	@echo "make test    Swift tests, Lua tests and REPL tests"
+	@echo "make test    Swift tests, Lua tests, REPL tests and Jupyter kernel tests"
+	@echo "make kernel  install the qvlua Jupyter kernel for the current user"
 	@echo "make bench   benchmarks (see BENCHMARKS.md)"
 
 setup:
@@ -29,7 +34,7 @@ train: build
 	$(QVLUA) scripts/train.lua $$([ -e runs/default/checkpoint.safetensors ] && echo --resume) $(ARGS)
 
 # `swift test` includes the REPL tests (Tests/QvluaTests, driven through a pty).
-test: build test-swift test-lua
+test: build test-swift test-lua test-kernel
 
 test-swift:
 	$(SWIFT) test
@@ -39,6 +44,33 @@ test-repl:
 
 test-lua: build
 	$(QVLUA) Tests/lua/run.lua
+
+# The Jupyter kernel (jupyter/, README "Jupyter"): ipykernel and the test
+# tools in a project venv; `make kernel` writes the user's kernelspec.
+jupyter-env: $(JVENV)/.installed
+
+$(JVENV)/.installed: jupyter/requirements.txt
+	$(PYTHON) -m venv $(JVENV)
+	$(JPY) -m pip install -q --disable-pip-version-check -r jupyter/requirements.txt
+	touch $@
+
+kernel: build jupyter-env
+	$(JPY) jupyter/install_kernel.py
+
+# Kernel protocol tests and the notebook under docs/notebooks, run by nbclient.
+# Skipped, with the reason, only when the Python packages cannot be installed.
+test-kernel: build
+	@if $(MAKE) --no-print-directory jupyter-env; then \
+	  $(JPY) Tests/kernel/test_kernel.py -v; \
+	else \
+	  echo "SKIPPED kernel tests: could not install jupyter/requirements.txt into $(JVENV) (no PyPI?)"; \
+	fi
+
+# Executes the notebook, renders it to HTML and screenshots it (docs/images);
+# needs nbconvert (pip) and Debian's chromium.
+notebook-html: build jupyter-env
+	$(JPY) -m pip install -q --disable-pip-version-check nbconvert
+	$(JPY) jupyter/render_notebook.py
 
 bench: setup
 	$(SWIFT) build -c release --product qvbench

@@ -1,4 +1,5 @@
 import CLua
+import CSupport
 import Runtime
 import Model
 
@@ -37,6 +38,10 @@ extension LuaState {
         do {
             let args = Arguments(L: L, state: self, function: b.name, offset: b.offset, kind: b.kind)
             let result = try b.body(args)
+            if interruptsEnabled, Interrupt.isPending {
+                _ = qv_take_interrupt()
+                throw Interrupt.Interrupted()
+            }
             return try push(result, L)
         } catch let e as LuaError {
             if let v = e.value {

@@ -169,10 +169,16 @@ public final class LuaState {
     }
 
     /// Turns Ctrl-C into the Lua error "interrupted": the SIGINT flag
-    /// (CSupport) is checked every `instructions` VM instructions.
+    /// (CSupport) is checked every `instructions` VM instructions, and
+    /// after every Swift binding returns (a loop of long BLAS calls runs
+    /// few instructions between them).
     public func enableInterrupts(every instructions: Int32 = 1000) {
         qvL_set_interrupt_hook(L, instructions)
+        interruptsEnabled = true
     }
+
+    /// Whether `enableInterrupts` was called.
+    public internal(set) var interruptsEnabled = false
 
     // MARK: globals
 

@@ -6,7 +6,7 @@ extension QV {
     public static func openOutput(_ state: LuaState) {
         let image = state.module("qv").submodule("image", doc: "qv.image — image grids written as PNG.")
         image.fn("grid", doc: """
-            qv.image.grid(path, images, {columns = 10, scale = 1, padding = 2, rows = 28, cols = 28})
+            qv.image.grid(path, images, {columns = 10, scale = 1, padding = 2, rows = 28, cols = 28}) -> path
             Writes images (a qv.Tensor [n, rows*cols], [n, rows, cols] or [n, 1, rows, cols], values in 0..1)
             as a grey PNG grid. rows/cols default to the tensor's last two dims, or 28×28 for flat images.
             """) { args in
@@ -34,12 +34,12 @@ extension QV {
                 try ImageGrid.write(path: path, images: t.contiguous().toArray(), count: n, rows: rows, cols: cols,
                                     columns: columns, padding: padding, scale: scale)
             } catch { throw args.error("\(error)") }
-            return .none
+            return .string(path)
         }
 
         let plot = state.module("qv").submodule("plot", doc: "qv.plot — line plots written as PNG.")
         plot.fn("lines", doc: """
-            qv.plot.lines(path, panels)
+            qv.plot.lines(path, panels) -> path
             Writes line plots side by side as a PNG. panels = {{title = "...", xlabel = "epoch",
             series = {{name = "...", x = {...}, y = {...}}, ...}}, ...}; NaN y values leave gaps.
             """) { args in
@@ -73,7 +73,7 @@ extension QV {
                 panels.append(.init(title: title, xLabel: xLabel, series: series))
             }
             do { try LinePlot(panels: panels).write(path: path) } catch { throw args.error("\(error)") }
-            return .none
+            return .string(path)
         }
     }
 }

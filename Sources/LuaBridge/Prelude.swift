@@ -258,13 +258,10 @@ qvlua — Lua 5.4 with the qv engine.
   Ctrl-D             exits (on an empty line)
 See REPL.md for everything.]]
 
---- help([x]): documentation of x (a value or a name such as "qv.seed").
-function help(...)
+--- The text help(x) prints (the Jupyter kernel's inspect_request uses it too).
+local function help_text(...)
   local out = {}
-  if select("#", ...) == 0 then
-    io.stdout:write(general_help, "\n")
-    return
-  end
+  if select("#", ...) == 0 then return general_help end
   local x = ...
   local label
   if type(x) == "string" and x:match("^[%a_][%w_%.:]*$") then
@@ -311,18 +308,33 @@ function help(...)
   else
     out[#out + 1] = (label and (label .. " = ") or "") .. M.repr(x) .. " (" .. t .. ")"
   end
-  io.stdout:write(concat(out, "\n"), "\n")
+  return concat(out, "\n")
+end
+M.help_text = help_text
+
+--- help([x]): documentation of x (a value or a name such as "qv.seed").
+function help(...)
+  io.stdout:write(help_text(...), "\n")
 end
 
 ------------------------------------------------------------------ REPL helpers
 --- Called by the REPL with a chunk's results: sets _ and prints them.
 function M.show(silent, n, ...)
+  local text = M.show_text(silent, n, ...)
+  if text then
+    io.stdout:write(text, "\n")
+    io.stdout:flush()
+  end
+end
+
+--- The same, returning the text instead of printing it (nil when silent
+--- or there are no results): a Jupyter cell's execute_result.
+function M.show_text(silent, n, ...)
   if n > 0 then rawset(_G, "_", (...)) end
-  if silent or n == 0 then return end
+  if silent or n == 0 then return nil end
   local parts = {}
   for i = 1, n do parts[i] = M.repr((select(i, ...))) end
-  io.stdout:write(concat(parts, "\t"), "\n")
-  io.stdout:flush()
+  return concat(parts, "\t")
 end
 
 --- "local x, y = e" at the start of a chunk -> "x, y = e" (so values

@@ -19,6 +19,9 @@ public final class ReplSession {
     }
     /// Chunk name used in messages ("stdin:1: ...").
     public var chunkName = "=stdin"
+    /// When set, a chunk's auto-printed results (the text the REPL prints)
+    /// are handed here instead of printed: a Jupyter cell's execute_result.
+    public var resultHandler: ((String) -> Void)?
 
     public enum Outcome: Equatable {
         /// More lines are needed (the prompt becomes ">> ").
@@ -41,12 +44,7 @@ public final class ReplSession {
         var line = rawLine
         if pending.isEmpty {
             let trimmed = line.drop(while: { $0 == " " || $0 == "\t" })
-            if trimmed.hasPrefix("?") {
-                let what = trimmed.dropFirst().trimmingSpaces()
-                let isName = what.first.map { $0.isLetter || $0 == "_" } == true
-                    && what.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "." || $0 == ":" }
-                line = what.isEmpty ? "help()" : isName ? "help(\"\(what)\")" : "help(\(what))"
-            }
+            if let h = ReplSession.helpCall(line) { line = h }
             if trimmed.isEmpty { return .ok }
         }
         pending.append(line)
@@ -87,6 +85,77 @@ public final class ReplSession {
         return .error(msg)
     }
 
+    /// "?x" -> "help(\"x\")", "?expr" -> "help(expr)", "?" -> "help()"; nil
+    /// for a line that does not start with "?".
+    static func helpCall(_ line: String) -> String? {
+        let trimmed = line.drop(while: { $0 == " " || $0 == "\t" })
+        guard trimmed.hasPrefix("?") else { return nil }
+        let what = trimmed.dropFirst().trimmingSpaces()
+        let isName = what.first.map { $0.isLetter || $0 == "_" } == true
+            && what.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "." || $0 == ":" }
+        return what.isEmpty ? "help()" : isName ? "help(\"\(what)\")" : "help(\(what))"
+    }
+
+    /// Runs a whole chunk at once (a notebook cell), with the REPL's rules
+    /// extended to many lines: the value of a final expression is shown
+    /// (`return <last lines>`), a trailing ';' silences it, `?x` on a
+    /// one-line cell is help, and a `local` at the start of a line (column
+    /// 0) declares a global so that values survive between cells. A chunk
+    /// that is incomplete is a syntax error.
+    @discardableResult
+    public func runCell(_ cell: String) -> Outcome {
+        pending.removeAll()
+        var code = cell
+        if !code.contains("\n"), let h = ReplSession.helpCall(code) { code = h }
+        let trimmed = code.trimmingSpaces()
+        if trimmed.isEmpty { return .ok }
+        let silent = trimmed.hasSuffix(";")
+        // top-level locals become globals, line by line (unless that breaks the chunk)
+        let lines = code.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let rewritten = lines.map { line -> String in
+            guard line.hasPrefix("local") else { return line }
+            return (try? state.callPrelude("rewrite_local", [.string(line)]).first?.stringValue) ?? line
+        }
+        if rewritten != lines, let f = compileCell(rewritten) { return evaluate(f, silent: silent) }
+        if let f = compileCell(lines) { return evaluate(f, silent: silent) }
+        do {
+            _ = try state.load(code, name: chunkName)
+            return .ok  // not reached: compileCell would have loaded it
+        } catch let e as LuaError {
+            printError(e.message)
+            return .error(e.message)
+        } catch {
+            printError("\(error)")
+            return .error("\(error)")
+        }
+    }
+
+    /// A cell's chunk: the whole as an expression, else statements with a
+    /// final expression of the last line(s) returned, else statements.
+    private func compileCell(_ lines: [String]) -> LuaRef? {
+        let code = lines.joined(separator: "\n")
+        if let f = try? state.load("return " + code, name: chunkName) { return f }
+        var i = lines.count - 1
+        while i > 0 {
+            let tail = lines[i...].joined(separator: "\n")
+            if !tail.trimmingSpaces().isEmpty, (try? state.load("return " + tail, name: chunkName)) != nil,
+               let f = try? state.load(lines[..<i].joined(separator: "\n") + "\nreturn " + tail, name: chunkName) {
+                return f
+            }
+            i -= 1
+        }
+        return try? state.load(code, name: chunkName)
+    }
+
+    /// The text `help(name)` prints, for a name such as "qv.seed" or "t:sum"
+    /// (nil when the name does not resolve).
+    public func helpText(_ name: String) -> String? {
+        let what = String(name.map { $0 == ":" ? "." : $0 })
+        guard let r = try? state.callPrelude("help_text", [.string(what)]).first?.stringValue else { return nil }
+        if r.hasPrefix("no such name") { return nil }
+        return r
+    }
+
     /// Runs a compiled chunk; prints its results unless silent.
     func evaluate(_ f: LuaRef, silent: Bool) -> Outcome {
         let L = state.L
@@ -101,7 +170,7 @@ public final class ReplSession {
         let n = lua_gettop(L) - top
         guard lua_checkstack(L, 4) != 0 else { return .ok }
         lua_rawgeti(L, LuaState.registry, lua_Integer(state.preludeRef))
-        lua_pushstring(L, "show")
+        lua_pushstring(L, resultHandler == nil ? "show" : "show_text")
         lua_rawget(L, -2)
         qvL_remove(L, -2)
         qvL_insert(L, top + 1)
@@ -109,8 +178,15 @@ public final class ReplSession {
         qvL_insert(L, top + 2)
         lua_pushinteger(L, lua_Integer(n))
         qvL_insert(L, top + 3)
-        if qvL_pcall(L, n + 2, 0) != LUA_OK {
+        if qvL_pcall(L, n + 2, 1) != LUA_OK {
             return report(state.errorFromTop(L))
+        }
+        if let handler = resultHandler, lua_type(L, -1) == LUA_TSTRING {
+            var len = 0
+            if let p = lua_tolstring(L, -1, &len) {
+                let text = String(decoding: UnsafeRawBufferPointer(start: p, count: len), as: UTF8.self)
+                handler(text)
+            }
         }
         return .ok
     }

@@ -11,6 +11,7 @@ struct CommandLineOptions {
     var showHelp = false              // -h, --help
     var ignoreEnvironment = false     // -E
     var warnings = false              // -W
+    var kernelBackend = false         // --kernel-backend (the Jupyter kernel's engine)
     /// Index in argv of the script ("-" for stdin), or nil.
     var scriptIndex: Int?
     var argv: [String]
@@ -28,6 +29,7 @@ struct CommandLineOptions {
           -E        ignore environment variables (LUA_INIT, LUA_PATH, QVLUA_PATH, ...)
           -W        turn warnings on
           -h        show this help (also --help)
+          --kernel-backend  serve the Jupyter kernel (jupyter/qvlua_kernel.py) on stdin and fd 3
           --        stop handling options
           -         stop handling options and execute stdin
         With no script, qvlua starts the REPL when standard input is a terminal
@@ -51,6 +53,7 @@ struct CommandLineOptions {
             case "-h", "--help": showHelp = true
             case "-E": ignoreEnvironment = true
             case "-W": warnings = true
+            case "--kernel-backend": kernelBackend = true
             case "-e", "-l":
                 // the value may be glued ("-eprint(1)") or the next argument
                 i += 1

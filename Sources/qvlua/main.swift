@@ -137,6 +137,14 @@ func main() -> Int32 {
         } catch { report(error); return 1 }
     }
 
+    if options.kernelBackend {
+        guard let backend = KernelBackend(state: state) else {
+            errorMessage("--kernel-backend needs file descriptor $QVLUA_KERNEL_FD (default 3) open for replies (started by jupyter/qvlua_kernel.py)")
+            return 1
+        }
+        return backend.run()
+    }
+
     let stdinIsTTY = isatty(0) != 0
     if options.interactive {
         Repl(session: ReplSession(state: state)).run()

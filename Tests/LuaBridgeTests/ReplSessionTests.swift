@@ -111,4 +111,41 @@ final class ReplSessionTests: XCTestCase {
         XCTAssertEqual(session.complete("g:ra"), ["g:rand", "g:randn"], "userdata methods via the class metatable")
         XCTAssertTrue(session.complete("qv.Generator.sp").contains("qv.Generator.split"))
     }
+
+    // MARK: whole cells (the Jupyter kernel)
+
+    func testCellShowsFinalExpressionThroughResultHandler() {
+        var results: [String] = []
+        session.resultHandler = { results.append($0) }
+        XCTAssertEqual(session.runCell("x = 20\nlocal y = 2\nx + y"), .ok)
+        XCTAssertEqual(results, ["22"])
+        XCTAssertEqual(printed, "", "results go to the handler, not to stdout")
+        // a final expression over several lines, and a leading-local rewrite
+        XCTAssertEqual(session.runCell("local t = {\n  b = 2,\n}\n{\n  t.b,\n  y }"), .ok)
+        XCTAssertEqual(results.last, "{2, 2}")
+        // a trailing ';' silences; a call's results are shown
+        XCTAssertEqual(session.runCell("x * 2;"), .ok)
+        XCTAssertEqual(results.count, 2)
+        XCTAssertEqual(session.runCell("function f() return 7 end\nf()"), .ok)
+        XCTAssertEqual(results.last, "7")
+        // an indented local stays local to the cell
+        XCTAssertEqual(session.runCell("do\n  local hidden = 1\nend\nhidden"), .ok)
+        XCTAssertEqual(results.last, "nil")
+    }
+
+    func testCellErrorsAndIncompleteChunks() {
+        XCTAssertEqual(session.runCell("error('boom')"), .error("stdin:1: boom"))
+        XCTAssertTrue(errors.last?.contains("stack traceback") ?? false)
+        // incomplete is a syntax error for a cell, and leaves nothing pending
+        guard case .error(let m) = session.runCell("function g(") else { return XCTFail("expected an error") }
+        XCTAssertTrue(m.contains("<eof>"), m)
+        XCTAssertFalse(session.isContinuing)
+    }
+
+    func testHelpTextForInspect() {
+        XCTAssertTrue(session.helpText("qv.seed")?.contains("qv.seed(n)") ?? false)
+        XCTAssertNil(session.helpText("no_such_name_anywhere"))
+        XCTAssertEqual(session.runCell("?qv.seed"), .ok)
+        XCTAssertTrue(printed.contains("qv.seed(n)"), printed)
+    }
 }

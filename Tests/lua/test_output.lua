@@ -10,12 +10,20 @@ end
 
 test("plot.lines writes a PNG with one panel per table", function()
   local path = os.tmpname() .. ".png"
-  qv.plot.lines(path, {
+  local written = qv.plot.lines(path, {
     {title = "loss", series = {{name = "train", x = {1, 2, 3}, y = {3, 2, 1.5}}, {name = "valid", x = {1, 2, 3}, y = {3.1, 0 / 0, 2}}}},
     {title = "units", series = {{name = "active", x = {1, 2, 3}, y = {288, 200, 150}}}},
   })
+  expect.eq(written, path)   -- the path, so that display(qv.plot.lines(...)) shows it in a notebook
   local w, h = png_size(path)
   expect.eq(w, 1040); expect.eq(h, 320)
+  os.remove(path)
+end)
+
+test("image.grid returns the path it wrote", function()
+  local path = os.tmpname() .. ".png"
+  expect.eq(qv.image.grid(path, qv.zeros(2, 784)), path)
+  expect.eq(png_size(path) > 0, true)
   os.remove(path)
 end)
 
