@@ -421,7 +421,8 @@ extension QV {
             let em = try validated(args, AnnealerEmulator(betaEff: beta, hNoise: hn, jNoise: jn, gauges: gauges, randomGauge: rg,
                                                           annealSweeps: sweeps, freezeOut: fo, pauseSweeps: pause,
                                                           driftSD: dsd, driftTime: dtime, driftSeed: UInt64(bitPattern: Int64(dseed)),
-                                                          driftStart: dstart))
+                                                          driftStart: dstart),
+                                   renamed: ["driftSD": "drift_sd"])
             return .object(SamplerBox("annealer", em, [
                 ("beta_eff", .number(beta)), ("h_noise", .number(hn)), ("j_noise", .number(jn)),
                 ("gauges", .int(gauges)), ("random_gauge", .bool(rg)), ("anneal_sweeps", .int(sweeps)),

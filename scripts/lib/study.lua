@@ -256,7 +256,7 @@ function M.parser(spec)
   p:option{"out", default = spec.out, metavar = "DIR", help = "study directory: one sub-directory per run, tables, plot"}
   p:option{"train-args", metavar = "'--opt v ..'", help = "extra train.lua options for every run (split on spaces)"}
   p:flag{"rerun", help = "train again from scratch even where OUT/<run> holds a finished or resumable run"}
-  p:flag{"smoke", help = "the smoke size: 1 epoch on 300 images, 2 seeds, tiny evaluations (well under a minute; CI)"}
+  p:flag{"smoke", help = "the smoke size: 1 epoch on 100 images, 2 seeds, tiny evaluations (well under a minute; CI)"}
   p:flag{"paper", help = "the paper's size: conv networks, 2000 epochs, 5 seeds, LL on the whole test set (K = 1000)"}
   p:flag{"dry-run", help = "print each run's options and exit"}
   return p
@@ -291,8 +291,8 @@ end
 --- The sizes --smoke and --paper stand for: study options, and training
 --- options for every run (an explicit --train-args option wins).
 M.SIZES = {
-  smoke = {study = {epochs = 1, seeds = "2", eval_k = 20, eval_n = 100},
-           train = {train_n = 300, valid_n = 100, chains = 100, logz_chains = 100, logz_temperatures = 100}},
+  smoke = {study = {epochs = 1, seeds = "2", eval_k = 10, eval_n = 50},
+           train = {train_n = 100, batch_size = 50, valid_n = 50, chains = 50, logz_chains = 50, logz_temperatures = 50}},
   paper = {study = {network = "conv", epochs = 2000, seeds = "5", eval_k = 1000, eval_n = 10000}, train = {}},
 }
 

@@ -72,7 +72,7 @@ M.OPTIONS = {
   {"beta_drift_time", type = "number", default = 100, min = 0, help = "annealer emulator: the drift's correlation time in steps"},
   {"beta_drift_seed", type = "int", default = 1, help = "annealer emulator: the drift path's seed (the same for runs on one 'machine')"},
   {"beta_eff_rate", type = "number", min = 0, metavar = "RATE", scheduled = true,
-   help = "step of the prior's beta_eff tracking (Eq. C3) per training step (default: 0.01 with --sampler annealer, else 0: off)"},
+   help = "step of the prior's beta_eff tracking (Eq. C3) per training step (default: 0.01 with --sampler annealer or command:.., else 0: off)"},
   {"epochs", type = "int", default = 10, min = 1, help = "training epochs"},
   {"batch_size", type = "int", default = 100, min = 1, help = "batch size"},
   {"train_n", type = "int", min = 1, metavar = "N", help = "train on the first N training images only (quick runs, tests; default: all 50000)"},
@@ -234,7 +234,10 @@ function M.options(given)
     end
   end
   if type(o.lr) == "number" and o.lr <= 0 or o.lr_min <= 0 then option_error("learning rates must be positive") end
-  if o.beta_eff_rate == nil then o.beta_eff_rate = o.sampler == "annealer" and 0.01 or 0 end
+  if o.beta_eff_rate == nil then
+    -- an annealer (the emulator, or an external command sampler) samples at an unknown temperature
+    o.beta_eff_rate = type(o.sampler) == "string" and (o.sampler == "annealer" or o.sampler:match("^command:")) and 0.01 or 0
+  end
   if o.resume and not qv.exists(o.out .. "/checkpoint.safetensors") then
     option_error("--resume: no checkpoint at %s/checkpoint.safetensors", o.out)
   end

@@ -218,7 +218,7 @@ function M.evaluate(model, prior, x, o)
   local r = qv.vae.evaluate(model, x, {k = o.k or 1000, logz = logz, logz_err = logz_err})
   r.logz, r.logz_err = logz, logz_err
   local beta = o.beta_eff or 1
-  if beta ~= 1 then
+  if math.abs(beta - 1) > 1e-4 then
     -- the auxiliary machine (beta_eff b, beta_eff W): what an annealer at beta_eff samples (Eqs. 17-18)
     local a = qv.vae.evaluate(model, x, {k = o.k or 1000, beta_eff = beta, logz_method = method,
                                          logz_chains = o.logz_chains or 1000,
