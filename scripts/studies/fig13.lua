@@ -77,7 +77,7 @@ for _, r in ipairs(s.results or {}) do
 end
 local curves = {}
 for c, t in pairs(per) do curves[c] = {tracked = study.band(t.tracked), machine = study.band(t.machine)} end
-if curves.chimera then curves["machine (emulator's true β)"] = {tracked = curves.chimera.machine} end
+if curves.chimera then curves["machine (emulator's true beta)"] = {tracked = curves.chimera.machine} end
 
 local corr_rows = {}
 for seed, runs in pairs(by_seed) do
@@ -97,10 +97,10 @@ for seed, runs in pairs(by_seed) do
   end
 end
 table.sort(corr_rows, function(x, y) return tonumber(x[1]) < tonumber(y[1]) end)
-local conds = {"chimera", "bernoulli", "machine (emulator's true β)"}
+local conds = {"chimera", "bernoulli", "machine (emulator's true beta)"}
 local rows_for_report = {}
 for _, r in ipairs(rows) do rows_for_report[#rows_for_report + 1] = r end
-rows_for_report[#rows_for_report + 1] = {condition = "machine (emulator's true β)", n = 0, runs = 0, failed = 0}
+rows_for_report[#rows_for_report + 1] = {condition = "machine (emulator's true beta)", n = 0, runs = 0, failed = 0}
 local header, cells = study.condition_table(rows, #s.seeds >= 2)
 s:write_report(rows_for_report, {
   title = "Fig. 13 — β_eff tracked on two runs sharing one (emulated) annealer",
