@@ -501,11 +501,12 @@ function Study:report(rows, spec)
   end
   csv:close()
   local runs_csv = runlog.open(("%s/%s-runs.csv"):format(o.out, self.name), {fields = {
-    "condition", "seed", "ok", "test_ll", "test_ll_err", "logz", "logz_err", "elbo", "active_units",
-    "valid_elbo", "beta_eff", "seconds", "dir", "error"}})
+    "condition", "seed", "ok", "test_ll", "test_ll_err", "test_ll_aux", "test_ll_aux_err", "test_ll_head", "logz",
+    "logz_err", "elbo", "active_units", "valid_elbo", "beta_eff", "seconds", "dir", "error"}})
   for _, r in ipairs(self.results or {}) do
     runs_csv:write{condition = r.condition, seed = r.seed, ok = r.ok and 1 or 0, test_ll = r.ll,
-                   test_ll_err = r.ll_err, logz = r.logz, logz_err = r.logz_err, elbo = r.elbo,
+                   test_ll_err = r.ll_err, test_ll_aux = r.ll_aux, test_ll_aux_err = r.ll_aux_err,
+                   test_ll_head = r.ll_head, logz = r.logz, logz_err = r.logz_err, elbo = r.elbo,
                    active_units = r.active, valid_elbo = r.valid_elbo, beta_eff = r.beta_eff,
                    seconds = r.seconds, dir = r.dir, error = r.error}
   end
@@ -700,6 +701,49 @@ function M.curve_panels(curves, conditions, panels, labels)
   return out
 end
 
+--- Differences a − b of `key` (default the headline LL) between the runs
+--- of conditions a and b with the same seed (same initialization and data
+--- order): mean, s.e., n over the common seeds.
+function M.paired(results, a, b, key)
+  key = key or "ll_head"
+  local by = {}
+  for _, r in ipairs(results or {}) do
+    if r.ok then by[r.condition .. "\0" .. tostring(r.seed)] = r end
+  end
+  local d = {}
+  for _, r in ipairs(results or {}) do
+    if r.ok and r.condition == a then
+      local o = by[b .. "\0" .. tostring(r.seed)]
+      if o and r[key] and o[key] then d[#d + 1] = r[key] - o[key] end
+    end
+  end
+  return M.mean_se(d)
+end
+
+--- "m ± se" of `paired` (fmt default %.2f), "-" without common seeds.
+function M.pm_paired(results, a, b, key, fmt)
+  local m, se, n = M.paired(results, a, b, key)
+  if n == 0 then return "-" end
+  return M.pm(m, se, fmt) .. (" (n = %d)"):format(n)
+end
+
+--- The per-run table of a report: condition, seed, headline LL, LL at
+--- beta = 1, ELBO, active units, beta_eff, seconds ("FAILED" rows too).
+function M.runs_table(results)
+  local header = {"condition", "seed", "test LL (headline)", "test LL at β = 1", "ELBO", "active units", "β_eff", "s"}
+  local rows = {}
+  for _, r in ipairs(results or {}) do
+    if r.ok then
+      rows[#rows + 1] = {r.condition, tostring(r.seed), M.pm(r.ll_head, r.ll_head_err) .. (r.ll_aux and " (aux.)" or ""),
+                         M.pm(r.ll, r.ll_err), M.pm(r.elbo), M.pm(r.active, nil, "%.0f"), M.pm(r.beta_eff, nil, "%.3f"),
+                         M.pm(r.seconds, nil, "%.0f")}
+    else
+      rows[#rows + 1] = {r.condition, tostring(r.seed), "FAILED: " .. tostring(r.error), "", "", "", "", ""}
+    end
+  end
+  return header, rows
+end
+
 --- A Markdown table from a header and rows of cells.
 function M.md_table(header, rows)
   local function line(r)
@@ -802,10 +846,35 @@ function Study:write_report(rows, spec)
       base, base, fig.caption and (" " .. fig.caption) or "")
     lines[#lines + 1] = ""
   end
-  if spec.notes and #spec.notes > 0 then
+  if self.results and #self.results > 0 then
+    local h, c = M.runs_table(self.results)
+    lines[#lines + 1] = "## Every run"
+    lines[#lines + 1] = ""
+    lines[#lines + 1] = "Runs with the same seed share their initialization and data order; a run with 0 active units " ..
+                        "has a collapsed posterior (its LL equals its ELBO)."
+    lines[#lines + 1] = ""
+    lines[#lines + 1] = M.md_table(h, c)
+    lines[#lines + 1] = ""
+  end
+  local notes = {}
+  for _, l in ipairs(spec.notes or {}) do notes[#notes + 1] = l end
+  local collapsed, order = {}, {}
+  for _, r in ipairs(self.results or {}) do
+    if r.ok and r.active == 0 then
+      if not collapsed[r.condition] then collapsed[r.condition] = {}; order[#order + 1] = r.condition end
+      table.insert(collapsed[r.condition], r.seed)
+    end
+  end
+  if #order > 0 then
+    local parts = {}
+    for _, c in ipairs(order) do parts[#parts + 1] = ("%s (seed %s)"):format(c, table.concat(collapsed[c], ", ")) end
+    notes[#notes + 1] = "- collapsed runs (0 active units at the end; they dominate the spread over seeds): " ..
+                        table.concat(parts, "; ")
+  end
+  if #notes > 0 then
     lines[#lines + 1] = "## What came out"
     lines[#lines + 1] = ""
-    for _, l in ipairs(spec.notes) do lines[#lines + 1] = l end
+    for _, l in ipairs(notes) do lines[#lines + 1] = l end
     lines[#lines + 1] = ""
   end
   lines[#lines + 1] = ("Per condition: [%s.csv](%s.csv); per run: [%s-runs.csv](%s-runs.csv)."):format(

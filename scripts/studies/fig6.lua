@@ -38,6 +38,12 @@ s:write_report(rows, {
                "Pegasus and the RBM well over 150. (Table I: Chimera −82.8, Bernoulli −84.2 with PA.)"},
   notes = {"- by test LL (worst to best): " .. study.ordering(labels, lls),
            "- by active units (fewest to most): " .. study.ordering(labels, acts),
+           ("- chimera − bernoulli, paired by seed: LL %s, active units %s"):format(
+             study.pm_paired(s.results, "chimera", "bernoulli"), study.pm_paired(s.results, "chimera", "bernoulli", "active", "%.1f")),
+           ("- pegasus − chimera, paired by seed: LL %s, active units %s"):format(
+             study.pm_paired(s.results, "pegasus", "chimera"), study.pm_paired(s.results, "pegasus", "chimera", "active", "%.1f")),
+           ("- rbm − pegasus, paired by seed: LL %s, active units %s"):format(
+             study.pm_paired(s.results, "rbm", "pegasus"), study.pm_paired(s.results, "rbm", "pegasus", "active", "%.1f")),
            "- the paper's order for both: bernoulli < chimera < pegasus < rbm"},
 })
 os.exit(failed == 0 and 0 or 1)

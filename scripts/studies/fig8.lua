@@ -35,6 +35,8 @@ s:write_report(rows, {
                "(about 1 nat) and many more active units than Bipartite, from early in training on."},
   notes = {"- by test LL (worst to best): " .. study.ordering(labels, lls),
            "- by active units (fewest to most): " .. study.ordering(labels, acts),
+           ("- chains − bipartite, paired by seed: LL %s, active units %s"):format(
+             study.pm_paired(s.results, "chains", "bipartite"), study.pm_paired(s.results, "chains", "bipartite", "active", "%.1f")),
            "- the paper's order for both: bipartite < chains"},
 })
 os.exit(failed == 0 and 0 or 1)

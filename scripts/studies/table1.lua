@@ -51,9 +51,20 @@ for _, pr in ipairs{{"dw-chimera", "dw-bernoulli", "DW: Chimera − Bernoulli"},
                     {"dw-chimera", "pa-chimera", "Chimera: DW − PA"},
                     {"dw-bernoulli", "pa-bernoulli", "Bernoulli: DW − PA"}} do
   local d, se = diff(pr[1], pr[2])
-  if d then notes[#notes + 1] = ("- %s = %s nats (paper: %s)"):format(pr[3], study.pm(d, se),
+  local pd, pse, pn = study.paired(s.results, pr[1], pr[2])
+  if d then notes[#notes + 1] = ("- %s = %s nats; paired by seed %s (n = %d) (paper: %s)"):format(pr[3], study.pm(d, se),
+    study.pm(pd, pse), pn,
     ({["DW: Chimera − Bernoulli"] = "+0.9", ["PA: Chimera − Bernoulli"] = "+1.4", ["Chimera: DW − PA"] = "0.0",
       ["Bernoulli: DW − PA"] = "+0.5"})[pr[3]]) end
+end
+local aux = {}
+for _, r in ipairs(s.results or {}) do
+  if r.ok and r.ll_aux then aux[#aux + 1] = r.ll_aux - r.ll end
+end
+if #aux > 0 then
+  local m, se = study.mean_se(aux)
+  notes[#notes + 1] = ("- DW runs: auxiliary-machine LL − LL at β = 1 = %s nats (n = %d): the β = 1 figure is " ..
+                       "not the model the annealer samples"):format(study.pm(m, se), #aux)
 end
 s:write_report(rows, {
   title = "Table I — sampler × prior",
