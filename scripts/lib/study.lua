@@ -720,6 +720,18 @@ function M.paired(results, a, b, key)
   return M.mean_se(d)
 end
 
+--- The command line that ran this script ("qvlua SCRIPT ARGS", quoted
+--- where needed), or nil outside a script.
+function M.command_line(argt)
+  if not argt or not argt[0] then return nil end
+  local parts = {"qvlua", argt[0]}
+  for i = 1, #argt do
+    local a = argt[i]
+    parts[#parts + 1] = a:find("[%s'\"]") and ("'" .. a:gsub("'", "'\\''") .. "'") or a
+  end
+  return table.concat(parts, " ")
+end
+
 --- "m ± se" of `paired` (fmt default %.2f), "-" without common seeds.
 function M.pm_paired(results, a, b, key, fmt)
   local m, se, n = M.paired(results, a, b, key)
@@ -880,7 +892,8 @@ function Study:write_report(rows, spec)
   lines[#lines + 1] = ("Per condition: [%s.csv](%s.csv); per run: [%s-runs.csv](%s-runs.csv)."):format(
     self.name, self.name, self.name, self.name)
   lines[#lines + 1] = ""
-  if spec.command then lines[#lines + 1] = "Command: `" .. spec.command .. "`"; lines[#lines + 1] = "" end
+  local command = spec.command or M.command_line(arg)
+  if command then lines[#lines + 1] = "Command: `" .. command .. "`"; lines[#lines + 1] = "" end
   local path = ("%s/%s.md"):format(o.out, self.name)
   qv.write_file(path, table.concat(lines, "\n"))
   files[#files + 1] = self.name .. ".md"

@@ -16,7 +16,8 @@ local p = study.parser{name = "fig13", script = "scripts/studies/fig13.lua", out
   "Fig. 13: beta_eff tracking of two runs (Chimera, Bernoulli) on one emulated annealer whose temperature drifts."}
 study.annealer_options(p, {beta_eff = 1, h_noise = 0.02, j_noise = 0.01, drift_sd = 0.15, drift_time = 30})
 p:option{"drift-seed", type = "int", default = 7, help = "the emulated machine: both runs share its temperature path"}
-p:option{"rate", type = "number", default = 0.05, min = 0, help = "beta_eff tracking rate per step (Eq. C3)"}
+p:option{"rate", type = "number", default = 0.02, min = 0,
+         help = "beta_eff tracking rate per step (Eq. C3; too large a rate for the energy's variance oscillates)"}
 local o = p:parse_or_exit(arg)
 if o.dw ~= "annealer" then io.stderr:write("fig13: needs the emulator (--dw annealer)\n"); os.exit(2) end
 
