@@ -87,9 +87,20 @@ public struct LinePlot {
             let color = LinePlot.palette[k % LinePlot.palette.count]
             var prev: (x: Double, lo: Double, hi: Double)?
             var shaded = Set<Int>()
+            func finite(_ i: Int) -> Bool { i >= 0 && i < s.x.count && s.x[i].isFinite && lo[i].isFinite && hi[i].isFinite }
             for i in s.x.indices {
-                guard s.x[i].isFinite, lo[i].isFinite, hi[i].isFinite else { prev = nil; continue }
+                guard finite(i) else { prev = nil; continue }
                 let cur = (x: px(s.x[i]), lo: py(lo[i]), hi: py(hi[i]))
+                if !finite(i - 1) && !finite(i + 1) {
+                    // an isolated point (e.g. the final test LL): a short bar 9 pixels wide
+                    let r0 = Int(min(cur.lo, cur.hi).rounded()), r1 = Int(max(cur.lo, cur.hi).rounded())
+                    for col in (Int(cur.x.rounded()) - 4)...(Int(cur.x.rounded()) + 4) where !shaded.contains(col) {
+                        shaded.insert(col)
+                        for row in max(top, r0)...max(max(top, r0), min(bottom, r1)) { c.blend(col, row, color, 0.22) }
+                    }
+                    prev = cur
+                    continue
+                }
                 let from = prev ?? cur
                 let c0 = Int(from.x.rounded()), c1 = Int(cur.x.rounded())
                 for col in min(c0, c1)...max(c0, c1) where !shaded.contains(col) {
