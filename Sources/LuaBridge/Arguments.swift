@@ -290,6 +290,13 @@ public struct Arguments {
         return (shape, values)
     }
 
+    /// "unknown option 'epoch' to 'f' (did you mean 'epochs'? known options: ...)".
+    public func unknownOption(_ key: String, allowed: Set<String>) -> ArgumentError {
+        let known = allowed.sorted().joined(separator: ", ")
+        let guess = closestName(to: key, in: allowed).map { "did you mean '\($0)'? " } ?? ""
+        return ArgumentError("unknown option '\(key)' to '\(function)' (\(guess)known options: \(known))")
+    }
+
     /// An options table: absent or nil gives empty options; a key not in
     /// `allowed` is an error ("unknown option 'lr' to 'qv.adam'").
     public func options(_ i: Int, _ name: String? = "options", allowed: Set<String>) throws -> Options {
@@ -304,10 +311,7 @@ public struct Arguments {
             guard lua_type(L, -2) == LUA_TSTRING, let k = state.string(at: -2, L) else {
                 throw argumentError(i, name, "option names must be strings, got \(state.typeName(at: -2, L))")
             }
-            guard allowed.contains(k) else {
-                let known = allowed.sorted().joined(separator: ", ")
-                throw ArgumentError("unknown option '\(k)' to '\(function)' (known options: \(known))")
-            }
+            guard allowed.contains(k) else { throw unknownOption(k, allowed: allowed) }
             keys.insert(k)
             lua_settop(L, -2)
         }
@@ -435,4 +439,27 @@ public struct Options {
             return LuaRef(state: args.state, L: args.L, index: -1)
         }
     }
+}
+
+/// The candidate nearest to `name` by edit distance, when it is near
+/// enough to be a likely misspelling (at most 2 edits, or a third of the
+/// name's length).
+func closestName(to name: String, in candidates: Set<String>) -> String? {
+    let a = Array(name.utf8)
+    var best: (String, Int)?
+    for c in candidates.sorted() {
+        let b = Array(c.utf8)
+        var prev = Array(0...b.count)
+        for i in 1...max(a.count, 1) where !a.isEmpty {
+            var cur = [i] + Array(repeating: 0, count: b.count)
+            for j in stride(from: 1, through: b.count, by: 1) {
+                cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            }
+            prev = cur
+        }
+        let d = a.isEmpty ? b.count : prev[b.count]
+        if best == nil || d < best!.1 { best = (c, d) }
+    }
+    guard let (c, d) = best, d <= max(2, a.count / 3), d < a.count else { return nil }
+    return c
 }

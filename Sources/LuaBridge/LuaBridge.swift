@@ -22,6 +22,7 @@ public enum QV {
         openData(state)
         openUtil(state)
         openLock(state)       // qv.lock (LockBindings.swift)
+        openDist(state)       // qv.dist (DistBindings.swift)
         openOutput(state)
         openBoltzmann(state)  // qv.graph, qv.bm, qv.sampler (GraphBindings.swift ...)
         openNN(state)         // qv.nn (NNBindings.swift)

@@ -122,9 +122,68 @@ function qv.pp(...)
 end
 
 ------------------------------------------------------------------ docs and help
+-- Lua code documents itself with `---` comments: the block just above a
+-- function's definition is its help text, and the block that opens a
+-- module's file is the module's (read from the file on first use).
+local source_lines = {}
+local function file_lines(path)
+  local c = source_lines[path]
+  if c ~= nil then return c end
+  local f = io.open(path, "r")
+  if not f then source_lines[path] = false; return false end
+  local t = {}
+  for l in f:lines() do
+    t[#t + 1] = l
+    if #t >= 100000 then break end
+  end
+  f:close()
+  source_lines[path] = t
+  return t
+end
+
+local function comment_block(lines, first, step)
+  local out = {}
+  local i = first
+  while lines[i] do
+    local c = lines[i]:match("^%s*%-%-%- ?(.*)$")
+    if not c then break end
+    if step < 0 then table.insert(out, 1, c) else out[#out + 1] = c end
+    i = i + step
+  end
+  if #out == 0 then return nil end
+  return concat(out, "\n")
+end
+
+local function source_doc(f)
+  local info = debug.getinfo(f, "S")
+  if info.what ~= "Lua" or info.source:sub(1, 1) ~= "@" or info.linedefined < 2 then return nil end
+  local lines = file_lines(info.source:sub(2))
+  return lines and comment_block(lines, info.linedefined - 1, -1) or nil
+end
+
+local function module_doc(t)
+  for name, v in next, package.loaded do
+    if v == t and type(name) == "string" then
+      local path = package.searchpath(name, package.path)
+      local lines = path and file_lines(path)
+      if lines then return comment_block(lines, 1, 1) end
+    end
+  end
+  return nil
+end
+
+--- The documentation of a value: its docstring, else its doc comment.
+local function doc_of(v)
+  local d = docs[v]
+  if d then return d end
+  local t = type(v)
+  if t == "function" then d = source_doc(v) elseif t == "table" then d = module_doc(v) end
+  return d
+end
+
 --- qv.doc(value, text) attaches a docstring (shown by help) and returns value.
 function qv.doc(value, text)
-  if text == nil then return docs[value] end
+  if text == nil then return doc_of(value) end
   docs[value] = text
   return value
 end
@@ -167,7 +226,7 @@ end
 M.lookup = lookup
 
 local function describe_member(name, v)
-  local d = docs[v]
+  local d = doc_of(v)
   local t = type(v)
   if d then return first_line(d) end
   if t == "function" then return name .. "(...)" end
@@ -213,12 +272,12 @@ function help(...)
     if found then label = x; x = v end
   end
   local t = type(x)
-  local d = docs[x]
+  local d = doc_of(x)
   local mt = getmetatable(x)
   if t == "userdata" and type(mt) == "table" and rawget(mt, "__qvclass") then
     local methods = rawget(mt, "__methods")
     out[#out + 1] = (label and (label .. ": ") or "") .. safe_tostring(x)
-    local cdoc = docs[methods] or docs[mt]
+    local cdoc = doc_of(methods) or doc_of(mt)
     if cdoc then out[#out + 1] = cdoc end
     if type(methods) == "table" then list_members(methods, "Methods:", out) end
     local props = rawget(mt, "__properties")
@@ -352,7 +411,8 @@ qv.pp(...)
 Prints each argument with qv.repr, tab-separated.]])
 qv.doc(qv.doc, [[
 qv.doc(value, text) -> value
-Attaches a docstring to a function or table (shown by help); qv.doc(value) returns it.]])
+Attaches a docstring to a function or table (shown by help); qv.doc(value) returns it, or
+the `---` doc comment above a Lua function's definition (a module: its file's opening comment).]])
 qv.doc(help, [[
 help([x])
 Documentation of x: a function, module, class, object or a name such as "qv.seed".

@@ -160,9 +160,7 @@ extension Arguments {
             guard lua_type(L, -2) == LUA_TSTRING, let k = state.string(at: -2, L) else {
                 throw argumentError(i, name, "option names must be strings, got \(state.typeName(at: -2, L))")
             }
-            guard allowed.contains(k) else {
-                throw ArgumentError("unknown option '\(k)' to '\(function)' (known options: \(allowed.sorted().joined(separator: ", ")))")
-            }
+            guard allowed.contains(k) else { throw unknownOption(k, allowed: allowed) }
             keys.insert(k)
             lua_settop(L, -2)
         }

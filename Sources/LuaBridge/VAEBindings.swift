@@ -88,17 +88,28 @@ let vaeClass: LuaClass<VAEBox> = {
         encoder (Eq. C2); without gradients (qv.no_grad) it is not needed. The numbers are batch means:
         elbo (single-sample ELBO at KL weight 1), recon = −log p(x|ζ), logq, energy = H(ζ), logz (exact,
         or the cached p:logz estimate), kl = logq + energy + logz, bound = −loss, mean_q (mean posterior
-        probability). Randomness from the global generator.
+        probability). Randomness from the global generator. rows = {offset, total} (data-parallel
+        training): x is images offset+1 ... offset+B of a batch of total; the random draws are the whole
+        batch's and x's rows of them are used, so each image gets the same noise however a batch is split.
         """) { v, args in
         try args.expectAtMost(2)
         let x = try args.tensor(1, "x")
-        let o = try args.options(2, allowed: ["k", "d", "kl", "tau", "negative_phase"])
+        let o = try args.options(2, allowed: ["k", "d", "kl", "tau", "negative_phase", "rows"])
+        var rows: RowWindow? = nil
+        if o.has("rows") {
+            guard case .ref(let r) = o.value("rows"), r.typeName == "table",
+                  case let w = r.arrayValues().compactMap(\.doubleValue), w.count == 2,
+                  let off = Int(exactly: w[0]), let tot = Int(exactly: w[1]), off >= 0, tot >= 1 else {
+                throw ArgumentError("bad option 'rows' to '\(args.function)' (expected {offset, total}, integers)")
+            }
+            rows = RowWindow(offset: off, total: tot)
+        }
         let k = try o.int("k", default: 1), d = try o.int("d", default: 1)
         let kl = try o.number("kl", default: 1), tau = try o.number("tau", default: 1.0 / 7)
         let ph = try o.optionalObject("negative_phase", NegativePhaseBox.self)
         let r = try modelOp(args, positions: ["x": 1], renamed: ["klWeight": "kl"]) {
             try v.vae.objective(x: x, k: k, d: d, klWeight: Float(kl), tau: Float(tau), negativePhase: ph?.phase,
-                                generator: &GlobalRandom.generator)
+                                rows: rows, generator: &GlobalRandom.generator)
         }
         return .table(["loss": .object(r.loss), "bound": .number(r.bound), "elbo": .number(r.elbo), "recon": .number(r.recon),
                        "logq": .number(r.logQ), "energy": .number(r.energy), "logz": .number(r.logZ), "kl": .number(r.kl),

@@ -26,7 +26,7 @@ let progname = "qvlua"
 
 func errorMessage(_ s: String) {
     fflush(stdout)
-    fputs("\(progname): \(s)\n", stderr)
+    fputs("\(progname): \(Dist.messagePrefix)\(s)\n", stderr)
     fflush(stderr)
 }
 
@@ -152,4 +152,8 @@ func main() -> Int32 {
     return 0
 }
 
-exit(main())
+// Under mpirun: an error on one rank ends the whole job (MPI_Abort, so no
+// rank waits forever in a collective); a normal end finalizes MPI.
+let status = main()
+if status != 0 { Dist.abortIfShared(code: status) } else { Dist.finish() }
+exit(status)

@@ -159,7 +159,9 @@ final class BridgeTests: XCTestCase {
 
     func testOptionsTables() throws {
         XCTAssertEqual(errorOf("qv.adam({lrr = 1})"),
-                       "(swift):1: unknown option 'lrr' to 'qv.adam' (known options: betas, lr, name, warm)")
+                       "(swift):1: unknown option 'lrr' to 'qv.adam' (did you mean 'lr'? known options: betas, lr, name, warm)")
+        XCTAssertEqual(errorOf("qv.adam({zzzzzz = 1})"),
+                       "(swift):1: unknown option 'zzzzzz' to 'qv.adam' (known options: betas, lr, name, warm)")
         XCTAssertEqual(errorOf("qv.adam({lr = 'big'})"),
                        "(swift):1: bad option 'lr' to 'qv.adam' (expected number, got string)")
         XCTAssertEqual(errorOf("qv.adam({1})"),

@@ -52,3 +52,20 @@ test("config files supply options; the command line wins", function()
   expect.match(e, "expected an integer")
   os.remove(path)
 end)
+
+test("a misspelled option gets a 'did you mean' (command lines, trainer options, bindings)", function()
+  local args = require "args"
+  expect.eq(args.closest("epoch", {"epochs", "eval-k", "seed"}), "epochs")
+  expect.eq(args.closest("lrmin", {"lr-min", "lr"}), "lr-min")
+  expect.eq(args.closest("zzzzzz", {"epochs", "seed"}), nil)
+  local p = args.parser{name = "t"}
+  p:option{"batch-size", type = "int", default = 1}
+  local o, err = p:parse{"--bach-size", "3"}
+  expect.eq(o, nil); expect.eq(err, "unknown option --bach-size (did you mean --batch-size?)")
+  local ok, e = pcall(qv.optim.adam, {qv.zeros(2):requires_grad_()}, {lrr = 1})
+  expect.falsy(ok); expect.match(e, "unknown option 'lrr' to 'qv.optim.adam' %(did you mean 'lr'%? known options:")
+  ok, e = pcall(qv.sampler.command, {"x", timout = 3})
+  expect.falsy(ok); expect.match(e, "did you mean 'timeout'%?")
+  ok, e = pcall(require("trainer").options, {batchsize = 3})
+  expect.falsy(ok); expect.match(tostring(e), "did you mean 'batch_size'%?")
+end)

@@ -248,7 +248,7 @@ test("sampler interface: tostring, options, stats, reproducibility", function()
 end)
 
 test("bad options are errors naming the option", function()
-  expect.error(function() qv.sampler.gibbs{sweep = 10} end, "unknown option 'sweep' to 'qv.sampler.gibbs' (known options: beta, burn_in, persistent, sweeps)")
+  expect.error(function() qv.sampler.gibbs{sweep = 10} end, "unknown option 'sweep' to 'qv.sampler.gibbs' (did you mean 'sweeps'? known options: beta, burn_in, persistent, sweeps)")
   expect.error(function() qv.sampler.gibbs{sweeps = -1} end, "bad option 'sweeps' to 'qv.sampler.gibbs' (must be in 0..100000000, got -1)")
   expect.error(function() qv.sampler.gibbs{beta = "hot"} end, "bad option 'beta' to 'qv.sampler.gibbs' (expected number, got string)")
   expect.error(function() qv.sampler.gibbs{persistent = 1} end, "bad option 'persistent'")

@@ -48,6 +48,26 @@ function M.parser(spec)
   return p
 end
 
+--- The name in `candidates` nearest to `name` by edit distance, when it is
+--- near enough to be a likely misspelling (for "did you mean"), else nil.
+function M.closest(name, candidates)
+  local best, best_d
+  for _, c in ipairs(candidates) do
+    local prev = {}
+    for j = 0, #c do prev[j] = j end
+    for i = 1, #name do
+      local cur = {[0] = i}
+      for j = 1, #c do
+        cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (name:sub(i, i) == c:sub(j, j) and 0 or 1))
+      end
+      prev = cur
+    end
+    if not best_d or prev[#c] < best_d then best, best_d = c, prev[#c] end
+  end
+  if best_d and best_d <= math.max(2, #name // 3) and best_d < #name then return best end
+  return nil
+end
+
 local function key_of(name) return (name:gsub("-", "_")) end
 local function flag_of(name) return "--" .. (name:gsub("_", "-")) end
 
@@ -196,7 +216,12 @@ function Parser:parse(argv)
         negated = opt ~= nil and opt.kind == "flag"
         if not negated then opt = nil end
       end
-      if not opt then return nil, "unknown option --" .. name end
+      if not opt then
+        local names = {}
+        for _, o in ipairs(self.options) do names[#names + 1] = o.name end
+        local near = M.closest(name, names)
+        return nil, "unknown option --" .. name .. (near and (" (did you mean --" .. near .. "?)") or "")
+      end
       if opt.kind == "flag" then
         if value then return nil, ("option --%s takes no value"):format(name) end
         given[opt.key] = not negated

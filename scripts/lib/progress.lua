@@ -23,6 +23,7 @@ function M.is_terminal()
   return false
 end
 
+--- Seconds as "mm:ss" (or "h:mm:ss"; "--:--" when unknown).
 local function duration(s)
   if s ~= s or s == math.huge then return "--:--" end
   s = math.floor(s + 0.5)

@@ -23,6 +23,7 @@ local function new(name, fn)
   return setmetatable({name = name, fn = fn}, Schedule)
 end
 
+--- Whether `x` is a schedule object (made by this module).
 local function is_schedule(x) return getmetatable(x) == Schedule end
 
 --- Wraps a number (a constant schedule) or returns a schedule as it is.

@@ -202,6 +202,7 @@ end
 -- ---------------------------------------------------------------------------
 -- Files
 
+--- The contents of a file, or nil when it cannot be read.
 local function read_file(path)
   local f = io.open(path, "r")
   if not f then return nil end
@@ -259,6 +260,9 @@ function M.parser(spec)
   p:flag{"smoke", help = "the smoke size: 1 epoch on 100 images, 2 seeds, tiny evaluations (well under a minute; CI)"}
   p:flag{"paper", help = "the paper's size: conv networks, 2000 epochs, 5 seeds, LL on the whole test set (K = 1000)"}
   p:flag{"dry-run", help = "print each run's options and exit"}
+  p:option{"task", metavar = "I/N", help = "run slice I of N of the study's runs (a job array's task; " ..
+           "default from SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT)"}
+  p:flag{"merge", help = "train nothing: collect the finished runs of every slice into the study's table"}
   return p
 end
 
@@ -285,9 +289,6 @@ function M.say(line)
   io.stdout:flush()
 end
 
---- A study from the parsed shared options `o`; spec.name names its files,
---- spec.echo(line) replaces print for everything the study prints,
---- spec.train (a function(options) -> results) replaces trainer.run (tests).
 --- The sizes --smoke and --paper stand for: study options, and training
 --- options for every run (an explicit --train-args option wins).
 M.SIZES = {
@@ -319,6 +320,9 @@ function M.given(argv)
   return t
 end
 
+--- A study from the parsed shared options `o`; spec.name names its files,
+--- spec.echo(line) replaces print for everything the study prints,
+--- spec.train (a function(options) -> results) replaces trainer.run (tests).
 function M.new(o, spec)
   local size_train = M.apply_size(o, M.given(spec.argv or arg))
   local seeds, err = M.seeds(o.seeds)
@@ -419,6 +423,30 @@ function Study:run_one(cond, seed, prefix)
   return r
 end
 
+--- The slice of a study this process runs: (I, N) from --task I/N, else
+--- from SLURM's job-array variables (task IDs counted from
+--- SLURM_ARRAY_TASK_MIN), else (1, 1). Returns I, N or nil and a message.
+function M.task(spec, env)
+  env = env or os.getenv
+  local i, n
+  if spec then
+    i, n = tostring(spec):match("^(%d+)/(%d+)$")
+    i, n = tonumber(i), tonumber(n)
+    if not i or n < 1 or i < 1 or i > n then return nil, "--task: expected I/N with 1 <= I <= N, got '" .. tostring(spec) .. "'" end
+    return i, n
+  end
+  local id, count = tonumber(env("SLURM_ARRAY_TASK_ID") or ""), tonumber(env("SLURM_ARRAY_TASK_COUNT") or "")
+  if id and count then
+    local min = tonumber(env("SLURM_ARRAY_TASK_MIN") or "") or 0
+    return id - min + 1, count
+  end
+  return 1, 1
+end
+
+--- Whether run k (1-based, in the study's order) belongs to slot `slot`
+--- of `slots` (slots = job-array tasks × MPI ranks; round robin).
+function M.mine(k, slot, slots) return (k - 1) % slots == slot end
+
 --- Runs every condition × seed (resuming killed runs and reusing finished
 --- ones unless --rerun) and returns (aggregated rows, per-run results). A
 --- failed run is recorded (ok = false, error) and the study goes on (the
@@ -427,26 +455,79 @@ end
 function Study:run()
   local o = self.o
   local total = #self.conditions * #self.seeds
+  if not o.merge and qv.dist.rank() > 0 then self.echo = function() end end  -- rank 0 prints the study
   self.echo(("%s: %d condition%s × %d seed%s = %d run%s of %d epoch%s, %s, out %s"):format(self.name,
     #self.conditions, #self.conditions == 1 and "" or "s", #self.seeds, #self.seeds == 1 and "" or "s",
     total, total == 1 and "" or "s", o.epochs, o.epochs == 1 and "" or "s", o.dataset, o.out))
+  -- Fan-out: the runs are dealt round robin over (job-array task, MPI
+  -- rank) slots; each rank trains its runs alone (a world of one).
+  local ti, tn = M.task(o.task)
+  if not ti then io.stderr:write(self.name, ": ", tn, "\n"); os.exit(2) end
+  if o.merge then ti, tn = 1, 1 end
+  local rank, size = qv.dist.rank(), qv.dist.size()
+  if o.merge then rank, size = 0, 1 end
+  local slots, slot = tn * size, (ti - 1) * size + rank
+  self.slice = tn > 1 and ("task-%d-of-%d"):format(ti, tn) or nil
+  self.rank = rank
+  if slots > 1 then
+    self.echo(("%s: slice %d of %d (task %d/%d, rank %d/%d): runs %s"):format(self.name, slot + 1, slots, ti, tn,
+      rank, size, slots >= total and tostring(slot + 1) or ("%d, %d, ..."):format(slot + 1, slot + 1 + slots)))
+  end
+  local trainer = require "trainer"
   local results = {}
   local k = 0
   for _, seed in ipairs(self.seeds) do
     for _, cond in ipairs(self.conditions) do
       k = k + 1
       local prefix = ("[%s s%d] "):format(cond.label, seed)
-      self.echo(("\n(%d/%d) %s"):format(k, total, describe_options(self:run_options(cond, seed))))
-      if not o.dry_run then
-        local r = self:run_one(cond, seed, prefix)
-        if not r.ok then self.echo(prefix .. "FAILED: " .. tostring(r.error)) end
-        results[#results + 1] = r
+      if M.mine(k, slot, slots) then
+        self.echo(("\n(%d/%d) %s"):format(k, total, describe_options(self:run_options(cond, seed))))
+        if o.merge then
+          local r = self:collect_one(cond, seed)
+          if not r.ok then self.echo(prefix .. "MISSING: " .. tostring(r.error)) end
+          results[#results + 1] = r
+        elseif not o.dry_run then
+          trainer.dist = size > 1 and trainer.SOLO or qv.dist
+          local ok, r = pcall(self.run_one, self, cond, seed, prefix)
+          trainer.dist = qv.dist
+          if not ok then error(r, 0) end
+          if not r.ok then self.echo(prefix .. "FAILED: " .. tostring(r.error)) end
+          r.k = k
+          results[#results + 1] = r
+        end
       end
     end
   end
   if o.dry_run then os.exit(0) end
+  if size > 1 then
+    -- Every rank's results to rank 0, which reports them in the study's order.
+    local json = require "json"
+    local all = qv.dist.gather(json.encode(results))
+    if rank > 0 then self.results = results; return {}, results end
+    results = {}
+    for _, text in ipairs(all) do for _, r in ipairs(json.decode(text)) do results[#results + 1] = r end end
+    table.sort(results, function(a, b) return a.k < b.k end)
+  end
   self.results = results
   return M.aggregate(results, {"ll", "elbo", "active", "seconds", "valid_elbo", "beta_eff", "ll_aux", "ll_head"}), results
+end
+
+--- The record of a run another slice trained (--merge): its summary and
+--- log, or ok = false when it has not finished.
+function Study:collect_one(cond, seed)
+  local opts = self:run_options(cond, seed)
+  local dir = opts.out
+  local r = {condition = cond.label, seed = seed, dir = dir}
+  if not qv.exists(dir .. "/summary.json") then
+    r.ok, r.error = false, "no finished run in " .. dir .. " (run its slice first)"; return r
+  end
+  local final = require("vaekit").read_summary(dir .. "/summary.json")
+  local nums, err = M.results_of({final = final, rows = runlog.read_csv(dir .. "/log.csv")})
+  if not nums then r.ok, r.error = false, err; return r end
+  for key, v in pairs(nums) do r[key] = v end
+  r.seconds = r.train_seconds
+  r.ok = true
+  return r
 end
 
 --- Prints the table and writes OUT/<name>.csv (one row per condition),
@@ -457,6 +538,27 @@ end
 --- failed runs (the scripts exit 1 when it is not 0).
 function Study:report(rows, spec)
   spec = spec or {}
+  local o = self.o
+  if (self.rank or 0) > 0 then  -- rank 0 reports the whole study
+    local failed = 0
+    for _, r in ipairs(self.results or {}) do if not r.ok then failed = failed + 1 end end
+    return failed
+  end
+  -- A job-array slice writes its own files; --merge writes the study's.
+  local name = self.slice and (self.name .. "-" .. self.slice) or self.name
+  local saved = self.name
+  self.name = name
+  local ok, failed = pcall(self.report_files, self, rows, spec)
+  self.name = saved
+  if not ok then error(failed, 0) end
+  if self.slice then
+    self.echo(("%s: this was slice %s; when every slice has finished, run the same command with --merge " ..
+               "(no --task) for the whole table"):format(saved, self.slice))
+  end
+  return failed
+end
+
+function Study:report_files(rows, spec)
   local o = self.o
   local multi = #self.seeds >= 2
   local header = {spec.column or "condition", "runs",
@@ -558,6 +660,7 @@ function M.plot_panels(rows)
   }
 end
 
+--- Writes the study's plot (`M.plot_panels(rows)`) as a PNG at `path`.
 function M.plot(path, rows)
   qv.plot.lines(path, M.plot_panels(rows))
 end
@@ -796,6 +899,17 @@ end
 function Study:write_report(rows, spec)
   spec = spec or {}
   local o = self.o
+  if (self.rank or 0) > 0 then return nil, {} end   -- rank 0 reports the whole study
+  if self.slice then
+    -- a job-array slice reports its own runs under its own name; --merge writes the study's report
+    local saved = self.name
+    self.name = self.name .. "-" .. self.slice
+    self.slice = nil
+    local ok, path, files = pcall(self.write_report, self, rows, spec)
+    self.name, self.slice = saved, self.name:sub(#saved + 2)
+    if not ok then error(path, 0) end
+    return path, files
+  end
   local multi = #self.seeds >= 2
   qv.mkdir(o.out)
   local files = {}

@@ -28,6 +28,24 @@
 --- on_checkpoint(run, path). They may log, change the run's options or
 --- the prior (run.prior.beta_eff, ...), or call run:stop().
 ---
+--- Data-parallel (`mpirun -np N qvlua scripts/train.lua ...`, qv.dist): each
+--- rank takes its contiguous share of every global batch (images
+--- floor(rB/N)+1 ... floor((r+1)B/N)); the random draws are the global
+--- batch's (every rank draws the batch order, the binarization and the
+--- relaxation noise of the whole batch and uses its rows), so a run's
+--- numbers do not depend on N beyond floating-point summation order. The
+--- gradients, weighted by each rank's share, and the step's loss, ELBO and
+--- reconstruction are summed in one fused allreduce per step. The negative
+--- phase, β_eff, log Z, the validation and test evaluations and every
+--- schedule are computed identically on every rank (same state, same
+--- streams): the model is the same on every rank after every step, so a
+--- checkpoint is the global state and resumes with any N. Rank 0 alone
+--- prints, writes the log, pictures and checkpoints and holds OUT's lock.
+--- Hooks run on every rank (the state they see is the same; a hook that
+--- writes files should check qv.dist.rank() == 0); on_checkpoint runs on
+--- rank 0 only. BatchNorm (conv networks): batch statistics are each rank's B/N images;
+--- running statistics are averaged over ranks after every step.
+---
 --- Checkpoints hold data, never code: the options are JSON in the
 --- safetensors metadata; a schedule or function is stored by its printed
 --- description and must be given again to resume.
@@ -39,6 +57,16 @@ local json = require "json"
 local kit = require "vaekit"
 
 local M = {}
+
+--- The MPI world the trainer splits batches over: qv.dist (size 1 without
+--- mpirun). A study that gives each rank its own runs sets M.dist =
+--- M.SOLO while it trains (each run then is a world of one).
+M.dist = qv.dist
+--- The rank of a world of one: 0.
+local function solo_rank() return 0 end
+--- The size of a world of one: 1.
+local function solo_size() return 1 end
+M.SOLO = {rank = solo_rank, size = solo_size}
 
 -- ---------------------------------------------------------------------------
 -- Options
@@ -136,25 +164,8 @@ local function is_qv_object(v, name)
   return type(v) == "userdata" and type(mt) == "table" and mt.__name == name
 end
 
-local function closest(key)
-  local best, best_d
-  for _, o in ipairs(M.OPTIONS) do
-    local name = o[1]
-    -- Levenshtein distance, small strings only
-    local a, b = key, name
-    local prev = {}
-    for j = 0, #b do prev[j] = j end
-    for i = 1, #a do
-      local cur = {[0] = i}
-      for j = 1, #b do
-        cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a:sub(i, i) == b:sub(j, j) and 0 or 1))
-      end
-      prev = cur
-    end
-    if not best_d or prev[#b] < best_d then best, best_d = name, prev[#b] end
-  end
-  if best_d and best_d <= math.max(2, #key // 3) then return best end
-end
+local OPTION_NAMES = {}
+for _, o in ipairs(M.OPTIONS) do OPTION_NAMES[#OPTION_NAMES + 1] = o[1] end
 
 --- Checks one value against its option's declaration; returns the value.
 local function check_value(spec, v)
@@ -203,7 +214,7 @@ function M.options(given)
     if type(k) ~= "string" then option_error("trainer: option names are strings, got %s", type(k)) end
     local spec = BY_KEY[k] or BY_KEY[k:gsub("-", "_")]
     if not spec then
-      local near = closest(k)
+      local near = require("args").closest(k, OPTION_NAMES)
       option_error("unknown option '%s'%s", k, near and (" (did you mean '" .. near .. "'?)") or "")
     end
     o[spec[1]] = check_value(spec, v)
@@ -217,7 +228,13 @@ function M.options(given)
     if o[spec[1]] == nil and spec.default ~= nil then o[spec[1]] = spec.default end
   end
   if o.dataset == "mnist" and not o.data then option_error("--dataset mnist needs --data DIR") end
-  if o.data and not qv.exists(o.data) then option_error("data directory not found: %s", o.data) end
+  if o.data then
+    local found, kind = qv.exists(o.data)
+    if not found then option_error("data directory not found: %s", o.data) end
+    if kind ~= "directory" then
+      option_error("--data must be the directory holding the IDX files; '%s' is a file", o.data)
+    end
+  end
   if type(o.prior) == "string" and not ({bernoulli = 1, chimera = 1, pegasus = 1, rbm = 1})[o.prior]
      and not qv.exists(o.prior) then
     option_error("--prior must be bernoulli, chimera, pegasus, rbm or an edge-list file; no file '%s'", o.prior)
@@ -419,6 +436,8 @@ Run.__name = "trainer.Run"
 local LOG_FIELDS = {"epoch", "train_loss", "train_elbo", "recon", "valid_elbo", "test_ll", "test_ll_aux", "active_units", "logz",
                     "beta_eff", "weights_l1", "lr", "k", "d", "kl_weight", "tau", "seconds"}
 
+local sync_buffers
+
 local function finite(v) return v == v and v ~= math.huge and v ~= -math.huge end
 
 --- Builds a run from options (see M.OPTIONS). With `resume = true` it
@@ -427,6 +446,11 @@ local function finite(v) return v == v and v ~= math.huge and v ~= -math.huge en
 function M.new(given)
   local o = M.options(given)
   local self = setmetatable({options = o, hooks = {}, stopped = false}, Run)
+  -- The MPI world (size 1 without mpirun): rank 0 alone writes and prints.
+  self.rank, self.world = M.dist.rank(), M.dist.size()
+  if self.rank > 0 then
+    o.quiet, o.echo = true, nil
+  end
   for _, h in ipairs{"on_step", "on_epoch", "on_eval", "on_checkpoint"} do self.hooks[h] = o[h] end
   self.say = (o.quiet and function() end) or o.echo or function(line) io.stdout:write(line, "\n"); io.stdout:flush() end
   self.sched = build_schedules(o)
@@ -445,6 +469,13 @@ function M.new(given)
     self.train_set = data.train:subset(1, o.train_n)
   end
   self.batches = math.ceil(#self.train_set / o.batch_size)
+  if self.world > 1 then
+    local smallest = #self.train_set % o.batch_size == 0 and o.batch_size or #self.train_set % o.batch_size
+    if smallest < self.world then
+      option_error("a batch of %d images cannot be split over %d ranks (each needs at least one image); " ..
+                   "change --batch-size or --train-n, or run fewer ranks", smallest, self.world)
+    end
+  end
 
   qv.seed(o.seed)
   local initial = values_at(self.sched, 0, 0)
@@ -466,18 +497,21 @@ function M.new(given)
   end
   self.optim = qv.optim.adam(model:parameters(), {lr = initial.lr})
   self.names, self.named = model:parameter_names(), model:named_parameters()
+  self.params = model:parameters()
   self.epoch_done, self.batch, self.step_count = 0, 0, 0
   self.sums = {loss = 0, elbo = 0, recon = 0, n = 0, seconds = 0}
   self.valid_x = kit.eval_images(data.valid, o.valid_n)
   self.test_x = kit.eval_images(data.test, o.eval_n)
 
-  qv.mkdir(o.out)
-  local locked, lock = pcall(qv.lock, o.out .. "/.lock")
-  if not locked then
-    error(("%s is in use by another run: %s"):format(o.out, tostring(lock):gsub("^.-qv%.lock: ", "")), 0)
+  if self.rank == 0 then
+    qv.mkdir(o.out)
+    local locked, lock = pcall(qv.lock, o.out .. "/.lock")
+    if not locked then
+      error(("%s is in use by another run: %s"):format(o.out, tostring(lock):gsub("^.-qv%.lock: ", "")), 0)
+    end
+    self.lock = lock
   end
-  self.lock = lock
-  if o.force then
+  if o.force and self.rank == 0 then
     for _, key in ipairs{"checkpoint", "log", "summary", "samples", "recon", "curves"} do os.remove(self.paths[key]) end
   end
   if o.resume then
@@ -547,11 +581,23 @@ end
 
 --- The loss of one batch with an explicit negative phase (the forward
 --- pass changes no state; the phase advances the prior's chains).
-local function loss_with_negative_phase(self, x, v)
+local function loss_with_negative_phase(self, x, v, share)
   local prior = self.prior
   if self.sweeps_scheduled and prior.sweeps ~= v.sweeps then prior.sweeps = v.sweeps end
   local ph = prior:negative_phase{beta_eff_rate = v.beta_eff_rate}
-  return self.model:loss(x, {k = v.k, d = v.d, kl = v.kl, tau = v.tau, negative_phase = ph})
+  return self.model:loss(x, {k = v.k, d = v.d, kl = v.kl, tau = v.tau, negative_phase = ph,
+                             rows = share and {share[1], share[2]} or nil})
+end
+
+--- Data-parallel: BatchNorm's running statistics (each rank's from its
+--- own images) averaged over the ranks, so every rank holds the same model.
+sync_buffers = function(self)
+  if self.options.network ~= "conv" then return end
+  local b = self.model:buffers()
+  local names = {}
+  for name in pairs(b) do if name:match("running_") then names[#names + 1] = name end end
+  table.sort(names)
+  for _, name in ipairs(names) do qv.dist.allreduce(b[name], "mean") end
 end
 
 --- One training step on the next batch (the epoch's end is left to the caller).
@@ -566,18 +612,32 @@ local function train_step(self)
   local at = ("at epoch %d batch %d"):format(self.epoch_done + 1, b)
   local v = values_at(self.sched, self.epoch_done + (b - 1) / self.batches, self.step_count)
   self.optim.lr = v.lr
+  local share
+  if self.world > 1 then
+    -- This rank's images of the global batch; the noise is the whole batch's.
+    local n = x:size(1)
+    local lo, hi = self.rank * n // self.world, (self.rank + 1) * n // self.world
+    x, share = x:narrow(1, lo + 1, hi - lo), {lo, n, (hi - lo) / n}
+  end
   local ok, out = pcall(function()
-    local out = loss_with_negative_phase(self, x, v)
+    local out = loss_with_negative_phase(self, x, v, share)
     self.optim:zero_grad()
     out.loss:backward()
     return out
   end)
   if not ok then error(("training step failed %s: %s"):format(at, tostring(out)), 0) end
+  local loss = out.loss:item()
+  if share then
+    -- One fused allreduce: every gradient and the step's numbers, each
+    -- weighted by this rank's share of the batch.
+    local sums = qv.dist.allreduce_grads(self.params, {scale = share[3], values = {loss, out.elbo, out.recon}})
+    loss, out.elbo, out.recon = sums[1], sums[2], sums[3]
+    sync_buffers(self)
+  end
   local bad = check_finite(self, out, at)
   if bad then error(bad, 0) end
   self.optim:step()
   if self.options.weight_clip > 0 then self.prior:clamp{weights = self.options.weight_clip} end
-  local loss = out.loss:item()
   local s = self.sums
   s.loss, s.elbo, s.recon, s.n = s.loss + loss, s.elbo + out.elbo, s.recon + out.recon, s.n + 1
   self.batch, self.step_count = b, self.step_count + 1
@@ -656,6 +716,7 @@ function Run:end_epoch()
 end
 
 function Run:log_row(row)
+  if self.rank > 0 then return end
   if not self.log then
     qv.mkdir(self.options.out)
     self.log = runlog.open(self.paths.log, {keep_until = self.epoch_done - 1, fields = LOG_FIELDS})
@@ -689,6 +750,7 @@ end
 function Run:save(path)
   if self.closed then error("the run is closed", 0) end
   path = path or self.paths.checkpoint
+  if self.rank > 0 then return path end  -- rank 0 writes the (global) state
   qv.mkdir(self.options.out)
   local extra = {step = tostring(self.step_count), batch = tostring(self.batch)}
   if self.batch > 0 then
@@ -746,6 +808,7 @@ function Run:write_outputs()
   if self.log then self.log:close(); self.log = nil end
   local final = self.final or self:evaluate()
   self.final = final
+  if self.rank > 0 then return end
   kit.pictures(o.out, self.model, self.test_x)
   kit.curves(self.paths.curves, runlog.read_csv(self.paths.log))
   self.say("")
@@ -774,7 +837,8 @@ end
 --- The results of a finished run: {final = evaluation, rows = log rows,
 --- paths = {...}, options = the run's options as data, epochs}.
 function Run:results()
-  return {final = self.final, rows = runlog.read_csv(self.paths.log), paths = self.paths, out = self.options.out,
+  local rows = self.rank == 0 and runlog.read_csv(self.paths.log) or self.rows
+  return {final = self.final, rows = rows, paths = self.paths, out = self.options.out,
           options = data_options(self.options, self.sched.described), epochs = self.epoch_done}
 end
 

@@ -18,7 +18,9 @@ function M.dataset(o)
   if name == "mnist" and not o.data then
     error("MNIST needs --data DIR (the directory with the four *-ubyte.gz files)", 0)
   end
-  return qv.data.load(name, {dir = o.data})
+  local ok, data = pcall(qv.data.load, name, {dir = o.data})
+  if not ok then error((tostring(data):gsub("^[^:]*:%d+: ", "")), 0) end
+  return data
 end
 
 --- The prior's graph for `o.prior`: bernoulli | chimera | pegasus | rbm | a file path.
@@ -145,8 +147,46 @@ function M.read_literal(text)
   return t
 end
 
+--- The model as data, for readers outside qvlua (docs/CHECKPOINT.md,
+--- schema "qvlua-model-1"): the prior's graph with its edge list in the
+--- order of the weights, the conventions of H(z), the posterior groups and
+--- the networks, all indices 0-based.
+function M.describe_model(model)
+  local prior = model.prior
+  local g = prior.graph
+  local edges = {}
+  for i, e in ipairs(g:edge_list()) do edges[i] = {e[1] - 1, e[2] - 1} end
+  local groups = {}
+  for i, grp in ipairs(model.groups) do
+    local t = {}
+    for j, u in ipairs(grp) do t[j] = u - 1 end
+    groups[i] = t
+  end
+  return {
+    schema = "qvlua-model-1",
+    prior = {
+      kind = prior.kind,
+      graph = {name = g.name, family = g.family, nodes = g.nodes, edges = edges},
+      units = "binary: z in {0,1}^nodes",
+      energy = "H(z) = sum_l bias[l] z[l] + sum_e weights[e] z[edges[e][0]] z[edges[e][1]]",
+      distribution = "p(z) = exp(-H(z)) / Z",
+      beta_eff = prior.beta_eff,
+      parameters = {bias = "model.prior.bias", weights = "model.prior.weights"},
+    },
+    posterior = {
+      groups = groups,
+      grouping = model.grouping,
+      order = "q(z|x) = prod_g q(z_g | x, z_<g); head g reads [h(x), z_1, ..., z_{g-1}]",
+      relaxation = "zeta = sigmoid((logit(rho) + l) / tau), rho ~ U(0,1); hard z = [logit(rho) + l > 0]",
+    },
+    decoder = "Bernoulli logits over the input pixels from the latents in unit order",
+    networks = model.config,
+  }
+end
+
 --- Writes a checkpoint: the model (parameters, buffers, prior chains), the
---- optimizer state under "optim.", and metadata (options, epoch, RNG state).
+--- optimizer state under "optim.", and metadata (options, epoch, RNG state,
+--- the model described as data: docs/CHECKPOINT.md).
 function M.save_checkpoint(path, model, optim, o, epoch, extra)
   local tensors = {}
   for name, t in pairs(model:state()) do tensors["model." .. name] = t end
@@ -154,7 +194,8 @@ function M.save_checkpoint(path, model, optim, o, epoch, extra)
     for name, t in pairs(optim:state()) do tensors["optim." .. name] = t end
   end
   local meta = {format = "qvlua-vae-2", qvlua = qv.version, epoch = tostring(epoch),
-                options = json.encode(o), config = json.encode(model.config), rng = qv.rng_state()}
+                options = json.encode(o), config = json.encode(model.config), rng = qv.rng_state(),
+                model = json.encode(M.describe_model(model))}
   for k, v in pairs(extra or {}) do meta[k] = tostring(v) end
   qv.save(path, tensors, meta)
 end

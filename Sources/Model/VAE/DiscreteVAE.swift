@@ -162,9 +162,11 @@ public final class DiscreteVAE: Module {
     }
 
     /// Samples the posterior for x [B, P]: S per example, relaxed (τ) or hard (τ = nil).
-    public func encode(_ x: Tensor, samples: Int = 1, tau: Float?, generator: inout Generator) throws -> PosteriorSample {
+    public func encode(_ x: Tensor, samples: Int = 1, tau: Float?, rows: RowWindow? = nil,
+                       generator: inout Generator) throws -> PosteriorSample {
         try checkInput(x)
-        return try encoder.sample(features: encoder.features(x), samples: samples, tau: tau, grouping: grouping, generator: &generator)
+        return try encoder.sample(features: encoder.features(x), samples: samples, tau: tau, grouping: grouping,
+                                  rows: rows, generator: &generator)
     }
 
     /// Decoder logits [R, P] for latents in unit order [R, N] (field `z`).

@@ -65,8 +65,14 @@ public final class HierarchicalEncoder: Module {
 
     /// Samples the groups given trunk features h [B, H]: S samples per
     /// example; τ = nil gives hard samples (evaluation), else the relaxation.
+    ///
+    /// `rows` (data-parallel training): h holds images offset ..< offset + B
+    /// of a batch of `total`; the noise drawn is the whole batch's (the
+    /// same draws, from the same stream, as one process given the whole
+    /// batch) and these images' rows of it are used, so each image gets the
+    /// same noise however the batch is split over processes.
     public func sample(features h: Tensor, samples s: Int, tau: Float?, grouping: LatentGrouping,
-                       generator: inout Generator) throws -> PosteriorSample {
+                       rows: RowWindow? = nil, generator: inout Generator) throws -> PosteriorSample {
         try require(s >= 1, "encoder: samples per example must be ≥ 1, got \(s)")
         if let tau { try require(tau > 0 && tau.isFinite, field: "tau", "the temperature τ must be finite and > 0, got \(numberText(tau))") }
         try require(grouping.sizes == groupSizes, "encoder: grouping sizes \(grouping.sizes) differ from the encoder's \(groupSizes)")
@@ -84,7 +90,15 @@ public final class HierarchicalEncoder: Module {
                 l = try l + Tensor.linear(zin, wz)
             }
             // σ⁻¹(ρ), ρ ~ U(0, 1) open.
-            let u = try Tensor.logisticNoise([r, n], generator: &generator)
+            var u: Tensor
+            if let rows, rows.total != b {
+                try require(rows.offset >= 0 && rows.offset + b <= rows.total, field: "rows",
+                            "images \(rows.offset + 1)...\(rows.offset + b) are not within a batch of \(rows.total)")
+                u = try Tensor.logisticNoise([rows.total * s, n], generator: &generator)
+                    .narrow(0, start: rows.offset * s, length: r)
+            } else {
+                u = try Tensor.logisticNoise([r, n], generator: &generator)
+            }
             let z: Tensor
             if let tau { z = try (l + u).mul(1 / tau).sigmoid() }
             else { z = try Tensor.noGrad { try (l + u).gt(0) } }
@@ -126,4 +140,11 @@ public final class HierarchicalEncoder: Module {
             return (try grouping.toUnits(grouped), logQ!)
         }
     }
+}
+
+/// Which images of a batch this process holds (data-parallel training):
+/// images `offset ..< offset + B` of a batch of `total`.
+public struct RowWindow: Sendable, Equatable {
+    public let offset: Int, total: Int
+    public init(offset: Int, total: Int) { self.offset = offset; self.total = total }
 }

@@ -40,6 +40,11 @@ extension DiscreteVAE {
     /// without gradients it is not needed. The forward pass changes no
     /// state of the prior.
     ///
+    /// `rows` (data-parallel training): x is images offset ..< offset + B of
+    /// a global batch of `total`; the random draws are the global batch's,
+    /// so the result for each image does not depend on how the batch was
+    /// split (dropout layers, which no built-in VAE has, draw per process).
+    ///
     /// β_eff (Eq. C2, applied here and nowhere else): the energy is
     /// evaluated at ζ' = ζ̄ + β(ζ − ζ̄), ζ̄ = ζ detached, β the phase's
     /// `drawnAtBetaEff` (the prior's `betaEff` without a phase): the same
@@ -47,7 +52,8 @@ extension DiscreteVAE {
     /// unchanged), but the gradient reaching the encoder through H(ζ) is
     /// scaled by β. Decoder and log q see ζ.
     public func objective(x: Tensor, k: Int = 1, d: Int = 1, klWeight: Float = 1, tau: Float = 1.0 / 7,
-                          negativePhase: NegativePhase? = nil, generator: inout Generator) throws -> ObjectiveResult {
+                          negativePhase: NegativePhase? = nil, rows: RowWindow? = nil,
+                          generator: inout Generator) throws -> ObjectiveResult {
         try checkInput(x)
         try require(k >= 1, field: "k", "the number of importance samples K must be >= 1, got \(k)")
         try require(d >= 1, field: "d", "the number of bounds D must be >= 1, got \(d)")
@@ -62,7 +68,9 @@ extension DiscreteVAE {
         // relaxation noise (group by group), then the decoder's dropout masks
         // (layer by layer). The prior's negative phase was drawn before,
         // from the prior's own (checkpointed) stream.
-        let post = try encode(x, samples: s, tau: tau, generator: &generator)
+        // `rows`: x is one process's part of a larger batch; the relaxation
+        // noise is drawn for the whole batch and sliced (HierarchicalEncoder).
+        let post = try encode(x, samples: s, tau: tau, rows: rows, generator: &generator)
         let logpx = try Dropout.drawing(from: &generator) { try decode(post.zeta) }.bernoulliLogLikelihood(x)  // [R]
         let logq = try post.logQ()                                            // [R]
         let beta = negativePhase?.drawnAtBetaEff ?? prior.betaEff
