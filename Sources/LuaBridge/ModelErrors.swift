@@ -49,7 +49,7 @@ func modelOp<R>(_ args: Arguments, positions: [String: Int] = [:], renamed: [Str
 
 /// `sampler` after `Sampler.validate()`: a bad setting is reported now, as
 /// the option of this call that sets it.
-func validated<S: Sampler>(_ args: Arguments, _ sampler: S) throws -> S {
-    try modelOp(args) { try sampler.validate() }
+func validated<S: Sampler>(_ args: Arguments, _ sampler: S, renamed: [String: String] = [:]) throws -> S {
+    try modelOp(args, renamed: renamed) { try sampler.validate() }
     return sampler
 }

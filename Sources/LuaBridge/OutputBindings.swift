@@ -41,7 +41,9 @@ extension QV {
         plot.fn("lines", doc: """
             qv.plot.lines(path, panels) -> path
             Writes line plots side by side as a PNG. panels = {{title = "...", xlabel = "epoch",
-            series = {{name = "...", x = {...}, y = {...}}, ...}}, ...}; NaN y values leave gaps.
+            series = {{name = "...", x = {...}, y = {...}, lo = {...}, hi = {...}}, ...}}, ...}; NaN y values
+            leave gaps; lo/hi (optional, one per x) shade a translucent band in the series' colour
+            (e.g. min/max over seeds).
             """) { args in
             let path = try args.string(1, "path")
             let panelsRef = try args.table(2, "panels")
@@ -67,8 +69,12 @@ extension QV {
                             return d
                         }
                     }
+                    let band: (lo: [Double], hi: [Double])?
+                    if case .ref = s.field("lo") { band = (try numbers("lo"), try numbers("hi")) }
+                    else if case .ref = s.field("hi") { band = (try numbers("lo"), try numbers("hi")) }
+                    else { band = nil }
                     series.append(.init(name: s.field("name").stringValue ?? "series \(si + 1)",
-                                        x: try numbers("x"), y: try numbers("y")))
+                                        x: try numbers("x"), y: try numbers("y"), lo: band?.lo, hi: band?.hi))
                 }
                 panels.append(.init(title: title, xLabel: xLabel, series: series))
             }

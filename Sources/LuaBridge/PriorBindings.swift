@@ -144,6 +144,15 @@ let priorClass: LuaClass<PriorBox> = {
                      b.sampler = PriorBox.ownCopy(s.sampler)
                      p.samplerBox = s
                  })
+    cls.property("sampled_negative_phase", doc: """
+        true: draw the negative phase from the sampler even when it is known exactly (the edge-free
+        Bernoulli prior), so the sampler's temperature and noise reach training (settable; default false)
+        """,
+                 get: { p in p.boltzmann.map { .bool($0.sampledNegativePhase) } ?? .nil },
+                 set: { p, args in
+                     guard let b = p.boltzmann else { throw args.argumentError(1, nil, "an exact prior has no sampler") }
+                     b.sampledNegativePhase = try args.bool(1)
+                 })
     cls.property("samples", doc: "negative-phase samples per training step (settable)",
                  get: { p in p.boltzmann.map { .int($0.negativeSamples) } ?? .nil },
                  set: { p, args in

@@ -394,11 +394,19 @@ extension QV {
               anneal_sweeps  sweeps of the anneal (default 100)
               freeze_out     fraction s* of the anneal where the dynamics freeze (0, 1] (default 1)
               pause_sweeps   sweeps held at the freeze-out point (anneal pause; default 0)
-            Energies returned are H(z) of the noiseless machine.
+              drift_sd       s.d. of a drifting inverse temperature (default 0: none): an
+                             Ornstein-Uhlenbeck process around beta_eff, one value per sample call,
+                             beta_{i+1} = beta_eff + a (beta_i - beta_eff) + drift_sd sqrt(1-a^2) xi,
+                             a = exp(-1/drift_time)
+              drift_time     its correlation time in sample calls (default 100)
+              drift_seed     seed of the drift path alone: emulators with the same seed share it
+              drift_start    call index of the first call (a resumed run passes its step count)
+            Energies returned are H(z) of the noiseless machine; stats.beta_eff is the β sampled at.
             """) { args in
             try args.expectAtMost(1)
             let o = try args.options(1, allowed: ["beta_eff", "h_noise", "j_noise", "gauges", "random_gauge",
-                                                  "anneal_sweeps", "freeze_out", "pause_sweeps"])
+                                                  "anneal_sweeps", "freeze_out", "pause_sweeps",
+                                                  "drift_sd", "drift_time", "drift_seed", "drift_start"])
             let beta = try o.number("beta_eff", default: 1)
             let hn = try o.number("h_noise", default: 0), jn = try o.number("j_noise", default: 0)
             let gauges = try o.int("gauges", default: 5)
@@ -406,12 +414,19 @@ extension QV {
             let sweeps = try o.int("anneal_sweeps", default: 100)
             let fo = try o.number("freeze_out", default: 1)
             let pause = try o.int("pause_sweeps", default: 0)
+            let dsd = try o.number("drift_sd", default: 0), dtime = try o.number("drift_time", default: 100)
+            let dseed = try o.int("drift_seed", default: 1), dstart = try o.int("drift_start", default: 0)
             let em = try validated(args, AnnealerEmulator(betaEff: beta, hNoise: hn, jNoise: jn, gauges: gauges, randomGauge: rg,
-                                                          annealSweeps: sweeps, freezeOut: fo, pauseSweeps: pause))
+                                                          annealSweeps: sweeps, freezeOut: fo, pauseSweeps: pause,
+                                                          driftSD: dsd, driftTime: dtime, driftSeed: UInt64(bitPattern: Int64(dseed)),
+                                                          driftStart: dstart),
+                                   renamed: ["driftSD": "drift_sd"])
             return .object(SamplerBox("annealer", em, [
                 ("beta_eff", .number(beta)), ("h_noise", .number(hn)), ("j_noise", .number(jn)),
                 ("gauges", .int(gauges)), ("random_gauge", .bool(rg)), ("anneal_sweeps", .int(sweeps)),
                 ("freeze_out", .number(fo)), ("pause_sweeps", .int(pause)),
+                ("drift_sd", .number(dsd)), ("drift_time", .number(dtime)), ("drift_seed", .int(dseed)),
+                ("drift_start", .int(dstart)),
             ]))
         }
         m.fn("lua", doc: """

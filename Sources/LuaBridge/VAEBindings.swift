@@ -298,7 +298,9 @@ extension QV {
             return .object(VAEBox(vae, prior: p))
         }
         m.fn("evaluate", doc: """
-            qv.vae.evaluate(model, x [, {k = 1000, logz = v, logz_err = e, batch = 500, threshold = 0.01}]) -> table
+            qv.vae.evaluate(model, x [, {k = 1000, logz = v, logz_err = e, batch = 500, threshold = 0.01,
+                                         beta_eff = 1, logz_method = "ais", logz_chains = 1000,
+                                         logz_temperatures = 1000}]) -> table
             Evaluates model on binarized images x [n, 784] in evaluation mode (restored afterwards),
             with hard latents, in chunks (memory stays bounded):
               ll, ll_se   test log-likelihood L_K (K = k importance samples) and its standard error over
@@ -307,26 +309,45 @@ extension QV {
               elbo, recon, logq, energy, kl   single-sample ELBO and its parts (hard z)
               active      active units: posterior-mean variance over x above threshold (Fig. 5)
               variances   that variance per unit, a Tensor [N]
-              logz, logz_err, n, k
+              logz, logz_err, n, k, beta_eff
+            beta_eff ≠ 1 evaluates the auxiliary model (Eqs. 17-18): the prior e^(-beta_eff H)/Z, i.e. the
+            machine with beta_eff·b and beta_eff·W that an annealer at that temperature samples (logz, when
+            given, must be its log Z). Without logz, log Z is estimated by logz_method ("exact", "ais", or
+            "pa" with logz_chains replicas in 4 populations), logz_chains and logz_temperatures.
             Randomness from the global generator.
             """) { args in
             try args.expectAtMost(3)
             let v = try args.object(1, VAEBox.self, "model")
             let x = try args.tensor(2, "x")
-            let o = try args.options(3, allowed: ["k", "logz", "logz_err", "batch", "threshold"])
+            let o = try args.options(3, allowed: ["k", "logz", "logz_err", "batch", "threshold", "beta_eff", "logz_method",
+                                                  "logz_chains", "logz_temperatures"])
+            let beta = try o.number("beta_eff", default: 1)
+            var method: LogZMethod? = nil
+            if let m = try o.optionalString("logz_method") {
+                let chains = try o.int("logz_chains", default: 1000), temps = try o.int("logz_temperatures", default: 1000)
+                guard chains >= 4, temps >= 2 else {
+                    throw args.optionError("logz_chains", "logz_chains must be >= 4 and logz_temperatures >= 2")
+                }
+                switch m {
+                case "exact": method = .exact
+                case "ais": method = .ais(chains: chains, temperatures: temps)
+                case "pa": method = .pa(replicas: chains, temperatures: temps, populations: 4)
+                default: throw args.optionError("logz_method", "expected 'exact', 'ais' or 'pa', got '\(m)'")
+                }
+            }
             let k = try o.int("k", default: 1000), batch = try o.int("batch", default: 500)
             let threshold = try o.number("threshold", default: 0.01)
             let logz = try o.optionalNumber("logz"), err = try o.number("logz_err", default: 0)
-            let r = try modelOp(args, positions: ["x": 2], renamed: ["logZ": "logz", "logZError": "logz_err", "batchSize": "batch"]) {
-                try v.vae.evaluate(x, k: k, logZ: logz.map { ($0, err) }, threshold: threshold, batchSize: batch,
-                                   generator: &GlobalRandom.generator)
+            let r = try modelOp(args, positions: ["x": 2], renamed: ["logZ": "logz", "logZError": "logz_err", "batchSize": "batch", "betaEff": "beta_eff"]) {
+                try v.vae.evaluate(x, k: k, logZ: logz.map { ($0, err) }, betaEff: beta, logZMethod: method,
+                                   threshold: threshold, batchSize: batch, generator: &GlobalRandom.generator)
             }
             let ll = r.logLikelihood, mt = r.set.metrics
             return .table(["ll": .number(ll.mean), "ll_se": .number(ll.standardError), "logz": .number(r.logZ),
                            "logz_err": .number(r.logZError), "elbo": .number(mt.elbo), "recon": .number(mt.recon),
                            "logq": .number(mt.logQ), "energy": .number(mt.energy), "kl": .number(mt.kl),
                            "active": .int(r.set.active), "variances": .object(Tensor(r.set.variances.map { Float($0) })),
-                           "n": .int(r.count), "k": .int(k)])
+                           "n": .int(r.count), "k": .int(k), "beta_eff": .number(beta)])
         }
     }
 }

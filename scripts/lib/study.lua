@@ -230,6 +230,12 @@ function M.results_of(res)
   if not f or f.ll == nil then return nil, "the run has no final evaluation" end
   r.ll, r.logz, r.logz_err, r.elbo, r.active = f.ll, f.logz, f.logz_err, f.elbo, f.active
   r.ll_err = math.sqrt((f.ll_se or 0) ^ 2 + (f.logz_err or 0) ^ 2)
+  -- after annealer training (beta_eff != 1): the auxiliary machine's LL is the headline
+  if f.ll_aux then
+    r.ll_aux, r.ll_aux_err = f.ll_aux, math.sqrt((f.ll_aux_se or 0) ^ 2 + (f.logz_aux_err or 0) ^ 2)
+  end
+  r.ll_head = r.ll_aux or r.ll
+  r.ll_head_err = r.ll_aux and r.ll_aux_err or r.ll_err
   return r
 end
 
@@ -251,6 +257,8 @@ function M.parser(spec)
   p:option{"out", default = spec.out, metavar = "DIR", help = "study directory: one sub-directory per run, tables, plot"}
   p:option{"train-args", metavar = "'--opt v ..'", help = "extra train.lua options for every run (split on spaces)"}
   p:flag{"rerun", help = "train again from scratch even where OUT/<run> holds a finished or resumable run"}
+  p:flag{"smoke", help = "the smoke size: 1 epoch on 100 images, 2 seeds, tiny evaluations (well under a minute; CI)"}
+  p:flag{"paper", help = "the paper's size: conv networks, 2000 epochs, 5 seeds, LL on the whole test set (K = 1000)"}
   p:flag{"dry-run", help = "print each run's options and exit"}
   p:option{"task", metavar = "I/N", help = "run slice I of N of the study's runs (a job array's task; " ..
            "default from SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT)"}
@@ -281,10 +289,42 @@ function M.say(line)
   io.stdout:flush()
 end
 
+--- The sizes --smoke and --paper stand for: study options, and training
+--- options for every run (an explicit --train-args option wins).
+M.SIZES = {
+  smoke = {study = {epochs = 1, seeds = "2", eval_k = 10, eval_n = 50},
+           train = {train_n = 100, batch_size = 50, valid_n = 50, chains = 50, logz_chains = 50, logz_temperatures = 50}},
+  paper = {study = {network = "conv", epochs = 2000, seeds = "5", eval_k = 1000, eval_n = 10000}, train = {}},
+}
+
+--- Applies --smoke / --paper to the parsed options `o` (in place): the
+--- size's values replace the defaults (not options the user gave, which
+--- `given` names). Returns the size's training options.
+function M.apply_size(o, given)
+  if o.smoke and o.paper then io.stderr:write("--smoke and --paper exclude each other\n"); os.exit(2) end
+  local size = o.smoke and M.SIZES.smoke or o.paper and M.SIZES.paper
+  if not size then return {} end
+  for k, v in pairs(size.study) do
+    if not (given and given[k]) then o[k] = v end
+  end
+  return size.train
+end
+
+--- The option names given on a command line (dashes as underscores).
+function M.given(argv)
+  local t = {}
+  for _, w in ipairs(argv or {}) do
+    local name = w:match("^%-%-([%w%-]+)")
+    if name then t[(name:gsub("-", "_"))] = true end
+  end
+  return t
+end
+
 --- A study from the parsed shared options `o`; spec.name names its files,
 --- spec.echo(line) replaces print for everything the study prints,
 --- spec.train (a function(options) -> results) replaces trainer.run (tests).
 function M.new(o, spec)
+  local size_train = M.apply_size(o, M.given(spec.argv or arg))
   local seeds, err = M.seeds(o.seeds)
   if not seeds then io.stderr:write(spec.name, ": ", err, "\n"); os.exit(2) end
   local data = o.data or M.default_data(o.dataset)
@@ -294,6 +334,7 @@ function M.new(o, spec)
     os.exit(2)
   end
   local extra = {}
+  for k, v in pairs(size_train) do extra[k] = v end
   if o.train_args then
     local t, perr = require("trainer").parser{name = spec.name .. " --train-args"}:parse(M.words(o.train_args))
     if not t then io.stderr:write(spec.name, ": --train-args: ", tostring(perr), "\n"); os.exit(2) end
@@ -322,6 +363,10 @@ function Study:run_options(cond, seed)
              out = ("%s/%s-s%d"):format(o.out, cond.label, seed)}
   for k, v in pairs(self.extra) do t[k] = v end
   for k, v in pairs(cond.options) do t[k] = v end
+  if cond.options.dataset and cond.options.dataset ~= o.dataset then
+    -- a condition on another dataset: its own directory (MNIST's default beside the root)
+    t.data = cond.options.data or (cond.options.dataset == "mnist" and M.default_data("mnist")) or nil
+  end
   return t
 end
 
@@ -464,7 +509,7 @@ function Study:run()
     table.sort(results, function(a, b) return a.k < b.k end)
   end
   self.results = results
-  return M.aggregate(results, {"ll", "elbo", "active", "seconds", "valid_elbo", "beta_eff"}), results
+  return M.aggregate(results, {"ll", "elbo", "active", "seconds", "valid_elbo", "beta_eff", "ll_aux", "ll_head"}), results
 end
 
 --- The record of a run another slice trained (--merge): its summary and
@@ -558,11 +603,12 @@ function Study:report_files(rows, spec)
   end
   csv:close()
   local runs_csv = runlog.open(("%s/%s-runs.csv"):format(o.out, self.name), {fields = {
-    "condition", "seed", "ok", "test_ll", "test_ll_err", "logz", "logz_err", "elbo", "active_units",
-    "valid_elbo", "beta_eff", "seconds", "dir", "error"}})
+    "condition", "seed", "ok", "test_ll", "test_ll_err", "test_ll_aux", "test_ll_aux_err", "test_ll_head", "logz",
+    "logz_err", "elbo", "active_units", "valid_elbo", "beta_eff", "seconds", "dir", "error"}})
   for _, r in ipairs(self.results or {}) do
     runs_csv:write{condition = r.condition, seed = r.seed, ok = r.ok and 1 or 0, test_ll = r.ll,
-                   test_ll_err = r.ll_err, logz = r.logz, logz_err = r.logz_err, elbo = r.elbo,
+                   test_ll_err = r.ll_err, test_ll_aux = r.ll_aux, test_ll_aux_err = r.ll_aux_err,
+                   test_ll_head = r.ll_head, logz = r.logz, logz_err = r.logz_err, elbo = r.elbo,
                    active_units = r.active, valid_elbo = r.valid_elbo, beta_eff = r.beta_eff,
                    seconds = r.seconds, dir = r.dir, error = r.error}
   end
@@ -617,6 +663,356 @@ end
 --- Writes the study's plot (`M.plot_panels(rows)`) as a PNG at `path`.
 function M.plot(path, rows)
   qv.plot.lines(path, M.plot_panels(rows))
+end
+
+-- ---------------------------------------------------------------------------
+-- The paper's sampler × prior cells (Table I, Figs. 5 and 13)
+
+--- Adds the options every annealer study shares to parser `p`: the "DW"
+--- sampler (the emulator, or an external command sampler) and the
+--- emulator's temperature, noise and drift.
+function M.annealer_options(p, defaults)
+  defaults = defaults or {}
+  p:option{"dw", default = "annealer", metavar = "annealer|command:PROG ARGS",
+           help = "the annealer ('DW' cells): qvlua's emulator, or an external sampler, e.g. " ..
+                  "'command:python3 scripts/samplers/dimod_sampler.py' (D-Wave Ocean; --solver qpu for hardware)"}
+  p:option{"dw-beta-eff", type = "number", default = defaults.beta_eff or 0.75, min = 0,
+           help = "the emulator's (mean) effective inverse temperature"}
+  p:option{"dw-h-noise", type = "number", default = defaults.h_noise or 0.05, min = 0, help = "the emulator's control noise on h"}
+  p:option{"dw-j-noise", type = "number", default = defaults.j_noise or 0.025, min = 0, help = "the emulator's control noise on J"}
+  p:option{"dw-drift-sd", type = "number", default = defaults.drift_sd or 0, min = 0,
+           help = "s.d. of the emulator's drifting inverse temperature (Ornstein-Uhlenbeck; 0: constant)"}
+  p:option{"dw-drift-time", type = "number", default = defaults.drift_time or 100, min = 0,
+           help = "the drift's correlation time, in training steps"}
+end
+
+--- Training options of the "DW" sampler from the parsed annealer options.
+function M.dw_options(o)
+  local t = {sampler = o.dw, negative_phase = "sampled"}
+  if o.dw == "annealer" then
+    t.beta_eff, t.h_noise, t.j_noise = o.dw_beta_eff, o.dw_h_noise, o.dw_j_noise
+    t.beta_drift_sd, t.beta_drift_time = o.dw_drift_sd, o.dw_drift_time
+  else
+    t.beta_eff_rate = 0.01          -- an external annealer: track its temperature too
+  end
+  return t
+end
+
+--- Table I's cells: {label, options} for sampler × prior, every prior
+--- (Bernoulli too) trained with its sampler's samples.
+function M.table1_cells(o)
+  local cells = {}
+  for _, prior in ipairs{"chimera", "bernoulli"} do
+    local dw = M.dw_options(o)
+    dw.prior = prior
+    cells[#cells + 1] = {"dw-" .. prior, dw}
+    cells[#cells + 1] = {"pa-" .. prior, {prior = prior, sampler = "pa", negative_phase = "sampled"}}
+  end
+  return cells
+end
+
+-- ---------------------------------------------------------------------------
+-- Reports: a Markdown file with the tables, PNG figures of curves over
+-- epochs (mean over seeds, min/max band) and the CSV behind each.
+
+--- Summary of per-seed curves: `series` is an array of {epoch -> value}
+--- maps (one per seed); returns {x, mean, lo, hi, n} over the epochs any
+--- seed has (min/max over the seeds that have a finite value there).
+function M.band(series)
+  local epochs, seen = {}, {}
+  for _, s in ipairs(series) do
+    for e in pairs(s) do if not seen[e] then seen[e] = true; epochs[#epochs + 1] = e end end
+  end
+  table.sort(epochs)
+  local out = {x = {}, mean = {}, lo = {}, hi = {}, n = {}}
+  local nan = 0 / 0
+  for i, e in ipairs(epochs) do
+    local vs = {}
+    for _, s in ipairs(series) do
+      local v = s[e]
+      if type(v) == "number" and v == v and v ~= math.huge and v ~= -math.huge then vs[#vs + 1] = v end
+    end
+    local lo, hi = nan, nan
+    for _, v in ipairs(vs) do
+      if lo ~= lo or v < lo then lo = v end
+      if hi ~= hi or v > hi then hi = v end
+    end
+    out.x[i], out.mean[i], out.lo[i], out.hi[i], out.n[i] = e, M.mean_se(vs) or nan, lo, hi, #vs
+  end
+  return out
+end
+
+--- The per-epoch curves of every condition: {[condition] = {[column] =
+--- band}} from the log.csv of each finished run (`results` as Study:run
+--- returns them), for the log columns `columns`.
+function M.curves(results, columns)
+  local per = {}
+  for _, r in ipairs(results) do
+    if r.ok and r.dir then
+      local ok, rows = pcall(runlog.read_csv, r.dir .. "/log.csv")
+      if ok and rows then
+        per[r.condition] = per[r.condition] or {}
+        for _, col in ipairs(columns) do
+          local m = {}
+          for _, row in ipairs(rows) do
+            if row.epoch and type(row[col]) == "number" then m[row.epoch] = row[col] end
+          end
+          per[r.condition][col] = per[r.condition][col] or {}
+          table.insert(per[r.condition][col], m)
+        end
+      end
+    end
+  end
+  local out = {}
+  for cond, cols in pairs(per) do
+    out[cond] = {}
+    for col, series in pairs(cols) do out[cond][col] = M.band(series) end
+  end
+  return out
+end
+
+--- Writes the curves as CSV: condition, column, epoch, mean, min, max, n.
+function M.write_curves_csv(path, curves, conditions, columns)
+  local log = runlog.open(path, {fields = {"condition", "column", "epoch", "mean", "min", "max", "n"}})
+  for _, c in ipairs(conditions) do
+    for _, col in ipairs(columns) do
+      local b = curves[c] and curves[c][col]
+      if b then
+        for i, e in ipairs(b.x) do
+          log:write{condition = c, column = col, epoch = e, mean = b.mean[i], min = b.lo[i], max = b.hi[i], n = b.n[i]}
+        end
+      end
+    end
+  end
+  log:close()
+end
+
+--- Plot panels of curves: `panels` = {{title = ..., column = ...}, ...};
+--- one series per condition (mean over seeds) with its min/max band.
+function M.curve_panels(curves, conditions, panels, labels)
+  local out = {}
+  for _, spec in ipairs(panels) do
+    local series = {}
+    for _, c in ipairs(conditions) do
+      local b = curves[c] and curves[c][spec.column]
+      if b and #b.x > 0 then
+        series[#series + 1] = {name = (labels and labels[c]) or c, x = b.x, y = b.mean, lo = b.lo, hi = b.hi}
+      end
+    end
+    if #series > 0 then out[#out + 1] = {title = spec.title, xlabel = spec.xlabel or "epoch", series = series} end
+  end
+  return out
+end
+
+--- Differences a − b of `key` (default the headline LL) between the runs
+--- of conditions a and b with the same seed (same initialization and data
+--- order): mean, s.e., n over the common seeds.
+function M.paired(results, a, b, key)
+  key = key or "ll_head"
+  local by = {}
+  for _, r in ipairs(results or {}) do
+    if r.ok then by[r.condition .. "\0" .. tostring(r.seed)] = r end
+  end
+  local d = {}
+  for _, r in ipairs(results or {}) do
+    if r.ok and r.condition == a then
+      local o = by[b .. "\0" .. tostring(r.seed)]
+      if o and r[key] and o[key] then d[#d + 1] = r[key] - o[key] end
+    end
+  end
+  return M.mean_se(d)
+end
+
+--- The command line that ran this script ("qvlua SCRIPT ARGS", quoted
+--- where needed), or nil outside a script.
+function M.command_line(argt)
+  if not argt or not argt[0] then return nil end
+  local parts = {"qvlua", argt[0]}
+  for i = 1, #argt do
+    local a = argt[i]
+    parts[#parts + 1] = a:find("[%s'\"]") and ("'" .. a:gsub("'", "'\\''") .. "'") or a
+  end
+  return table.concat(parts, " ")
+end
+
+--- "m ± se" of `paired` (fmt default %.2f), "-" without common seeds.
+function M.pm_paired(results, a, b, key, fmt)
+  local m, se, n = M.paired(results, a, b, key)
+  if n == 0 then return "-" end
+  return M.pm(m, se, fmt) .. (" (n = %d)"):format(n)
+end
+
+--- The per-run table of a report: condition, seed, headline LL, LL at
+--- beta = 1, ELBO, active units, beta_eff, seconds ("FAILED" rows too).
+function M.runs_table(results)
+  local header = {"condition", "seed", "test LL (headline)", "test LL at β = 1", "ELBO", "active units", "β_eff", "s"}
+  local rows = {}
+  for _, r in ipairs(results or {}) do
+    if r.ok then
+      rows[#rows + 1] = {r.condition, tostring(r.seed), M.pm(r.ll_head, r.ll_head_err) .. (r.ll_aux and " (aux.)" or ""),
+                         M.pm(r.ll, r.ll_err), M.pm(r.elbo), M.pm(r.active, nil, "%.0f"), M.pm(r.beta_eff, nil, "%.3f"),
+                         M.pm(r.seconds, nil, "%.0f")}
+    else
+      rows[#rows + 1] = {r.condition, tostring(r.seed), "FAILED: " .. tostring(r.error), "", "", "", "", ""}
+    end
+  end
+  return header, rows
+end
+
+--- A Markdown table from a header and rows of cells.
+function M.md_table(header, rows)
+  local function line(r)
+    local cells = {}
+    for j = 1, #header do cells[j] = tostring(r[j] == nil and "" or r[j]):gsub("|", "\\|") end
+    return "| " .. table.concat(cells, " | ") .. " |"
+  end
+  local out = {line(header)}
+  local rule = {}
+  for j = 1, #header do rule[j] = j == 1 and "---" or "---:" end
+  out[#out + 1] = "| " .. table.concat(rule, " | ") .. " |"
+  for _, r in ipairs(rows) do out[#out + 1] = line(r) end
+  return table.concat(out, "\n")
+end
+
+--- The standard per-condition table of a report: the headline LL (the
+--- auxiliary machine's after annealer training, else at beta = 1), the
+--- LL at beta = 1, ELBO, active units, final beta_eff, seconds per run.
+function M.condition_table(rows, multi)
+  local header = {"condition", "runs", "test LL (headline)", "test LL at β = 1", "ELBO", "active units", "β_eff", "s / run"}
+  local cells = {}
+  for i, r in ipairs(rows) do
+    cells[i] = {r.condition, r.failed > 0 and ("%d/%d"):format(r.n, r.runs) or tostring(r.n),
+                M.pm(r.ll_head, r.ll_head_se) .. (r.ll_aux and " (aux.)" or ""), M.pm(r.ll, r.ll_se),
+                M.pm(r.elbo, multi and r.elbo_se or nil), M.pm(r.active, multi and r.active_se or nil, "%.1f"),
+                M.pm(r.beta_eff, nil, "%.3f"), M.pm(r.seconds, nil, "%.0f")}
+  end
+  return header, cells
+end
+
+--- Writes OUT/<name>.md: spec.title, spec.intro (lines), spec.tables
+--- ({{title, header, rows}}; default the condition table), the curves
+--- figures spec.figures ({{file, title, panels = {{title, column}}}}: each
+--- OUT/<name>-<file>.png with OUT/<name>-<file>.csv behind it),
+--- spec.reference (the paper's numbers, lines), spec.notes (lines), the
+--- budget and the per-run CSVs. Returns the report's path and the files
+--- written.
+function Study:write_report(rows, spec)
+  spec = spec or {}
+  local o = self.o
+  if (self.rank or 0) > 0 then return nil, {} end   -- rank 0 reports the whole study
+  if self.slice then
+    -- a job-array slice reports its own runs under its own name; --merge writes the study's report
+    local saved = self.name
+    self.name = self.name .. "-" .. self.slice
+    self.slice = nil
+    local ok, path, files = pcall(self.write_report, self, rows, spec)
+    self.name, self.slice = saved, self.name:sub(#saved + 2)
+    if not ok then error(path, 0) end
+    return path, files
+  end
+  local multi = #self.seeds >= 2
+  qv.mkdir(o.out)
+  local files = {}
+  local lines = {"# " .. (spec.title or self.name), ""}
+  for _, l in ipairs(spec.intro or {}) do lines[#lines + 1] = l end
+  if spec.intro then lines[#lines + 1] = "" end
+  local total = 0
+  for _, r in ipairs(self.results or {}) do total = total + (r.seconds or 0) end
+  lines[#lines + 1] = ("Budget: %s, %s networks, %d epoch%s per run, %d seed%s (%s), LL with K = %d on %d test images%s; " ..
+                       "%d runs, %.0f s of training and evaluation in all."):format(o.dataset, o.network, o.epochs,
+    o.epochs == 1 and "" or "s", #self.seeds, #self.seeds == 1 and "" or "s", table.concat(self.seeds, ","), o.eval_k,
+    o.eval_n, next(self.extra) and (", training options " .. describe_options(self.extra)) or "",
+    #(self.results or {}), total)
+  lines[#lines + 1] = ""
+  lines[#lines + 1] = multi and "Errors are the standard error over seeds (s.d./√n, as the paper's Table I)." or
+                      "One seed: errors are the run's estimator error (importance sampling and log Z)."
+  lines[#lines + 1] = ""
+  local tables = spec.tables
+  if not tables then
+    local h, c = M.condition_table(rows, multi)
+    tables = {{title = "Results by condition", header = h, rows = c}}
+  end
+  for _, t in ipairs(tables) do
+    lines[#lines + 1] = "## " .. t.title
+    lines[#lines + 1] = ""
+    lines[#lines + 1] = M.md_table(t.header, t.rows)
+    lines[#lines + 1] = ""
+  end
+  if spec.reference then
+    lines[#lines + 1] = "## The paper"
+    lines[#lines + 1] = ""
+    for _, l in ipairs(spec.reference) do lines[#lines + 1] = l end
+    lines[#lines + 1] = ""
+  end
+  local conditions = {}
+  for _, r in ipairs(rows) do conditions[#conditions + 1] = r.condition end
+  for _, fig in ipairs(spec.figures or {}) do
+    local columns = {}
+    for _, p in ipairs(fig.panels) do columns[#columns + 1] = p.column end
+    local curves = fig.curves or M.curves(self.results or {}, columns)
+    local base = ("%s-%s"):format(self.name, fig.file)
+    M.write_curves_csv(("%s/%s.csv"):format(o.out, base), curves, conditions, columns)
+    files[#files + 1] = base .. ".csv"
+    local panels = M.curve_panels(curves, conditions, fig.panels, fig.labels)
+    lines[#lines + 1] = "## " .. fig.title
+    lines[#lines + 1] = ""
+    if #panels > 0 then
+      local ok, err = pcall(qv.plot.lines, ("%s/%s.png"):format(o.out, base), panels)
+      if ok then
+        files[#files + 1] = base .. ".png"
+        lines[#lines + 1] = ("![%s](%s.png)"):format(fig.title, base)
+      else
+        lines[#lines + 1] = "(no figure: " .. tostring(err) .. ")"
+      end
+    else
+      lines[#lines + 1] = "(no curves: no finished run logged these columns)"
+    end
+    lines[#lines + 1] = ""
+    lines[#lines + 1] = ("Lines: mean over seeds; bands: min/max over seeds. Data: [%s.csv](%s.csv).%s"):format(
+      base, base, fig.caption and (" " .. fig.caption) or "")
+    lines[#lines + 1] = ""
+  end
+  if self.results and #self.results > 0 then
+    local h, c = M.runs_table(self.results)
+    lines[#lines + 1] = "## Every run"
+    lines[#lines + 1] = ""
+    lines[#lines + 1] = "Runs with the same seed share their initialization and data order; a run with 0 active units " ..
+                        "has a collapsed posterior (its LL equals its ELBO)."
+    lines[#lines + 1] = ""
+    lines[#lines + 1] = M.md_table(h, c)
+    lines[#lines + 1] = ""
+  end
+  local notes = {}
+  for _, l in ipairs(spec.notes or {}) do notes[#notes + 1] = l end
+  local collapsed, order = {}, {}
+  for _, r in ipairs(self.results or {}) do
+    if r.ok and r.active == 0 then
+      if not collapsed[r.condition] then collapsed[r.condition] = {}; order[#order + 1] = r.condition end
+      table.insert(collapsed[r.condition], r.seed)
+    end
+  end
+  if #order > 0 then
+    local parts = {}
+    for _, c in ipairs(order) do parts[#parts + 1] = ("%s (seed %s)"):format(c, table.concat(collapsed[c], ", ")) end
+    notes[#notes + 1] = "- collapsed runs (0 active units at the end; they dominate the spread over seeds): " ..
+                        table.concat(parts, "; ")
+  end
+  if #notes > 0 then
+    lines[#lines + 1] = "## What came out"
+    lines[#lines + 1] = ""
+    for _, l in ipairs(notes) do lines[#lines + 1] = l end
+    lines[#lines + 1] = ""
+  end
+  lines[#lines + 1] = ("Per condition: [%s.csv](%s.csv); per run: [%s-runs.csv](%s-runs.csv)."):format(
+    self.name, self.name, self.name, self.name)
+  lines[#lines + 1] = ""
+  local command = spec.command or M.command_line(arg)
+  if command then lines[#lines + 1] = "Command: `" .. command .. "`"; lines[#lines + 1] = "" end
+  local path = ("%s/%s.md"):format(o.out, self.name)
+  qv.write_file(path, table.concat(lines, "\n"))
+  files[#files + 1] = self.name .. ".md"
+  self.echo(("wrote %s (report) and %s/{%s}"):format(path, o.out, table.concat(files, ", ")))
+  return path, files
 end
 
 return M

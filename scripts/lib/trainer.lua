@@ -82,16 +82,25 @@ M.OPTIONS = {
   {"prior", default = "chimera", metavar = "bernoulli|chimera|pegasus|rbm|FILE",
    help = "prior connectivity, or an edge-list file"},
   {"grouping", choices = {"bipartite", "chains"}, default = "chains", help = "hierarchical groups onto units"},
-  {"sampler", default = "pcd", metavar = "pcd|pa|annealer|exact", object = "qv.Sampler",
-   help = "negative-phase sampler (in Lua also any qv.Sampler: a Lua-function or command sampler)"},
+  {"sampler", default = "pcd", metavar = "pcd|pa|annealer|exact|command:PROG ARGS", object = "qv.Sampler",
+   help = "negative-phase sampler; 'command:PROG ARGS..' runs an external sampler per step (qv.sampler.command's " ..
+          "JSON protocol, e.g. 'command:python3 scripts/samplers/dimod_sampler.py'); in Lua also any qv.Sampler"},
+  {"negative_phase", choices = {"auto", "sampled", "exact"}, default = "auto",
+   help = "auto: exact moments where known (the Bernoulli prior), else the sampler's; sampled: always the " ..
+          "sampler's samples (Table I's DW/PA Bernoulli cells); exact: enumerate (no couplers, or <= 24 units)"},
+  {"command_timeout", type = "number", default = 600, min = 0, help = "seconds a command sampler may take per step"},
   {"chains", type = "int", default = 1000, min = 1, help = "negative-phase samples per step"},
   {"sweeps", type = "int", default = 10, min = 1, scheduled = true, help = "Gibbs sweeps per step (pcd), temperatures (pa)"},
   {"beta_eff", type = "number", default = 1, min = 0, help = "annealer emulator's effective inverse temperature"},
   {"h_noise", type = "number", default = 0, min = 0, help = "annealer emulator: std. dev. of the control noise on h"},
   {"j_noise", type = "number", default = 0, min = 0, help = "annealer emulator: std. dev. of the control noise on J"},
   {"gauges", type = "int", default = 5, min = 1, help = "annealer emulator: spin-reversal transforms per step"},
+  {"beta_drift_sd", type = "number", default = 0, min = 0,
+   help = "annealer emulator: s.d. of its drifting inverse temperature (Ornstein-Uhlenbeck around --beta-eff; 0: none)"},
+  {"beta_drift_time", type = "number", default = 100, min = 0, help = "annealer emulator: the drift's correlation time in steps"},
+  {"beta_drift_seed", type = "int", default = 1, help = "annealer emulator: the drift path's seed (the same for runs on one 'machine')"},
   {"beta_eff_rate", type = "number", min = 0, metavar = "RATE", scheduled = true,
-   help = "step of the prior's beta_eff tracking (Eq. C3) per training step (default: 0.01 with --sampler annealer, else 0: off)"},
+   help = "step of the prior's beta_eff tracking (Eq. C3) per training step (default: 0.01 with --sampler annealer or command:.., else 0: off)"},
   {"epochs", type = "int", default = 10, min = 1, help = "training epochs"},
   {"batch_size", type = "int", default = 100, min = 1, help = "batch size"},
   {"train_n", type = "int", min = 1, metavar = "N", help = "train on the first N training images only (quick runs, tests; default: all 50000)"},
@@ -130,7 +139,8 @@ for _, o in ipairs(M.OPTIONS) do BY_KEY[o[1]] = o end
 --- The options that decide the model's shape and its training data: a
 --- resumed run must be given the same ones as its checkpoint.
 M.MODEL_KEYS = {"network", "prior", "grouping", "sampler", "chains", "beta_eff", "h_noise", "j_noise", "gauges",
-                "dataset", "batch_size", "train_n", "seed"}
+                "dataset", "batch_size", "train_n", "seed", "negative_phase", "beta_drift_sd", "beta_drift_time",
+                "beta_drift_seed"}
 
 --- Errors in the options (the command line prints its usage for these).
 local OptionError = {}
@@ -229,8 +239,10 @@ function M.options(given)
      and not qv.exists(o.prior) then
     option_error("--prior must be bernoulli, chimera, pegasus, rbm or an edge-list file; no file '%s'", o.prior)
   end
-  if type(o.sampler) == "string" and not ({pcd = 1, pa = 1, annealer = 1, exact = 1})[o.sampler] then
-    option_error("--sampler: '%s' is not one of pcd, pa, annealer, exact (or a qv.Sampler in Lua)", o.sampler)
+  if type(o.sampler) == "string" and not ({pcd = 1, pa = 1, annealer = 1, exact = 1})[o.sampler]
+     and not o.sampler:match("^command:%s*%S") then
+    option_error("--sampler: '%s' is not one of pcd, pa, annealer, exact, command:PROG ARGS (or a qv.Sampler in Lua)",
+                 o.sampler)
   end
   if type(o.kd) == "string" and o.kd ~= "paper" then
     local k, d = o.kd:match("^(%d+),(%d+)$")
@@ -239,7 +251,10 @@ function M.options(given)
     end
   end
   if type(o.lr) == "number" and o.lr <= 0 or o.lr_min <= 0 then option_error("learning rates must be positive") end
-  if o.beta_eff_rate == nil then o.beta_eff_rate = o.sampler == "annealer" and 0.01 or 0 end
+  if o.beta_eff_rate == nil then
+    -- an annealer (the emulator, or an external command sampler) samples at an unknown temperature
+    o.beta_eff_rate = type(o.sampler) == "string" and (o.sampler == "annealer" or o.sampler:match("^command:")) and 0.01 or 0
+  end
   if o.resume and not qv.exists(o.out .. "/checkpoint.safetensors") then
     option_error("--resume: no checkpoint at %s/checkpoint.safetensors", o.out)
   end
@@ -418,7 +433,7 @@ local Run = {}
 Run.__index = Run
 Run.__name = "trainer.Run"
 
-local LOG_FIELDS = {"epoch", "train_loss", "train_elbo", "recon", "valid_elbo", "test_ll", "active_units", "logz",
+local LOG_FIELDS = {"epoch", "train_loss", "train_elbo", "recon", "valid_elbo", "test_ll", "test_ll_aux", "active_units", "logz",
                     "beta_eff", "weights_l1", "lr", "k", "d", "kl_weight", "tau", "seconds"}
 
 local sync_buffers
@@ -473,6 +488,9 @@ function M.new(given)
     option_error("--sampler exact enumerates all states: at most 24 units, the %s prior has %d", o.prior, prior.units)
   end
   self.model, self.prior, self.note = model, prior, note
+  -- beta_eff is tracked (Eq. C3) only where the negative phase is sampled
+  self.tracking = self.sched.described.beta_eff_rate ~= "0" and prior.sampled_negative_phase ~= nil
+                  and (prior.graph.edges > 0 or prior.sampled_negative_phase)
   self.sweeps_scheduled = type(o.sweeps) ~= "number"
   if self.sweeps_scheduled and prior.sweeps == nil then
     option_error("option 'sweeps': a schedule of sweeps needs the pcd sampler (persistent Gibbs chains)")
@@ -648,7 +666,8 @@ end
 --- `opts` overrides {k, logz, logz_chains, logz_temperatures}.
 function Run:evaluate(opts)
   local o = self.options
-  local e = {k = o.eval_k, logz = o.logz, logz_chains = o.logz_chains, logz_temperatures = o.logz_temperatures}
+  local e = {k = o.eval_k, logz = o.logz, logz_chains = o.logz_chains, logz_temperatures = o.logz_temperatures,
+             beta_eff = self.prior.beta_eff}
   for k, v in pairs(opts or {}) do e[k] = v end
   local ev = kit.evaluate(self.model, self.prior, self.test_x, e)
   call_hook(self, "on_eval", ev)
@@ -666,7 +685,7 @@ function Run:end_epoch()
   local t1 = qv.clock()
   local vlogz, vlogz_err = self.prior:logz{method = "ais", chains = 200, temperatures = 300}
   local r = qv.vae.evaluate(self.model, self.valid_x, {k = 1, logz = vlogz, logz_err = vlogz_err})
-  local tracking = self.sched.described.beta_eff_rate ~= "0"
+  local tracking = self.tracking
   self.say(("  valid ELBO %.2f  active units %d  log Z %.2f%s  (%.1f s train, %.1f s validation)"):format(
     r.elbo, r.active, r.logz, tracking and ("  beta_eff %.4f"):format(self.prior.beta_eff) or "",
     train_seconds, qv.clock() - t1))
@@ -679,7 +698,7 @@ function Run:end_epoch()
   if last or (o.eval_every > 0 and epoch % o.eval_every == 0) then
     local t2 = qv.clock()
     local ev = self:evaluate()
-    row.test_ll = ev.ll
+    row.test_ll, row.test_ll_aux = ev.ll, ev.ll_aux
     if last then self.final = ev end
     self.say(("  %s  (%.1f s, K = %d on %d images)"):format(kit.summary(ev), qv.clock() - t2, o.eval_k,
              self.test_x:size(1)))
@@ -771,6 +790,11 @@ function Run:resume(path)
     self.sums = {loss = sums.loss, elbo = sums.elbo, recon = sums.recon, n = sums.n, seconds = sums.seconds}
   end
   qv.set_rng_state(c.rng)
+  if (self.options.beta_drift_sd or 0) > 0 and self.options.sampler == "annealer" then
+    -- the emulator's temperature path continues at this run's step
+    local so = setmetatable({drift_start = self.step_count}, {__index = self.options})
+    self.prior.sampler = kit.sampler(so)
+  end
   self.rows = runlog.read_csv(self.paths.log)
   while #self.rows > self.epoch_done do table.remove(self.rows) end
   self.say(("resuming %s at epoch %d%s"):format(path, self.epoch_done,
@@ -804,7 +828,7 @@ local function header(self)
     o.train_n and (" (first " .. o.train_n .. " training images)") or "", type(o.prior) == "string" and o.prior or "custom",
     self.model.grouping, o.network, o.epochs, o.out))
   if self.note then self.say("note: " .. self.note) end
-  if self.sched.described.beta_eff_rate ~= "0" then
+  if self.tracking then
     self.say(("beta_eff tracking (Eq. C3): rate %s per step, beta_eff %.4f%s"):format(self.sched.described.beta_eff_rate,
       self.prior.beta_eff, o.sampler == "annealer" and (" (the emulator samples at %g)"):format(o.beta_eff) or ""))
   end

@@ -48,10 +48,24 @@ function M.sampler(o)
   elseif s == "pa" then return qv.sampler.pa{temperatures = o.sweeps or 10, populations = 1}
   elseif s == "annealer" then
     return qv.sampler.annealer{beta_eff = o.beta_eff or 1, h_noise = o.h_noise or 0, j_noise = o.j_noise or 0,
-                               gauges = o.gauges or 5}
+                               gauges = o.gauges or 5, drift_sd = o.beta_drift_sd or 0,
+                               drift_time = o.beta_drift_time or 100, drift_seed = o.beta_drift_seed or 1,
+                               drift_start = o.drift_start or 0}
   elseif s == "exact" then return qv.sampler.exact()
+  elseif s:match("^command:") then
+    local argv = M.words(s:match("^command:(.*)$"))
+    if #argv == 0 then error("--sampler command: no program given", 0) end
+    argv.timeout = o.command_timeout or 600
+    return qv.sampler.command(argv)
   end
   error("unknown sampler '" .. tostring(s) .. "'", 0)
+end
+
+--- Splits a command line on white space (no quoting).
+function M.words(s)
+  local t = {}
+  for w in tostring(s or ""):gmatch("%S+") do t[#t + 1] = w end
+  return t
 end
 
 --- The grouping actually used for `o.grouping` on `graph`: graphs without
@@ -74,7 +88,17 @@ end
 --- update per training step).
 function M.build(o)
   local graph = M.graph(o)
-  local prior = qv.prior.new(graph, {sampler = M.sampler(o), samples = o.chains or 1000})
+  local mode = o.negative_phase or "auto"
+  local sampler_opts = o
+  if mode == "exact" then
+    if graph.edges > 0 and graph.nodes > 24 then
+      error(("--negative-phase exact enumerates all states: the %s prior has couplers and %d units (at most 24)")
+            :format(tostring(o.prior), graph.nodes), 0)
+    end
+    if graph.edges > 0 then sampler_opts = setmetatable({sampler = "exact"}, {__index = o}) end
+  end
+  local prior = qv.prior.new(graph, {sampler = M.sampler(sampler_opts), samples = o.chains or 1000})
+  if mode == "sampled" then prior.sampled_negative_phase = true end
   local ctor = (o.network or "dense") == "conv" and qv.vae.conv or qv.vae.dense
   local grouping, note = M.grouping(o, graph)
   local model = ctor{prior = prior, grouping = grouping}
@@ -234,6 +258,16 @@ function M.evaluate(model, prior, x, o)
   local logz, logz_err = prior:logz(spec)
   local r = qv.vae.evaluate(model, x, {k = o.k or 1000, logz = logz, logz_err = logz_err})
   r.logz, r.logz_err = logz, logz_err
+  local beta = o.beta_eff or 1
+  if math.abs(beta - 1) > 1e-4 then
+    -- the auxiliary machine (beta_eff b, beta_eff W): what an annealer at beta_eff samples (Eqs. 17-18)
+    local a = qv.vae.evaluate(model, x, {k = o.k or 1000, beta_eff = beta, logz_method = method,
+                                         logz_chains = o.logz_chains or 1000,
+                                         logz_temperatures = o.logz_temperatures or 1000})
+    r.beta_eff = beta
+    r.ll_aux, r.ll_aux_se, r.logz_aux, r.logz_aux_err = a.ll, a.ll_se, a.logz, a.logz_err
+    r.elbo_aux, r.active_aux = a.elbo, a.active
+  end
   return r
 end
 
@@ -244,6 +278,14 @@ end
 function M.write_summary(path, r, extra)
   local t = {test_ll = r.ll, test_ll_se = r.ll_se, logz = r.logz, logz_err = r.logz_err,
              test_elbo = r.elbo, active_units = r.active}
+  if r.ll_aux then
+    -- the headline after annealer training: the auxiliary machine at the tracked beta_eff
+    t.test_ll_aux, t.test_ll_aux_se, t.logz_aux, t.logz_aux_err = r.ll_aux, r.ll_aux_se, r.logz_aux, r.logz_aux_err
+    t.test_elbo_aux, t.beta_eff = r.elbo_aux, r.beta_eff
+    t.headline = "test_ll_aux"
+  else
+    t.headline = "test_ll"
+  end
   for k, v in pairs(extra or {}) do t[k] = v end
   qv.write_file(path, require("runlog").to_json(t) .. "\n")
 end
@@ -258,15 +300,22 @@ function M.read_summary(path)
   local ok, t = pcall(json.decode, text)
   if not ok or type(t) ~= "table" then error(path .. ": not a JSON summary", 0) end
   local r = {ll = t.test_ll, ll_se = t.test_ll_se, logz = t.logz, logz_err = t.logz_err, elbo = t.test_elbo,
-             active = t.active_units}
+             active = t.active_units, ll_aux = t.test_ll_aux, ll_aux_se = t.test_ll_aux_se, logz_aux = t.logz_aux,
+             logz_aux_err = t.logz_aux_err, elbo_aux = t.test_elbo_aux}
   for k, v in pairs(t) do if r[k] == nil then r[k] = v end end
   return r
 end
 
 --- One line summarising an evaluation.
 function M.summary(r)
-  return ("test LL %.2f ± %.2f (log Z %.3f ± %.3f)  ELBO %.2f  active units %d"):format(
+  local line = ("test LL %.2f ± %.2f (log Z %.3f ± %.3f)  ELBO %.2f  active units %d"):format(
     r.ll, math.sqrt(r.ll_se ^ 2 + (r.logz_err or 0) ^ 2), r.logz, r.logz_err or 0, r.elbo, r.active)
+  if r.ll_aux then
+    return ("test LL %.2f ± %.2f of the auxiliary machine at beta_eff %.4f (log Z %.3f ± %.3f)\n  at beta = 1: %s"):format(
+      r.ll_aux, math.sqrt((r.ll_aux_se or 0) ^ 2 + (r.logz_aux_err or 0) ^ 2), r.beta_eff or 0 / 0, r.logz_aux,
+      r.logz_aux_err or 0, line)
+  end
+  return line
 end
 
 --- Writes samples.png (prior samples through the decoder) and recon.png

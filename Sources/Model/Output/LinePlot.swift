@@ -4,10 +4,15 @@ import Foundation
 /// with its own y axis, several named series, tick labels and a legend.
 public struct LinePlot {
     /// One curve: its name and (x, y) points; NaN y values leave gaps.
+    /// `lo`/`hi` (optional, one per point) shade a band between them in the
+    /// curve's colour, translucent (e.g. min/max over seeds).
     public struct Series {
         public var name: String
         public var x: [Double], y: [Double]
-        public init(name: String, x: [Double], y: [Double]) { self.name = name; self.x = x; self.y = y }
+        public var lo: [Double]?, hi: [Double]?
+        public init(name: String, x: [Double], y: [Double], lo: [Double]? = nil, hi: [Double]? = nil) {
+            self.name = name; self.x = x; self.y = y; self.lo = lo; self.hi = hi
+        }
     }
 
     /// One panel: a title, an x label and the series drawn in it.
@@ -30,8 +35,14 @@ public struct LinePlot {
     /// Renders all panels side by side and writes a PNG.
     public func write(path: String) throws {
         guard !panels.isEmpty else { throw OutputError.invalid("plot: no panels") }
-        for p in panels { for s in p.series where s.x.count != s.y.count {
-            throw OutputError.invalid("plot: series '\(s.name)' has \(s.x.count) x and \(s.y.count) y values")
+        for p in panels { for s in p.series {
+            if s.x.count != s.y.count {
+                throw OutputError.invalid("plot: series '\(s.name)' has \(s.x.count) x and \(s.y.count) y values")
+            }
+            if (s.lo == nil) != (s.hi == nil) || (s.lo.map { $0.count != s.x.count } ?? false)
+                || (s.hi.map { $0.count != s.x.count } ?? false) {
+                throw OutputError.invalid("plot: series '\(s.name)' needs lo and hi together, one value per x")
+            }
         } }
         var canvas = Canvas(width: panelWidth * panels.count, height: panelHeight)
         for (i, p) in panels.enumerated() { draw(p, into: &canvas, at: i * panelWidth) }
@@ -41,7 +52,7 @@ public struct LinePlot {
     private func draw(_ panel: Panel, into c: inout Canvas, at ox: Int) {
         let left = ox + 70, right = ox + panelWidth - 20, top = 30, bottom = panelHeight - 45
         let xs = panel.series.flatMap { $0.x }.filter { $0.isFinite }
-        let ys = panel.series.flatMap { $0.y }.filter { $0.isFinite }
+        let ys = panel.series.flatMap { $0.y + ($0.lo ?? []) + ($0.hi ?? []) }.filter { $0.isFinite }
         c.text(panel.title, x: ox + (panelWidth - Canvas.textWidth(panel.title)) / 2, y: 8)
         c.text(panel.xLabel, x: (left + right - Canvas.textWidth(panel.xLabel)) / 2, y: panelHeight - 20)
         var (x0, x1) = (xs.min() ?? 0, xs.max() ?? 1), (y0, y1) = (ys.min() ?? 0, ys.max() ?? 1)
@@ -74,6 +85,39 @@ public struct LinePlot {
         }
         c.line(Double(left), Double(top), Double(left), Double(bottom), (0, 0, 0), thickness: 1)
         c.line(Double(left), Double(bottom), Double(right), Double(bottom), (0, 0, 0), thickness: 1)
+        // Bands first, under every line: each pixel column between two
+        // consecutive finite points is shaded from lo to hi (interpolated).
+        for (k, s) in panel.series.enumerated() {
+            guard let lo = s.lo, let hi = s.hi else { continue }
+            let color = LinePlot.palette[k % LinePlot.palette.count]
+            var prev: (x: Double, lo: Double, hi: Double)?
+            var shaded = Set<Int>()
+            func finite(_ i: Int) -> Bool { i >= 0 && i < s.x.count && s.x[i].isFinite && lo[i].isFinite && hi[i].isFinite }
+            for i in s.x.indices {
+                guard finite(i) else { prev = nil; continue }
+                let cur = (x: px(s.x[i]), lo: py(lo[i]), hi: py(hi[i]))
+                if !finite(i - 1) && !finite(i + 1) {
+                    // an isolated point (e.g. the final test LL): a short bar 9 pixels wide
+                    let r0 = Int(min(cur.lo, cur.hi).rounded()), r1 = Int(max(cur.lo, cur.hi).rounded())
+                    for col in (Int(cur.x.rounded()) - 4)...(Int(cur.x.rounded()) + 4) where !shaded.contains(col) {
+                        shaded.insert(col)
+                        for row in max(top, r0)...max(max(top, r0), min(bottom, r1)) { c.blend(col, row, color, 0.22) }
+                    }
+                    prev = cur
+                    continue
+                }
+                let from = prev ?? cur
+                let c0 = Int(from.x.rounded()), c1 = Int(cur.x.rounded())
+                for col in min(c0, c1)...max(c0, c1) where !shaded.contains(col) {
+                    shaded.insert(col)
+                    let t = c1 == c0 ? 1 : Double(col - c0) / Double(c1 - c0)
+                    let a = from.lo + t * (cur.lo - from.lo), b = from.hi + t * (cur.hi - from.hi)
+                    let r0 = Int(min(a, b).rounded()), r1 = Int(max(a, b).rounded())
+                    for row in max(top, r0)...max(max(top, r0), min(bottom, r1)) { c.blend(col, row, color, 0.22) }
+                }
+                prev = cur
+            }
+        }
         for (k, s) in panel.series.enumerated() {
             let color = LinePlot.palette[k % LinePlot.palette.count]
             var prev: (Double, Double)?

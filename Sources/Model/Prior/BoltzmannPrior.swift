@@ -306,13 +306,22 @@ public final class BoltzmannPrior: Module {
 
     // MARK: negative phase
 
-    /// Whether the gradient of log Z needs a drawn phase (the graph has couplers).
-    public var negativePhaseIsSampled: Bool { graph.edgeCount > 0 }
+    /// Whether the gradient of log Z comes from drawn samples: the graph has
+    /// couplers, or `sampledNegativePhase` asks for samples anyway.
+    public var negativePhaseIsSampled: Bool { graph.edgeCount > 0 || sampledNegativePhase }
+
+    /// Draw the negative phase from `sampler` even when it is known exactly
+    /// (the edge-free "Bernoulli" prior): a prior trained with an annealer's
+    /// samples sees that annealer's temperature and noise (the paper's
+    /// Table I "DW" Bernoulli cell), and β_eff tracking (Eq. C3) runs on
+    /// them. Default false: the exact moments σ(−b).
+    public var sampledNegativePhase: Bool = false
 
     /// The negative phase of one training step (call once per step, before
     /// the forward pass; nothing else changes the sampling state).
     ///
-    /// * No couplers: exact, ⟨z_l⟩ = σ(−b_l); no state changes.
+    /// * No couplers (and not `sampledNegativePhase`): exact, ⟨z_l⟩ = σ(−b_l);
+    ///   no state changes.
     /// * Otherwise `negativeSamples` samples of `sampler` from the prior's
     ///   own stream (a `BlockGibbsSampler`'s persistent chains advance by
     ///   its sweeps; importance-weighted samples are resampled to equal
@@ -321,17 +330,19 @@ public final class BoltzmannPrior: Module {
     ///   these samples (`updateBetaEff`).
     ///
     /// `stats` keeps the phase's statistics ("neg_energy", "hw_energy",
-    /// "bm_energy", "beta_eff") until the next phase.
+    /// "bm_energy", "beta_eff", and the sampler's own statistics prefixed
+    /// "sampler_", e.g. the emulator's "sampler_beta_eff") until the next phase.
     public func drawNegativePhase(betaEffRate rate: Float?) throws -> NegativePhase {
         absorbBuffers()
         let rate = rate ?? betaEffRate ?? 0
         try require(rate.isFinite && rate >= 0, field: "betaEffRate", "must be finite and >= 0, got \(numberText(rate))")
-        guard graph.edgeCount > 0 else { return try exactNegativePhase() }
+        guard negativePhaseIsSampled else { return try exactNegativePhase() }
         let bm = try checkedMachine("prior negative phase")
         cacheAge += 1
         let count = _negativeSamples
         let U = try Tensor.zeros([units, count])
         let meanE: Double
+        var samplerStats: [String: Double] = [:]
         if let gibbs = _sampler as? BlockGibbsSampler {
             let (state, e) = try gibbs.advance(bm, count: count, generator: &_generator)
             state.unitMajor(into: U.data)
@@ -340,8 +351,10 @@ public final class BoltzmannPrior: Module {
             let s = try samples(of: bm, count, sampler: _sampler, generator: &_generator)
             s.samples.withUnsafeBufferPointer { PriorKernels.transpose($0.baseAddress!, rows: count, cols: units, into: U.data) }
             meanE = s.energies.reduce(0) { $0 + Double($1) } / Double(count)
+            samplerStats = s.stats
         }
         var st: [String: Double] = ["neg_energy": meanE]
+        for (k, v) in samplerStats { st["sampler_" + k] = v }
         let before = betaEff
         if rate > 0 {
             let u = try updateBetaEff(unitMajor: U, rate: rate, generator: &_generator)

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#else
+import Foundation
+#endif
 import Runtime
 import CModelKernels
 
@@ -21,8 +26,23 @@ import CModelKernels
 ///   at the freeze-out point (the paper's anneal-pause), and the rest of
 ///   the anneal is a quench (no further changes).
 ///
+/// * temperature drift (off when `driftSD` = 0): the device's effective
+///   inverse temperature is not a constant but an Ornstein–Uhlenbeck
+///   process around `betaEff`, one value per `sample` call (a programming
+///   cycle, i.e. one training step's negative phase):
+///   β_0 = betaEff, β_{i+1} = betaEff + a·(β_i − betaEff) + σ·√(1 − a²)·ξ_i,
+///   a = exp(−1/`driftTime`), σ = `driftSD`, ξ_i ~ N(0, 1) from a stream
+///   seeded by `driftSeed` alone (β ≥ 0.01). So β is stationary with mean
+///   betaEff, s.d. σ and correlation time `driftTime` calls, and two
+///   emulators with the same `driftSeed` (two runs "on the same machine")
+///   see the same temperature path — correlated fluctuations, as in the
+///   paper's Fig. 13. The path is a pure function of the call index; the
+///   index starts at `driftStart` (a resumed run passes its step count) and
+///   advances by one per call, shared by every copy of the emulator.
+///
 /// Returned energies are H(z) under the noiseless machine (β = 1).
-/// Stats: "gauges", "beta_eff", "sweeps" (per read).
+/// Stats: "gauges", "beta_eff" (the β this call sampled at), "sweeps"
+/// (per read), "drift_step" (the call index, with drift).
 public struct AnnealerEmulator: Sampler {
     public var betaEff: Double
     public var hNoise: Double
@@ -32,27 +52,53 @@ public struct AnnealerEmulator: Sampler {
     public var annealSweeps: Int
     public var freezeOut: Double
     public var pauseSweeps: Int
+    /// Stationary s.d. σ of the drifting inverse temperature (0: no drift).
+    public var driftSD: Double
+    /// Correlation time of the drift, in `sample` calls (> 0).
+    public var driftTime: Double
+    /// Seed of the drift's own random stream (the "machine").
+    public var driftSeed: UInt64
+    /// Call index of the first `sample` call.
+    public var driftStart: Int
+    private let clock: DriftClock
 
     public init(betaEff: Double = 1, hNoise: Double = 0, jNoise: Double = 0, gauges: Int = 5,
                 randomGauge: Bool = true, annealSweeps: Int = 100, freezeOut: Double = 1,
-                pauseSweeps: Int = 0) {
+                pauseSweeps: Int = 0, driftSD: Double = 0, driftTime: Double = 100, driftSeed: UInt64 = 1,
+                driftStart: Int = 0) {
         self.betaEff = betaEff; self.hNoise = hNoise; self.jNoise = jNoise; self.gauges = gauges
         self.randomGauge = randomGauge; self.annealSweeps = annealSweeps; self.freezeOut = freezeOut
         self.pauseSweeps = pauseSweeps
+        self.driftSD = driftSD; self.driftTime = driftTime; self.driftSeed = driftSeed; self.driftStart = driftStart
+        self.clock = DriftClock(next: driftStart)
     }
 
-    /// The β of every sweep one read experiences.
-    public func schedule() throws -> [Double] {
+    /// The drifting β at call index `i` (betaEff without drift): the
+    /// Ornstein–Uhlenbeck path described above, a pure function of
+    /// (betaEff, driftSD, driftTime, driftSeed, i).
+    public func driftBeta(at i: Int) -> Double {
+        guard driftSD > 0, i > 0 else { return betaEff }
+        return clock.path(upTo: i, seed: driftSeed, mean: betaEff, sd: driftSD, time: driftTime)
+    }
+
+    /// The index of the next `sample` call.
+    public var driftStep: Int { clock.next }
+
+    /// The β of every sweep one read experiences (at the final β `beta`).
+    public func schedule(beta: Double? = nil) throws -> [Double] {
         try validate()
+        let b = beta ?? betaEff
         let ramp = max(1, Int((freezeOut * Double(annealSweeps)).rounded()))
-        return (1...ramp).map { betaEff * Double($0) / Double(ramp) }
-            + [Double](repeating: betaEff, count: pauseSweeps)
+        return (1...ramp).map { b * Double($0) / Double(ramp) }
+            + [Double](repeating: b, count: pauseSweeps)
     }
 
     public func sample(_ bm: BoltzmannMachine, count: Int, generator: inout Generator) throws -> SampleSet {
         try checkCount(count, "annealer emulator", units: bm.units)
         try require(count >= gauges, "emulator: \(count) reads cannot be split over \(gauges) gauges")
-        let betas = try schedule().map { Float($0) }
+        let step = clock.advance()
+        let beta = driftBeta(at: step)
+        let betas = try schedule(beta: beta).map { Float($0) }
         let sched = SweepSchedule(bb: betas, bw: betas)
         let ising = bm.toIsing()
         let n = bm.units
@@ -83,6 +129,31 @@ public struct AnnealerEmulator: Sampler {
         }
         let e = try bm.energies(out, batch: count)
         return SampleSet(units: n, samples: out, energies: e,
-                         stats: ["gauges": Double(gauges), "beta_eff": betaEff, "sweeps": Double(betas.count)])
+                         stats: driftSD > 0 ? ["gauges": Double(gauges), "beta_eff": beta, "sweeps": Double(betas.count),
+                                               "drift_step": Double(step)]
+                                            : ["gauges": Double(gauges), "beta_eff": beta, "sweeps": Double(betas.count)])
+    }
+}
+
+/// The emulator's call counter and cached drift path (shared by copies).
+final class DriftClock: @unchecked Sendable {
+    var next: Int
+    private var cache: [Double] = []
+    private var key: (UInt64, Double, Double, Double)? = nil
+    private var generator = Generator(seed: 0)
+    init(next: Int) { self.next = next }
+
+    func advance() -> Int { defer { next += 1 }; return next }
+
+    func path(upTo i: Int, seed: UInt64, mean: Double, sd: Double, time: Double) -> Double {
+        if key == nil || key! != (seed, mean, sd, time) {
+            key = (seed, mean, sd, time); cache = [mean]; generator = Generator(seed: seed)
+        }
+        let a = exp(-1 / max(time, 1e-9)), c = sd * (1 - a * a).squareRoot()
+        while cache.count <= i {
+            let prev = cache[cache.count - 1]
+            cache.append(max(0.01, mean + a * (prev - mean) + c * Double(generator.normal())))
+        }
+        return cache[i]
     }
 }

@@ -72,6 +72,9 @@ extension AnnealerEmulator {
         try requireRange(annealSweeps, 1, 100_000_000, field: "annealSweeps")
         try requireFinite(freezeOut, min: 0, max: 1, open: true, field: "freezeOut")
         try requireRange(pauseSweeps, 0, 100_000_000, field: "pauseSweeps")
+        try requireFinite(driftSD, min: 0, field: "driftSD")
+        try requireFinite(driftTime, min: 0, open: true, field: "driftTime")
+        try requireRange(driftStart, 0, Int.max, field: "driftStart")
     }
 }
 

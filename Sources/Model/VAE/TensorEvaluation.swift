@@ -47,9 +47,26 @@ extension DiscreteVAE {
     /// pass for the ELBO parts and active units (`evaluate(x:logZ:...)`,
     /// `threshold` on the posterior-mean variance), each in chunks of
     /// `batchSize` images. Random draws in that order, from `generator`.
+    ///
+    /// `betaEff` ≠ 1 evaluates the *auxiliary* model instead (Eqs. 17–18,
+    /// Appendix C): the VAE whose prior is e^{−β H(z)}/Z_β, i.e. the machine
+    /// with β·b and β·W, the distribution an annealer at effective inverse
+    /// temperature β samples after training. The prior's parameters are
+    /// scaled for the evaluation and restored bit for bit afterwards (the
+    /// log Z cache stays valid); `logZ`, when given, must be log Z_β.
+    /// `logZMethod` picks the estimator of log Z (a `BoltzmannPrior`'s
+    /// `estimateLogZ(method:cache: false)`; default the prior's own).
     public func evaluate(_ x: Tensor, k: Int = 1000, logZ: (value: Double, error: Double)? = nil,
+                         betaEff: Double = 1, logZMethod: LogZMethod? = nil,
                          threshold: Double = 0.01, batchSize: Int = 500,
                          generator: inout Generator) throws -> VAEEvaluation {
+        try require(betaEff.isFinite && betaEff > 0, field: "betaEff", "must be finite and > 0, got \(numberText(betaEff))")
+        if betaEff != 1 {
+            return try withPriorScaled(by: Float(betaEff)) {
+                try evaluate(x, k: k, logZ: logZ, betaEff: 1, logZMethod: logZMethod, threshold: threshold,
+                             batchSize: batchSize, generator: &generator)
+            }
+        }
         try checkInput(x)
         try require(k >= 1 && k <= 10_000_000, field: "k", "must be in 1..10000000, got \(k)")
         try require(batchSize >= 1, field: "batchSize", "must be >= 1, got \(batchSize)")
@@ -59,9 +76,33 @@ extension DiscreteVAE {
             try require(z.error.isFinite && z.error >= 0, field: "logZError", "must be finite and >= 0, got \(numberText(z.error))")
         }
         let lz: (value: Double, error: Double)
-        if let logZ { lz = logZ } else { let e = try prior.estimateLogZ(generator: &generator); lz = (e.logZ, e.error) }
+        if let logZ { lz = logZ }
+        else if let m = logZMethod, let bp = prior as? BoltzmannPrior {
+            let e = try bp.estimateLogZ(method: m, cache: false, generator: &generator); lz = (e.logZ, e.error)
+        } else { let e = try prior.estimateLogZ(generator: &generator); lz = (e.logZ, e.error) }
         let ll = try logLikelihood(x, k: k, logZ: lz, generator: &generator)
         let r = try evaluate(x: x, logZ: lz.value, threshold: threshold, batchSize: batchSize, generator: &generator)
         return VAEEvaluation(logLikelihood: ll, set: r, logZ: lz.value, logZError: lz.error, count: x.shape[0])
+    }
+}
+
+extension DiscreteVAE {
+    /// Runs `body` with the prior's parameters b and W multiplied by `beta`
+    /// (the auxiliary machine), restoring their exact values afterwards,
+    /// also when `body` throws.
+    public func withPriorScaled<T>(by beta: Float, _ body: () throws -> T) throws -> T {
+        try require(beta.isFinite && beta > 0, field: "betaEff", "must be finite and > 0, got \(numberText(beta))")
+        let params = [prior.bias, prior.weights]
+        let saved = params.map { $0.toArray() }
+        for t in params where t.count > 0 {
+            try require(t.isContiguous, "withPriorScaled: the prior's parameters must be contiguous")
+            for i in 0..<t.count { t.data[i] *= beta }
+        }
+        defer {
+            for (t, v) in zip(params, saved) where t.count > 0 {
+                v.withUnsafeBufferPointer { t.data.update(from: $0.baseAddress!, count: $0.count) }
+            }
+        }
+        return try body()
     }
 }

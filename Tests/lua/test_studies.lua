@@ -1,0 +1,92 @@
+-- scripts/studies/*.lua at their smoke size (--smoke): each is one command,
+-- runs in seconds and writes its report: a Markdown file with its tables,
+-- PNG figures and the CSV behind each. Conditions are trimmed where a
+-- study has many (the full sets run the same code).
+local study = require "study"
+
+local MNIST = study.default_data("mnist")
+local here = (arg and arg[0] or "Tests/lua/run.lua"):match("^(.*)/[^/]*$") or "."
+local root = here .. "/../.."
+local qvlua = study.interpreter(arg, qv.root)
+
+local tmp = os.tmpname()
+os.remove(tmp)
+tmp = tmp .. "_qvstudies"
+assert(os.execute("mkdir -p '" .. tmp .. "'"))
+
+local function run_study(name, args, out)
+  local cmd = ("%s %s/scripts/studies/%s.lua --smoke --out %s %s 2>&1"):format(qvlua, root, name, out, args or "")
+  local f = io.popen(cmd)
+  local text = f:read("a")
+  local ok = f:close()
+  expect.truthy(ok, name .. " failed:\n" .. text)
+  return text
+end
+
+--- The report's structure: headings, a Markdown table, each figure's PNG
+--- and CSV, the paper's reference; returns the Markdown text.
+local function check_report(out, name, figures)
+  local md = study.read_file(("%s/%s.md"):format(out, name))
+  expect.truthy(md, "no report " .. name .. ".md")
+  expect.match(md, "^# ")
+  expect.match(md, "\nBudget: mnist")
+  expect.match(md, "\n| %-%-%- | %-%-%-:")
+  expect.match(md, "\n## The paper\n")
+  for _, fig in ipairs(figures) do
+    local base = ("%s-%s"):format(name, fig)
+    expect.truthy(qv.exists(("%s/%s.png"):format(out, base)), base .. ".png")
+    expect.truthy(qv.exists(("%s/%s.csv"):format(out, base)), base .. ".csv")
+    expect.truthy(md:find("(" .. base .. ".png)", 1, true), "the report shows " .. base .. ".png")
+  end
+  expect.truthy(qv.exists(("%s/%s.csv"):format(out, name)))
+  expect.truthy(qv.exists(("%s/%s-runs.csv"):format(out, name)))
+  return md
+end
+
+test("table1 and fig5 (the same runs): four distinct cells, the auxiliary LL for the DW cells", function()
+  if not MNIST then print("    (skipped: no MNIST)"); return end
+  local out = tmp .. "/table1"
+  run_study("table1", "", out)
+  local md = check_report(out, "table1", {"curves"})
+  expect.match(md, "| DW %(emulator, β_eff 0.75")
+  expect.match(md, "| PA | %-?%d")
+  local cells = require("runlog").read_csv(out .. "/table1.csv")
+  expect.eq(#cells, 4)
+  local names = {}
+  for _, c in ipairs(cells) do names[#names + 1] = c.condition; expect.type(c.test_ll, "number") end
+  table.sort(names)
+  expect.eq(names, {"dw-bernoulli", "dw-chimera", "pa-bernoulli", "pa-chimera"})
+  -- the Bernoulli cells trained with their own samplers' samples: they differ
+  local by = {}
+  for _, c in ipairs(cells) do by[c.condition] = c end
+  expect.ne(by["dw-bernoulli"].test_ll, by["pa-bernoulli"].test_ll)
+  local text = run_study("fig5", "", out)
+  expect.match(text, "finished run found")
+  check_report(out, "fig5", {"active"})
+end)
+
+test("fig6, fig8, fig9, fig11, fig13 at the smoke size", function()
+  if not MNIST then print("    (skipped: no MNIST)"); return end
+  run_study("fig6", "--priors bernoulli,chimera", tmp .. "/fig6")
+  check_report(tmp .. "/fig6", "fig6", {"curves"})
+  run_study("fig8", "", tmp .. "/fig8")
+  check_report(tmp .. "/fig8", "fig8", {"curves"})
+  run_study("fig9", "--priors chimera", tmp .. "/fig9")
+  local md = check_report(tmp .. "/fig9", "fig9", {"curves"})
+  expect.match(md, "| chimera | ")
+  run_study("fig11", "--levels pa,lower:0.02:0.01", tmp .. "/fig11")
+  check_report(tmp .. "/fig11", "fig11", {"curves"})
+  run_study("fig13", "", tmp .. "/fig13")
+  md = check_report(tmp .. "/fig13", "fig13", {"beta"})
+  expect.match(md, "chimera vs bernoulli")
+  local steps = require("runlog").read_csv(tmp .. "/fig13/chimera-s1/steps.csv")
+  expect.eq(#steps, 2)
+  expect.type(steps[1].beta_machine, "number")
+  -- the old names still work
+  local text = run_study("connectivity", "--priors bernoulli --dry-run", tmp .. "/alias")
+  expect.match(text, "fig6: 1 condition")
+end)
+
+test("cleanup", function()
+  os.execute("rm -rf '" .. tmp .. "'")
+end)

@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""qvlua command sampler (qv.sampler.command, train.lua --sampler command:...)
+backed by D-Wave Ocean's dimod samplers.
+
+    qvlua scripts/train.lua --sampler 'command:python3 scripts/samplers/dimod_sampler.py'
+    qvlua scripts/train.lua --sampler 'command:python3 scripts/samplers/dimod_sampler.py --solver qpu'
+
+Protocol (see `qv.sampler.command`'s help): one "qvlua-problem-1" JSON object
+on standard input,
+
+    {"format": "qvlua-problem-1", "vartype": "SPIN" | "BINARY", "num_variables": N,
+     "num_reads": n, "linear": [h...], "quadratic": [[u, v, J], ...], "offset": c,
+     "params": {...}}
+
+to be sampled from p(x) ∝ exp(-E(x)); the answer is n lines of N values (±1
+for SPIN, 0/1 for BINARY) on standard output, variables 0..N-1 in order.
+
+Solvers (--solver, or params.solver):
+  sa      dwave-samplers' SimulatedAnnealingSampler (default; `pip install
+          dwave-samplers`). Its schedule ends at beta = --beta-final (default 1),
+          so the reads approximate exp(-E) (num_sweeps --sweeps, default 100,
+          from beta = --beta-initial, default 0.01, geometric).
+  gibbs   the same sampler at a fixed beta (--beta-final) throughout: plain
+          Metropolis sampling of exp(-beta_final E).
+  random  dwave-samplers' RandomSampler (uniform; a baseline).
+  qpu     D-Wave hardware: dwave-system's DWaveSampler (needs `pip install
+          dwave-system` and a configured token: `dwave config create` or
+          DWAVE_API_TOKEN). The problem is sent natively when every coupler is
+          a qubit coupler of the solver, else through EmbeddingComposite.
+          The annealer samples at an unknown effective temperature: train
+          with beta_eff tracking (train.lua turns it on for command samplers
+          with --beta-eff-rate). Options: --annealing-time (µs), --solver-name.
+
+params given by the caller (qv.sampler.command{params = {...}}) override the
+command-line options of the same names (solver, sweeps, beta_initial,
+beta_final, seed, annealing_time, solver_name).
+"""
+import argparse
+import json
+import sys
+
+
+def fail(msg, code=2):
+    print("dimod_sampler.py: " + msg, file=sys.stderr)
+    sys.exit(code)
+
+
+def build_bqm(dimod, p):
+    n = p["num_variables"]
+    vartype = dimod.SPIN if p["vartype"] == "SPIN" else dimod.BINARY
+    linear = {i: float(h) for i, h in enumerate(p["linear"])}
+    if len(linear) != n:
+        fail(f"{len(linear)} linear terms for {n} variables")
+    quadratic = {(int(u), int(v)): float(j) for u, v, j in p["quadratic"]}
+    return dimod.BinaryQuadraticModel(linear, quadratic, float(p.get("offset", 0)), vartype)
+
+
+def sample(p, o):
+    try:
+        import dimod
+    except ImportError:
+        fail("needs dimod: pip install dwave-samplers")
+    bqm = build_bqm(dimod, p)
+    reads = int(p["num_reads"])
+    solver = o.solver
+    if solver in ("sa", "gibbs", "random"):
+        try:
+            from dwave.samplers import SimulatedAnnealingSampler, RandomSampler
+        except ImportError:
+            fail("needs dwave-samplers: pip install dwave-samplers")
+        if solver == "random":
+            ss = RandomSampler().sample(bqm, num_reads=reads, seed=o.seed)
+        else:
+            b0 = o.beta_final if solver == "gibbs" else o.beta_initial
+            kw = dict(num_reads=reads, num_sweeps=o.sweeps, beta_range=[b0, o.beta_final],
+                      beta_schedule_type="geometric" if solver == "sa" else "linear")
+            if o.seed is not None:
+                kw["seed"] = o.seed
+            ss = SimulatedAnnealingSampler().sample(bqm, **kw)
+    elif solver == "qpu":
+        try:
+            from dwave.system import DWaveSampler, EmbeddingComposite
+        except ImportError:
+            fail("--solver qpu needs dwave-system (pip install dwave-system) and a D-Wave token")
+        qpu = DWaveSampler(solver=o.solver_name) if o.solver_name else DWaveSampler()
+        edges = set(map(tuple, qpu.edgelist)) | set((v, u) for u, v in qpu.edgelist)
+        nodes = set(qpu.nodelist)
+        native = all(v in nodes for v in bqm.variables) and all(e in edges for e in bqm.quadratic)
+        sampler = qpu if native else EmbeddingComposite(qpu)
+        kw = dict(num_reads=reads, answer_mode="raw", auto_scale=True)
+        if o.annealing_time:
+            kw["annealing_time"] = o.annealing_time
+        ss = sampler.sample(bqm, **kw)
+    else:
+        fail(f"unknown solver '{solver}' (sa, gibbs, random, qpu)")
+    order = list(ss.variables)
+    col = {v: k for k, v in enumerate(order)}
+    idx = [col[i] for i in range(p["num_variables"])]
+    rows = []
+    for rec in ss.record:
+        x = rec.sample
+        line = " ".join(str(int(x[k])) for k in idx)
+        for _ in range(int(rec.num_occurrences)):
+            rows.append(line)
+    if len(rows) < reads:
+        fail(f"the solver returned {len(rows)} reads, {reads} asked")
+    return rows[:reads]
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--solver", default="sa", choices=["sa", "gibbs", "random", "qpu"])
+    ap.add_argument("--sweeps", type=int, default=100)
+    ap.add_argument("--beta-initial", type=float, default=0.01)
+    ap.add_argument("--beta-final", type=float, default=1.0)
+    ap.add_argument("--seed", type=int)
+    ap.add_argument("--annealing-time", type=float)
+    ap.add_argument("--solver-name")
+    o = ap.parse_args(argv)
+    try:
+        p = json.load(sys.stdin)
+    except json.JSONDecodeError as e:
+        fail(f"standard input is not JSON: {e}")
+    if p.get("format") != "qvlua-problem-1":
+        fail(f"unknown problem format {p.get('format')!r}")
+    for k, v in (p.get("params") or {}).items():
+        k = k.replace("-", "_")
+        if hasattr(o, k):
+            setattr(o, k, v)
+    sys.stdout.write("\n".join(sample(p, o)) + "\n")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
