@@ -210,6 +210,7 @@ let moduleClass: LuaClass<ModuleBox> = {
         let tree = describeTree(m.module)
         return m.module.children.isEmpty && n == 0 ? tree : tree + (m.module.children.isEmpty ? "" : "\n") + "  [\(n) parameters]"
     }
+    cls.extraBytes { m in MemoryFootprint.bytes(m.module) }
     return cls
 }()
 

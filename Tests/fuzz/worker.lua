@@ -171,7 +171,7 @@ local function discover(t, skip)
       if known then
         local keys = {}
         for k in known:gmatch("[%w_]+") do keys[#keys + 1] = k end
-        tpl.opts[j] = keys
+        if #keys > 0 then tpl.opts[j] = keys end
       end
     end
   end
@@ -201,7 +201,7 @@ end
 
 local function generate(targets_list, sig, values, rnd)
   local t = targets_list[rnd(#targets_list)]
-  local tpl = sig[t.class and t.id or t.id] or {args = {}, opts = {}}
+  local tpl = sig[t.id] or {args = {}, opts = {}}
   local v = values[rnd(#values)]
   if t.kind == "meta" then
     local m = META[rnd(#META)]
@@ -328,11 +328,14 @@ if mode == "discover" then
   open_log(logpath)
   local out = assert(io.open(sigpath .. ".part", "w"))
   out:write("return {\n")
-  for _, t in ipairs(targets()) do
-    local key = t.kind == "method" and t.id or t.id
-    local tpl = discover(t, skip)
-    out:write("[", C.quote(key), "] = ", C.serialize(tpl), ",\n")
-    out:flush()
+  local done = {}
+  for _, t in ipairs(targets()) do         -- one template per function, method or property
+    if not done[t.id] then
+      done[t.id] = true
+      local tpl = discover(t, skip)
+      out:write("[", C.quote(t.id), "] = ", C.serialize(tpl), ",\n")
+      out:flush()
+    end
   end
   out:write("}\n")
   out:close()
