@@ -135,6 +135,7 @@ end
 
 local stats = {calls = 0, ok = 0, errors = 0, files = 0, file_ok = 0, file_errors = 0, restarts = 0, slow = 0}
 local crashes, crash_order = {}, {}   -- key -> record
+local site_crashes, hot_sites = {}, {}
 local slow = {}
 
 local function record(kind, key, src, class, err, where, file)
@@ -151,8 +152,15 @@ local function record(kind, key, src, class, err, where, file)
   end
   local r = crashes[key]
   if r then r.count = r.count + 1; return end
+  -- a site (target on a receiver) that crashed 3 times is skipped from now on
+  local site = kind == "calls" and key:match("^%S+") or key
+  if kind == "calls" then
+    site_crashes[site] = (site_crashes[site] or 0) + 1
+    if site_crashes[site] >= 3 then hot_sites[site] = true end
+  end
   local msg = (err or ""):match("Fatal error: [^\n]*") or (err or ""):match("qvlua: [^\n]*") or (err or ""):match("[^\n]+") or ""
-  r = {key = key, repro = repro, class = class, count = 1, message = msg:sub(1, 200), known = known[key] or false}
+  r = {key = key, site = site, repro = repro, class = class, count = 1, message = msg:sub(1, 200),
+       known = known[key] or known[site] or false}
   crashes[key] = r
   crash_order[#crash_order + 1] = r
   io.write(string.format("  %s: %s\n    %s\n", r.known and "known" or "CRASH", class, repro))
@@ -208,6 +216,7 @@ local function run_batch(kind, b, n)
     local extra = {}
     for k in pairs(crashes) do extra[k] = true end
     for k in pairs(slow) do extra[k] = true end
+    for k in pairs(hot_sites) do extra[k] = true end
     write_skip(extra)
     if kind ~= "discover" then from = idx end
   end
@@ -279,6 +288,7 @@ local function finish(job)
   local extra = {}
   for k in pairs(crashes) do extra[k] = true end
   for k in pairs(slow) do extra[k] = true end
+  for k in pairs(hot_sites) do extra[k] = true end
   write_skip(extra)
   job.from = idx
   return false
@@ -310,8 +320,12 @@ end
 
 local elapsed = qv.clock() - t0
 local by_class, new = {}, 0
+local sites, site_list = {}, {}
 for _, r in ipairs(crash_order) do
-  by_class[r.class] = (by_class[r.class] or 0) + 1
+  if not sites[r.site] then
+    sites[r.site] = r; site_list[#site_list + 1] = r
+    by_class[r.class] = (by_class[r.class] or 0) + 1
+  end
   if not r.known then new = new + 1 end
 end
 local lines = {}
@@ -320,16 +334,19 @@ L("qvlua fuzz summary — seed %d, %s", o.seed, os.date("!%Y-%m-%dT%H:%M:%SZ"))
 L("calls:  %d (%d returned, %d raised a Lua error; calls before a fatal one are not itemised)", stats.calls, stats.ok, stats.errors)
 L("files:  %d mutated files (%d read, %d rejected with a Lua error)", stats.files, stats.file_ok, stats.file_errors)
 L("time:   %.0f s (discovery %.0f s), %d child restarts, %d jobs", elapsed, tdisc, stats.restarts, o.jobs)
-L("crashes: %d distinct (%d not in %s)", #crash_order, new, o.known)
+L("crashes: %d fatal calls at %d sites (functions or methods on one receiver); %d not in %s",
+  #crash_order, #site_list, new, o.known)
+L("sites by class (the first crash of each site):")
 local classes = {}
 for k in pairs(by_class) do classes[#classes + 1] = k end
 table.sort(classes)
 for _, k in ipairs(classes) do L("  %-36s %d", k, by_class[k]) end
 L("slow calls (interrupted by the watchdog's Ctrl-C, not failures): %d", stats.slow)
 for k, repro in pairs(slow) do L("  slow: %s", repro) end
-for _, r in ipairs(crash_order) do
-  L("%s [%s] %s", r.known and "known" or "CRASH", r.class, r.message)
-  L("  key:   %s", r.key)
+for _, r in ipairs(site_list) do
+  L("%s [%s] %s  (%d fatal call%s at this site)", r.known and "known" or "CRASH", r.class, r.message,
+    site_crashes[r.site] or 1, (site_crashes[r.site] or 1) == 1 and "" or "s")
+  L("  site:  %s", r.site)
   L("  repro: %s", r.repro)
 end
 local text = table.concat(lines, "\n") .. "\n"
