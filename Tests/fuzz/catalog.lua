@@ -96,7 +96,7 @@ M.bad = {
   "{}", "{1}", "{{}}", "{{1}, {1, 2}}", "{-1, 2}", "{0, 2^31}", "{2^31, 2^31}", "{2^53, 0}", "{1 << 40, 1 << 40}",
   "{0/0, 1}", "{1e300}", "{x = 1}", "{'a', 'b'}", "{true}", "{[1] = 1, [3] = 3}", "{math.mininteger}",
   fn_src("local t = {} t[1] = t return t"),                                  -- self-referencing
-  fn_src("local t = {1} for i = 1, 100000 do t = {t} end return t"),         -- deep
+  fn_src("local t = {1} for i = 1, 10000 do t = {t} end return t"),          -- deep
   fn_src("local t = {} for i = 1, 300 do t[i] = i end return t"),
   -- other libraries' values
   "io.stdout", "setmetatable({}, {__name = 'qv.Tensor'})", "setmetatable({}, {__name = 'qv.Graph', __qvclass = 'qv.Graph'})",

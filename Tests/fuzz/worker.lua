@@ -16,6 +16,8 @@ package.path = here .. "/?.lua;" .. package.path
 local C = require "catalog"
 
 local mode = arg[1]
+-- FUZZ_PROFILE=file: seconds per call, for finding what makes a batch slow
+local profile = os.getenv("FUZZ_PROFILE") and io.open(os.getenv("FUZZ_PROFILE"), "w")
 
 local function readall(p) local f = assert(io.open(p, "rb")); local s = f:read("a"); f:close(); return s end
 
@@ -333,7 +335,9 @@ if mode == "discover" then
   local out = assert(io.open(sigpath .. ".part", "w"))
   out:write("return {\n")
   local done = {}
-  for _, t in ipairs(targets()) do         -- one template per function, method or property
+  local all = targets()
+  out:write("[\"(targets)\"] = ", C.serialize(all), ",\n")  -- so call workers need not build every object
+  for _, t in ipairs(all) do               -- one template per function, method or property
     if not done[t.id] then
       done[t.id] = true
       local tpl = discover(t, skip)
@@ -357,14 +361,16 @@ if mode == "calls" then
   open_log(logpath)
   math.randomseed(seed, batch)
   local rnd = math.random
-  local ts = targets()
+  local ts = sig["(targets)"]
   local values = C.values()
   local calls, oks, errs = 0, 0, 0
   for i = 1, n do
     local key, src = generate(ts, sig, values, rnd)
     if i > from and not skip[key] and not skip[key:match("^%S+")] then
       note("C " .. i .. "\t" .. key .. "\t" .. src)
+      local t0 = profile and qv.clock()
       local ok = run(src)
+      if profile then profile:write(string.format("%.6f\t%s\n", qv.clock() - t0, key)) end
       calls = calls + 1
       if ok then oks = oks + 1 else errs = errs + 1 end
     end
