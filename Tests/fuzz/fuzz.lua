@@ -13,11 +13,12 @@
 --   --files N       mutated files to try (default 2000)
 --   --batch N       calls per child (default 4000; files: 2x)
 --   --jobs N        children at once (default 2)
---   --time S        stop starting batches after S seconds (default: none)
---   --call-timeout S  a call silent this long is interrupted, then killed (default 30)
+--   --time S        stop after about S seconds (running children finish early; default: none)
+--   --call-timeout S  a call silent this long is interrupted, then killed (default 60)
 --   --mem MB        address-space limit per child (default 3072)
 --   --out DIR       work and report directory (default /tmp/qvfuzz-<seed>)
 --   --known FILE    crash keys to expect and skip (default Tests/fuzz/known.txt)
+--   --backtrace 1   Swift backtraces of crashes, saved in DIR/crashes/N.stderr
 --
 -- Writes DIR/summary.txt (also printed) and DIR/crashes.txt (one reproducer
 -- per line). Exit status 1 when a crash or hang not listed in --known occurred.
@@ -32,7 +33,7 @@ here = abspath(here)
 package.path = here .. "/?.lua;" .. package.path
 local C = require "catalog"
 
-local o = {seed = 1, calls = 20000, files = 2000, batch = 4000, jobs = 2, ["call-timeout"] = 30, mem = 3072,
+local o = {seed = 1, calls = 20000, files = 2000, batch = 4000, jobs = 2, ["call-timeout"] = 60, mem = 3072,
            known = here .. "/known.txt"}
 do
   local i = 1
@@ -49,6 +50,7 @@ local worker = here .. "/worker.lua"
 local runsh = here .. "/run.sh"
 local libdir = abspath(here .. "/../../scripts/lib")
 local t0 = qv.clock()
+local backtrace_env = (o.backtrace and o.backtrace ~= 0) and "FUZZ_BACKTRACE=1 " or ""
 
 local function sh(cmd) local ok, how, code = os.execute(cmd); return ok, how, code end
 local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
@@ -138,7 +140,7 @@ local crashes, crash_order = {}, {}   -- key -> record
 local site_crashes, hot_sites = {}, {}
 local slow = {}
 
-local function record(kind, key, src, class, err, where, file)
+local function record(kind, key, src, class, err, where, file, replay)
   local repro = kind == "calls" and C.reproducer(src) or src
   if kind == "files" and file ~= "" then
     local saved = o.out .. "/crashes/" .. (#crash_order + 1) .. "-" .. file:gsub("[^%w.]", "_")
@@ -159,8 +161,9 @@ local function record(kind, key, src, class, err, where, file)
     if site_crashes[site] >= 3 then hot_sites[site] = true end
   end
   local msg = (err or ""):match("Fatal error: [^\n]*") or (err or ""):match("qvlua: [^\n]*") or (err or ""):match("[^\n]+") or ""
+  if err and err ~= "" then writefile(o.out .. "/crashes/" .. (#crash_order + 1) .. ".stderr", err) end
   r = {key = key, site = site, repro = repro, class = class, count = 1, message = msg:sub(1, 200),
-       known = known[key] or known[site] or false}
+       known = known[key] or known[site] or false, replay = replay, kind = kind}
   crashes[key] = r
   crash_order[#crash_order + 1] = r
   io.write(string.format("  %s: %s\n    %s\n", r.known and "known" or "CRASH", class, repro))
@@ -235,11 +238,20 @@ local tdisc = qv.clock() - t0
 io.write(string.format("discovery: %.1f s\n", tdisc)); io.flush()
 
 -- batches, `jobs` at a time (each in its own shell so they overlap)
+-- call and file batches interleaved in proportion, so a run stopped by
+-- --time has done some of each
 local plan = {}
 local nb = math.ceil(o.calls / o.batch)
-for b = 1, nb do plan[#plan + 1] = {"calls", b, math.min(o.batch, o.calls - (b - 1) * o.batch)} end
-local fb = 2 * o.batch
-for b = 1, math.ceil(o.files / fb) do plan[#plan + 1] = {"files", b, math.min(fb, o.files - (b - 1) * fb)} end
+local fb = math.max(1, o.batch // 4)
+local nf = math.ceil(o.files / fb)
+local ci, fi = 1, 1
+while ci <= nb or fi <= nf do
+  if fi > nf or (ci <= nb and (ci - 1) * nf <= (fi - 1) * nb) then
+    plan[#plan + 1] = {"calls", ci, math.min(o.batch, o.calls - (ci - 1) * o.batch)}; ci = ci + 1
+  else
+    plan[#plan + 1] = {"files", fi, math.min(fb, o.files - (fi - 1) * fb)}; fi = fi + 1
+  end
+end
 
 -- Parallel children: each batch is run by a copy of this script's
 -- run_batch in a sub-process would lose the shared crash table, so jobs run
@@ -256,7 +268,7 @@ local function start(job)
   else
     cmd = table.concat({qvlua, worker, "files", log, skipfile, o.seed, b, n, job.from, o.out .. "/fixtures"}, " ")
   end
-  sh("cd " .. q(job.dir) .. " && (QVLUA_PATH=" .. q(libdir) .. " sh " .. q(runsh) .. " " .. o.mem .. " "
+  sh("cd " .. q(job.dir) .. " && (" .. backtrace_env .. "QVLUA_PATH=" .. q(libdir) .. " sh " .. q(runsh) .. " " .. o.mem .. " "
      .. o["call-timeout"] .. " " .. q(log) .. " " .. cmd .. " >/dev/null 2>stderr; echo $? > rc.tmp; mv rc.tmp rc) &")
 end
 
@@ -283,7 +295,8 @@ local function finish(job)
     return true
   end
   add(n, 0, 0)   -- outcomes of the calls before the fatal one are not itemised
-  record(kind, key, src, classify(rc, logtext, err), err, dir, file)
+  record(kind, key, src, classify(rc, logtext, err), err, dir, file,
+         string.format("%s batch %d, calls %d..%d", kind, job[2], job.from + 1, idx))
   stats.restarts = stats.restarts + 1
   local extra = {}
   for k in pairs(crashes) do extra[k] = true end
@@ -295,6 +308,7 @@ local function finish(job)
 end
 
 local running, next_job = {}, 1
+local stop_written = false
 local stopped = false
 while true do
   while #running < o.jobs and next_job <= #plan and not stopped do
@@ -303,6 +317,10 @@ while true do
     start(job); running[#running + 1] = job
   end
   if #running == 0 then break end
+  if o.time and qv.clock() - t0 > o.time and not stop_written then
+    stopped, stop_written = true, true
+    writefile(o.out .. "/STOP", "")       -- running workers finish early (they poll it)
+  end
   qv.sleep(0.2)
   for i = #running, 1, -1 do
     local job = running[i]
@@ -312,6 +330,22 @@ while true do
         if o.time and qv.clock() - t0 > o.time then stopped = true else start(job); running[#running + 1] = job end
       end
     end
+  end
+end
+
+---------------------------------------------------------------------------
+-- each new crash's reproducer, alone in a fresh child: does it crash there too?
+
+for i, r in ipairs(crash_order) do
+  if r.kind == "calls" and not r.known and r.repro:sub(1, 1) ~= "(" and i <= 200 then
+    local dir = o.out .. "/work/confirm"
+    sh("rm -rf " .. q(dir) .. " && mkdir -p " .. q(dir))
+    writefile(dir .. "/repro.lua", r.repro)
+    sh("cd " .. q(dir) .. " && sh " .. q(runsh) .. " " .. o.mem .. " " .. o["call-timeout"] .. " repro.lua "
+       .. qvlua .. " " .. worker .. " one repro.lua >out 2>err; echo $? > rc")
+    local rc = tonumber(readall(dir .. "/rc")) or -1
+    r.alone = rc == 0 and "no (an error or a result alone: depends on earlier calls of the batch)"
+              or ("yes (" .. classify(rc, "", readall(dir .. "/err")) .. ")")
   end
 end
 
@@ -348,6 +382,8 @@ for _, r in ipairs(site_list) do
     site_crashes[r.site] or 1, (site_crashes[r.site] or 1) == 1 and "" or "s")
   L("  site:  %s", r.site)
   L("  repro: %s", r.repro)
+  if r.alone then L("  alone: %s", r.alone) end
+  if r.replay then L("  replay: %s (seed %d; worker.lua calls/files with FROM)", r.replay, o.seed) end
 end
 local text = table.concat(lines, "\n") .. "\n"
 writefile(o.out .. "/summary.txt", text)

@@ -48,6 +48,14 @@ local function run(src)
   return ok, e
 end
 
+-- fuzz.lua's --time ran out: it creates STOP in its output directory
+-- (workers run in OUT/work/<batch>)
+local function stopped()
+  local f = io.open("../../STOP", "r")
+  if f then f:close() return true end
+  return false
+end
+
 ---------------------------------------------------------------------------
 -- targets: every function of qv, every method/property/metamethod of every
 -- instance kind
@@ -365,6 +373,7 @@ if mode == "calls" then
   local values = C.values()
   local calls, oks, errs = 0, 0, 0
   for i = 1, n do
+    if i % 200 == 0 and stopped() then break end
     local key, src = generate(ts, sig, values, rnd)
     if i > from and not skip[key] and not skip[key:match("^%S+")] then
       note("C " .. i .. "\t" .. key .. "\t" .. src)
@@ -377,6 +386,18 @@ if mode == "calls" then
   end
   note(string.format("END %d %d %d", calls, oks, errs))
   log:close()
+  os.exit(0)
+end
+
+if mode == "find" then      -- worker.lua find SIG SEED BATCH N TEXT: indices of calls whose key contains TEXT
+  local sig = dofile(arg[2])
+  local seed, batch, n, text = tonumber(arg[3]), tonumber(arg[4]), tonumber(arg[5]), arg[6]
+  math.randomseed(seed, batch)
+  local ts, values = sig["(targets)"], C.values()
+  for i = 1, n do
+    local key, src = generate(ts, sig, values, math.random)
+    if key:find(text, 1, true) then print(i, key) end
+  end
   os.exit(0)
 end
 
@@ -399,6 +420,7 @@ if mode == "files" then
   end
   local calls, oks, errs = 0, 0, 0
   for i = 1, n do
+    if i % 100 == 0 and stopped() then break end
     local k = kinds[rnd(#kinds)]
     if k[1] == "checkpoint+restore" and rnd(10) > 1 then k = kinds[5] end  -- restore builds a model: rarer
     local bytes, desc = mutate(base[k[1]], rnd)
