@@ -17,7 +17,8 @@
 --   --call-timeout S  a call silent this long is interrupted, then killed (default 60)
 --   --mem MB        address-space limit per child (default 3072)
 --   --out DIR       work and report directory (default /tmp/qvfuzz-<seed>)
---   --known FILE    crash keys to expect and skip (default Tests/fuzz/known.txt)
+--   --known FILE    crash sites to expect and skip (default Tests/fuzz/known.txt;
+--                   "qv.Tensor:narrow@*" means the method on every receiver)
 --   --backtrace 1   Swift backtraces of crashes, saved in DIR/crashes/N.stderr
 --
 -- Writes DIR/summary.txt (also printed) and DIR/crashes.txt (one reproducer
@@ -117,7 +118,7 @@ local SIG = {[4] = "SIGILL (Swift trap)", [5] = "SIGTRAP (Swift trap)", [6] = "S
 local function classify(rc, log, err)
   if log:find("\nSLOW\n") or log:match("^SLOW\n") then return "slow" end
   err = err or ""
-  if err:find("allocate memory", 1, true) or err:find("out of memory", 1, true)
+  if err:find("allocate memory", 1, true) or err:find("out of memory", 1, true) or err:find("swift_slowAlloc", 1, true)
      or err:find("Cannot allocate", 1, true) or err:find("std::bad_alloc", 1, true) then
     return "out of memory (allocation failure)"
   end
@@ -163,7 +164,7 @@ local function record(kind, key, src, class, err, where, file, replay)
   local msg = (err or ""):match("Fatal error: [^\n]*") or (err or ""):match("qvlua: [^\n]*") or (err or ""):match("[^\n]+") or ""
   if err and err ~= "" then writefile(o.out .. "/crashes/" .. (#crash_order + 1) .. ".stderr", err) end
   r = {key = key, site = site, repro = repro, class = class, count = 1, message = msg:sub(1, 200),
-       known = known[key] or known[site] or false, replay = replay, kind = kind}
+       known = known[key] or known[site] or known[(site:gsub("@.*$", "@*"))] or false, replay = replay, kind = kind}
   crashes[key] = r
   crash_order[#crash_order + 1] = r
   io.write(string.format("  %s: %s\n    %s\n", r.known and "known" or "CRASH", class, repro))
