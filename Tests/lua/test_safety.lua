@@ -92,3 +92,8 @@ test("Swift objects report their memory to the collector", function()
   end
   expect.truthy(peak - before < 150, string.format("RSS grew by %.0f MB", peak - before))
 end)
+
+test("image grid: rows × cols that overflow", function()
+  expect.error(function() qv.image.grid("x.png", qv.randn(3, 4), {cols = math.mininteger}) end, "rows and cols must be >= 1")
+  expect.error(function() qv.image.grid("x.png", qv.randn(3, 4), {rows = 1 << 32, cols = 1 << 32}) end, "do not make")
+end)
