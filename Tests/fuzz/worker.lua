@@ -187,7 +187,7 @@ local function discover(t, skip)
     if not skip[t.id .. " probe " .. src] then
       note("C 0\t" .. t.id .. " probe " .. src .. "\t" .. src)
       local ok, err = run(src)
-      local known = not ok and tostring(err):match("unknown option 'zz_fuzz' to '[^']*' %(known options: (.-)%)")
+      local known = not ok and tostring(err):match("unknown option 'zz_fuzz' to '[^']*' %(.-known options: (.-)%)")
       if known then
         local keys = {}
         for k in known:gmatch("[%w_]+") do keys[#keys + 1] = k end
