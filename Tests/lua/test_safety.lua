@@ -97,3 +97,14 @@ test("image grid: rows × cols that overflow", function()
   expect.error(function() qv.image.grid("x.png", qv.randn(3, 4), {cols = math.mininteger}) end, "rows and cols must be >= 1")
   expect.error(function() qv.image.grid("x.png", qv.randn(3, 4), {rows = 1 << 32, cols = 1 << 32}) end, "do not make")
 end)
+
+test("a module cannot contain itself", function()
+  -- s:add(s) made parameters/zero_grad/forward recurse until the stack overflowed
+  local s = qv.nn.sequential{qv.nn.linear(4, 3)}
+  expect.error(function() s:add(s) end, "cannot add a module to itself")
+  local outer = qv.nn.sequential{s}
+  expect.error(function() s:add(outer) end, "cannot add a module to itself")
+  s:add(qv.nn.relu())
+  s:zero_grad()
+  expect.eq(#s:parameters(), 2)
+end)
