@@ -44,7 +44,7 @@ test-lua: build
 # test` (fails on any crash, hang or abort not in Tests/fuzz/known.txt) ...
 FUZZ_SEED ?= 1
 test-fuzz: build
-	$(QVLUA) Tests/fuzz/fuzz.lua --seed $(FUZZ_SEED) --calls 30000 --files 3000 --time 120 --out .build/fuzz-ci
+	$(QVLUA) Tests/fuzz/fuzz.lua --seed $(FUZZ_SEED) --calls 150000 --files 15000 --time 150 --out .build/fuzz-ci
 
 # ... and the documented long run.
 fuzz: build
