@@ -7,14 +7,16 @@ PYTHON  ?= python3
 JVENV   := .venv-jupyter
 JPY     := $(JVENV)/bin/python
 
-.PHONY: help setup build debug test test-swift test-lua test-repl test-kernel jupyter-env kernel notebook-html train bench clean
+.PHONY: help setup build debug test test-swift test-lua test-repl test-kernel test-fuzz fuzz memory jupyter-env kernel notebook-html train bench clean
 
 help:
 	@echo "make setup   install the Debian packages qvlua needs (apt), and dwave-samplers (pip) for the dimod adapter's test"
 	@echo "make build   release build of .build/release/qvlua"
 	@echo "make train   set up, build and run scripts/train.lua (Fashion-MNIST)"
-	@echo "make test    Swift tests, Lua tests, REPL tests and Jupyter kernel tests"
+	@echo "make test    Swift tests, Lua tests, REPL tests, Jupyter kernel tests and a 2-minute fuzz budget"
 	@echo "make kernel  install the qvlua Jupyter kernel for the current user"
+	@echo "make fuzz    the long fuzz run of RELIABILITY.md (10^6 calls, 10^5 files)"
+	@echo "make memory  peak RSS of create-and-drop loops per object kind"
 	@echo "make bench   benchmarks (see BENCHMARKS.md)"
 
 setup:
@@ -38,7 +40,7 @@ train: build
 	$(QVLUA) scripts/train.lua $$([ -e runs/default/checkpoint.safetensors ] && echo --resume) $(ARGS)
 
 # `swift test` includes the REPL tests (Tests/QvluaTests, driven through a pty).
-test: build test-swift test-lua test-kernel
+test: build test-swift test-lua test-kernel test-fuzz
 
 test-swift:
 	$(SWIFT) test
@@ -75,6 +77,19 @@ test-kernel: build
 notebook-html: build jupyter-env
 	$(JPY) -m pip install -q --disable-pip-version-check nbconvert
 	$(JPY) jupyter/render_notebook.py
+
+# The fuzz harness (Tests/fuzz, RELIABILITY.md): a bounded budget in `make
+# test` (fails on any crash, hang or abort not in Tests/fuzz/known.txt) ...
+FUZZ_SEED ?= 1
+test-fuzz: build
+	$(QVLUA) Tests/fuzz/fuzz.lua --seed $(FUZZ_SEED) --calls 150000 --files 15000 --time 150 --out .build/fuzz-ci
+
+# ... and the documented long run.
+fuzz: build
+	nice -n 10 $(QVLUA) Tests/fuzz/fuzz.lua --seed $(FUZZ_SEED) --calls 1000000 --files 100000 --batch 20000 --out .build/fuzz-long
+
+memory: build
+	$(QVLUA) Tests/fuzz/memory.lua
 
 bench: setup
 	$(SWIFT) build -c release --product qvbench

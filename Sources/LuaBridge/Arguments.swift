@@ -158,15 +158,11 @@ public struct Arguments {
     /// The Swift object in argument i, which must be a userdata of a
     /// registered class whose object is a T (`self` is argument 0 in a method).
     public func object<T>(_ i: Int, _ type: T.Type, _ name: String? = nil) throws -> T {
-        let idx = stackIndex(i)
-        if let p = state.objectPointer(at: idx, L),
-           let o = Unmanaged<AnyObject>.fromOpaque(p).takeUnretainedValue() as? T {
-            return o
+        switch state.checkedObject(at: stackIndex(i), L, type) {
+        case .ok(let o): return o
+        case .released: throw argumentError(i, name, "\(typeName(i)) was already released")
+        case .wrongType: throw typeError(i, name, expected: state.luaTypeName(of: type))
         }
-        if state.isQVUserdata(at: idx, L), state.objectPointer(at: idx, L) == nil {
-            throw argumentError(i, name, "\(typeName(i)) was already released")
-        }
-        throw typeError(i, name, expected: state.luaTypeName(of: type))
     }
     public func optionalObject<T>(_ i: Int, _ type: T.Type, _ name: String? = nil) throws -> T? {
         isNil(i) ? nil : try object(i, type, name)
@@ -174,8 +170,8 @@ public struct Arguments {
     /// The object if argument i is a T, else nil (never throws): for
     /// metamethods whose operands may be objects or numbers.
     public func objectIfPresent<T>(_ i: Int, _ type: T.Type) -> T? {
-        guard i <= count, let p = state.objectPointer(at: stackIndex(i), L) else { return nil }
-        return Unmanaged<AnyObject>.fromOpaque(p).takeUnretainedValue() as? T
+        guard i <= count, case .ok(let o) = state.checkedObject(at: stackIndex(i), L, T.self) else { return nil }
+        return o
     }
 
     // MARK: functions and tables
@@ -220,11 +216,11 @@ public struct Arguments {
     public func objects<T>(_ i: Int, _ type: T.Type, _ name: String? = nil) throws -> [T] {
         let tname = state.luaTypeName(of: type)
         return try sequence(i, name, expected: tname) { fail in
-            guard let p = state.objectPointer(at: -1, L),
-                  let o = Unmanaged<AnyObject>.fromOpaque(p).takeUnretainedValue() as? T else {
-                try fail("expected \(tname), got \(state.typeName(at: -1, L))")
+            switch state.checkedObject(at: -1, L, T.self) {
+            case .ok(let o): return o
+            case .released: try fail("expected \(tname), got a released \(state.typeName(at: -1, L))")
+            case .wrongType: try fail("expected \(tname), got \(state.typeName(at: -1, L))")
             }
-            return o
         }
     }
 
@@ -238,6 +234,9 @@ public struct Arguments {
         guard count >= i else { return [] }
         return try (i...count).map { try int($0, name) }
     }
+
+    /// The deepest nested table `nestedFloats` accepts (a tensor's rank).
+    public static let maxNestingDepth = 32
 
     /// A nested table of numbers with a rectangular shape:
     /// {{1, 2, 3}, {4, 5, 6}} gives shape [2, 3] and the values row-major.
@@ -255,7 +254,11 @@ public struct Arguments {
             let n = Int(lua_rawlen(L, -1))
             shape.append(n)
             if n == 0 { break }
-            guard lua_checkstack(L, 2) != 0 else { throw argumentError(i, name, "table nested too deeply") }
+            // bounded depth: a self-referencing table ({t} with t[1] = t) or a
+            // chain of 10^5 tables is an error, not a stack overflow
+            guard shape.count <= Arguments.maxNestingDepth, lua_checkstack(L, 2) != 0 else {
+                throw argumentError(i, name, "table nested more than \(Arguments.maxNestingDepth) levels deep (or refers to itself)")
+            }
             let t = lua_rawgeti(L, -1, 1)
             if t == LUA_TTABLE { continue }
             break
@@ -421,10 +424,12 @@ public struct Options {
     public func bool(_ key: String, default d: Bool) throws -> Bool { try optionalBool(key) ?? d }
     public func optionalObject<T>(_ key: String, _ type: T.Type) throws -> T? {
         try withField(key) { fail in
-            guard let o = args.state.object(at: -1, args.L) as? T else {
+            switch args.state.checkedObject(at: -1, args.L, T.self) {
+            case .ok(let o): return o
+            case .released: try fail("\(args.state.typeName(at: -1, args.L)) was already released")
+            case .wrongType:
                 try fail("expected \(args.state.luaTypeName(of: type)), got \(args.state.typeName(at: -1, args.L))")
             }
-            return o
         }
     }
     /// Any value (tables and functions as `.ref`).

@@ -21,7 +21,8 @@ final class Binding {
 /// trampoline (shim.h) raises them after this frame has returned.
 let bindingDispatch: lua_CFunction = { L in
     guard let L else { return 0 }
-    guard let block = lua_touserdata(L, qvL_upvalueindex(2)),
+    guard CLuaObjects.isBinding(L, qvL_upvalueindex(2)),
+          let block = lua_touserdata(L, qvL_upvalueindex(2)),
           let p = block.load(as: UnsafeMutableRawPointer?.self) else {
         lua_pushstring(L, "attempt to call a released Swift function")
         return -1

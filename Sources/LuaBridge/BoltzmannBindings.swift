@@ -64,6 +64,7 @@ let bmClass = LuaClass<BMBox>("qv.BM", doc: """
     bm.bias has one entry per unit (node 1..N), bm.weights one per edge in the order
     of bm.graph:edge_list(). Sample with any qv.sampler: s:sample(bm, n) or bm:sample(n, s).
     """)
+    .extraBytes { b in MemoryFootprint.bytes(b.bm) }
     .property("units", doc: "number of units N (also #bm)") { b in .int(b.bm.units) }
     .property("graph", doc: "the qv.Graph") { b in .object(b.graph) }
     .property("bias", doc: "the biases b (a copy, one per unit); assign a table to set them",

@@ -76,48 +76,58 @@ extension LuaState {
         }
         let p = Unmanaged.passUnretained(o).toOpaque()
         lua_rawgeti(L, LuaState.registry, lua_Integer(objectsRef))
-        if lua_rawgetp(L, -1, p) == LUA_TUSERDATA,
-           let block = lua_touserdata(L, -1),
-           block.load(as: UnsafeMutableRawPointer?.self) == p {
+        if lua_rawgetp(L, -1, p) == LUA_TUSERDATA, case .live(let q, _) = objectSlot(at: -1, L), q == p {
             qvL_remove(L, -2)
             return
         }
         lua_settop(L, -2)
-        let block = qvL_newuserdata(L, MemoryLayout<UnsafeMutableRawPointer>.size)!
-        block.storeBytes(of: Unmanaged.passRetained(o).toOpaque(), as: UnsafeMutableRawPointer.self)
+        let block = qvL_newuserdata(L, ObjectBlock.size)!
+        block.storeBytes(of: info.tag, toByteOffset: 0, as: UnsafeRawPointer.self)
+        block.storeBytes(of: Unmanaged.passRetained(o).toOpaque(), toByteOffset: ObjectBlock.objectOffset,
+                         as: UnsafeMutableRawPointer.self)
         lua_rawgeti(L, LuaState.registry, lua_Integer(info.metatableRef))
         lua_setmetatable(L, -2)
         lua_pushvalue(L, -1)
         lua_rawsetp(L, -3, p)
         qvL_remove(L, -2)
-        reportAllocation(LuaState.objectOverhead + info.extraBytes(o))
+        reportAllocation(LuaState.objectOverhead + max(0, info.extraBytes(o)))
     }
 
     /// Estimated size of a Swift object header, reported for every userdata.
     static let objectOverhead = 64
 
     /// The Swift object in a userdata of a registered class, or nil.
-    /// `released` is set when it is such a userdata whose object was already
-    /// released by its finalizer.
     public func object(at idx: Int32, _ L: OpaquePointer) -> AnyObject? {
-        guard let p = objectPointer(at: idx, L) else { return nil }
+        guard case .live(let p, _) = objectSlot(at: idx, L) else { return nil }
         return Unmanaged<AnyObject>.fromOpaque(p).takeUnretainedValue()
     }
 
-    /// 1: a live object of a registered class; 0: not one; -1: finalized.
-    func objectPointer(at idx: Int32, _ L: OpaquePointer) -> UnsafeMutableRawPointer? {
-        guard lua_type(L, idx) == LUA_TUSERDATA, isQVUserdata(at: idx, L),
-              let block = lua_touserdata(L, idx) else { return nil }
-        return block.load(as: UnsafeMutableRawPointer?.self)
+    /// The one checked conversion of a Lua value to a Swift object of type T
+    /// (every `self`, object argument, option and sequence element goes
+    /// through it). Like `luaL_testudata`, the value's metatable must be
+    /// exactly a registered class's metatable; in addition the userdata block
+    /// must have the bridge's size and carry that class's tag, so another
+    /// library's userdata (even one given a qv metatable with
+    /// `debug.setmetatable`) is never read as a Swift reference.
+    func checkedObject<T>(at idx: Int32, _ L: OpaquePointer, _ type: T.Type) -> CheckedObject<T> {
+        switch objectSlot(at: idx, L) {
+        case .none: return .wrongType
+        case .released: return .released
+        case .live(let p, _):
+            guard let o = Unmanaged<AnyObject>.fromOpaque(p).takeUnretainedValue() as? T else { return .wrongType }
+            return .ok(o)
+        }
     }
 
-    /// Whether the value is a userdata whose metatable is a registered class's.
+    /// What is in the value at idx: not an object of a registered class, an
+    /// object already released (by `__gc`), or a live object (its retained
+    /// pointer, and the userdata block that holds it).
+    func objectSlot(at idx: Int32, _ L: OpaquePointer) -> ObjectSlot { CLuaObjects.slot(L, idx) }
+
+    /// Whether the value is a userdata of a registered class (live or released).
     func isQVUserdata(at idx: Int32, _ L: OpaquePointer) -> Bool {
-        guard lua_type(L, idx) == LUA_TUSERDATA, lua_getmetatable(L, idx) != 0 else { return false }
-        lua_pushstring(L, "__qvclass")
-        let t = lua_rawget(L, -2)
-        lua_settop(L, -3)
-        return t == LUA_TSTRING
+        if case .none = objectSlot(at: idx, L) { return false }
+        return true
     }
 
     /// The type name used in messages: `__name` of the metatable for
@@ -129,7 +139,12 @@ extension LuaState {
             let nt = lua_rawget(L, -2)
             let name = nt == LUA_TSTRING ? string(at: -1, L) : nil
             lua_settop(L, -3)
-            if let name { return name }
+            if let name {
+                // only a real object may call itself by its class's name
+                if t == LUA_TTABLE { return "table (\(name))" }
+                if name.hasPrefix("qv."), case .none = objectSlot(at: idx, L) { return "userdata (\(name), not a qv object)" }
+                return name
+            }
         }
         if t == LUA_TNONE { return "no value" }
         return String(cString: lua_typename(L, t))
@@ -179,5 +194,64 @@ extension LuaState {
             return .ref(LuaRef(state: self, L: L, index: idx))
         default: return .ref(LuaRef(state: self, L: L, index: idx))
         }
+    }
+}
+
+/// The userdata block of an object: the class's tag, then the retained
+/// object pointer (nil once released by `__gc`).
+enum ObjectBlock {
+    static let objectOffset = MemoryLayout<UnsafeRawPointer>.size
+    static let size = 2 * MemoryLayout<UnsafeRawPointer>.size
+}
+
+enum ObjectSlot {
+    case none
+    case released
+    case live(UnsafeMutableRawPointer, UnsafeMutableRawPointer)
+}
+
+enum CheckedObject<T> {
+    case ok(T)
+    case released
+    case wrongType
+}
+
+/// The checks on object userdata, as free functions of the Lua state alone
+/// (`__gc` runs them while the LuaState is closing).
+enum CLuaObjects {
+    /// Registry keys of the class-tag table and the binding metatable.
+    static let classTagsKey = "qv.classtags"
+    static let bindingMetaKey = "qv.bindingmeta"
+
+    static func slot(_ L: OpaquePointer, _ idx: Int32) -> ObjectSlot {
+        guard lua_type(L, idx) == LUA_TUSERDATA, Int(lua_rawlen(L, idx)) == ObjectBlock.size,
+              let block = lua_touserdata(L, idx) else { return .none }
+        let a = lua_absindex(L, idx)
+        guard lua_getmetatable(L, a) != 0 else { return .none }
+        lua_pushstring(L, classTagsKey)
+        guard lua_rawget(L, LuaState.registry) == LUA_TTABLE else { lua_settop(L, -3); return .none }
+        lua_pushvalue(L, -2)
+        let t = lua_rawget(L, -2)
+        let tag = t == LUA_TLIGHTUSERDATA ? lua_touserdata(L, -1) : nil
+        lua_settop(L, -4)
+        guard let tag, block.load(as: UnsafeRawPointer?.self) == UnsafeRawPointer(tag) else { return .none }
+        guard let p = block.load(fromByteOffset: ObjectBlock.objectOffset, as: UnsafeMutableRawPointer?.self) else {
+            return .released
+        }
+        return .live(p, block)
+    }
+
+    /// Whether the value is a binding's userdata (exactly the binding
+    /// metatable, a pointer-sized block).
+    static func isBinding(_ L: OpaquePointer, _ idx: Int32) -> Bool {
+        guard lua_type(L, idx) == LUA_TUSERDATA, Int(lua_rawlen(L, idx)) == MemoryLayout<UnsafeMutableRawPointer>.size
+        else { return false }
+        let a = lua_absindex(L, idx)
+        guard lua_getmetatable(L, a) != 0 else { return false }
+        lua_pushstring(L, bindingMetaKey)
+        lua_rawget(L, LuaState.registry)
+        let same = lua_rawequal(L, -1, -2) != 0
+        lua_settop(L, -3)
+        return same
     }
 }

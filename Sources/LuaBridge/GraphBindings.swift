@@ -237,6 +237,7 @@ let graphClass = LuaClass<GraphBox>("qv.Graph", doc: """
     Nodes are numbered 1..#g in Lua (node l is dwave_networkx's linear index l-1);
     edges are sorted pairs {u, v} with u < v, in the order of a machine's weights.
     """)
+    .extraBytes { g in MemoryFootprint.bytes(g.graph) }
     .property("nodes", doc: "number of nodes (also #g)") { b in .int(b.graph.nodeCount) }
     .property("edges", doc: "number of edges (g:edge_list() lists them)") { b in .int(b.graph.edgeCount) }
     .property("name", doc: "readable name, e.g. \"Chimera C(6,6,4)\"") { b in .string(b.displayName) }

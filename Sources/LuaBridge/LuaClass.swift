@@ -6,6 +6,8 @@ final class ClassInfo {
     let metatableRef: Int32
     let methodsRef: Int32
     let extraBytes: (AnyObject) -> Int
+    /// Stored first in every userdata block of the class (see ObjectBlock).
+    var tag: UnsafeRawPointer { UnsafeRawPointer(Unmanaged.passUnretained(self).toOpaque()) }
     init(name: String, metatableRef: Int32, methodsRef: Int32, extraBytes: @escaping (AnyObject) -> Int) {
         self.name = name; self.metatableRef = metatableRef; self.methodsRef = methodsRef
         self.extraBytes = extraBytes
@@ -223,19 +225,24 @@ public final class LuaClass<T: AnyObject> {
         let methodsRef = luaL_ref(L, LuaState.registry)
 
         let extra = extraBytesBody
-        state.classesByType[ObjectIdentifier(T.self)] = ClassInfo(
+        let info = ClassInfo(
             name: cname, metatableRef: metatableRef, methodsRef: methodsRef,
-            extraBytes: { o in extra.map { $0(o as! T) } ?? 0 })
+            extraBytes: { o in (o as? T).flatMap { o in extra.map { $0(o) } } ?? 0 })
+        state.classesByType[ObjectIdentifier(T.self)] = info
+        // classTags[metatable] = tag: what objectSlot checks
+        lua_rawgeti(L, LuaState.registry, lua_Integer(state.classTagsRef))
+        lua_pushvalue(L, mt)
+        lua_pushlightuserdata(L, UnsafeMutableRawPointer(mutating: info.tag))
+        lua_rawset(L, -3)
     }
 }
 
 /// `__gc` of every object userdata: releases the retained Swift object.
+/// Does nothing for a value that is not such a userdata (`__gc` can be
+/// called by hand: `getmetatable(t).__gc(io.stdout)`).
 let objectGC: lua_CFunction = { L in
-    guard let L, let block = lua_touserdata(L, 1) else { return 0 }
-    let slot = block.assumingMemoryBound(to: UnsafeMutableRawPointer?.self)
-    if let p = slot.pointee {
-        slot.pointee = nil
-        Unmanaged<AnyObject>.fromOpaque(p).release()
-    }
+    guard let L, case .live(let p, let block) = CLuaObjects.slot(L, 1) else { return 0 }
+    block.storeBytes(of: nil, toByteOffset: ObjectBlock.objectOffset, as: UnsafeMutableRawPointer?.self)
+    Unmanaged<AnyObject>.fromOpaque(p).release()
     return 0
 }

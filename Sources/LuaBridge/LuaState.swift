@@ -26,6 +26,9 @@ public final class LuaState {
     var docsRef: Int32 = 0
     var objectsRef: Int32 = 0
     var bindingMetaRef: Int32 = 0
+    /// metatable of each registered class -> its tag (light userdata);
+    /// also at registry[CLuaObjects.classTagsKey]
+    var classTagsRef: Int32 = 0
     var preludeRef: Int32 = 0
 
     /// Bytes reported by `reportAllocation` since the collector last stepped.
@@ -102,6 +105,14 @@ public final class LuaState {
         lua_pushstring(L, "__gc"); qvL_pushcfunction(L, bindingGC); lua_rawset(L, -3)
         lua_pushstring(L, "__name"); lua_pushstring(L, "qv.binding"); lua_rawset(L, -3)
         bindingMetaRef = newRef(L)
+        lua_pushstring(L, CLuaObjects.bindingMetaKey)
+        lua_rawgeti(L, LuaState.registry, lua_Integer(bindingMetaRef))
+        lua_rawset(L, LuaState.registry)
+        lua_createtable(L, 0, 32)
+        lua_pushstring(L, CLuaObjects.classTagsKey)
+        lua_pushvalue(L, -2)
+        lua_rawset(L, LuaState.registry)
+        classTagsRef = newRef(L)
     }
 
     private func loadPrelude() {
@@ -308,7 +319,7 @@ public final class LuaState {
 
 /// Releases the Swift closure held by a binding userdata.
 let bindingGC: lua_CFunction = { L in
-    guard let L, let block = lua_touserdata(L, 1) else { return 0 }
+    guard let L, CLuaObjects.isBinding(L, 1), let block = lua_touserdata(L, 1) else { return 0 }
     let slot = block.assumingMemoryBound(to: UnsafeMutableRawPointer?.self)
     if let p = slot.pointee {
         slot.pointee = nil

@@ -177,6 +177,11 @@ let moduleClass: LuaClass<ModuleBox> = {
         guard let s = m.module as? Sequential else { throw args.error("add needs a sequential, this is \(describeModule(m.module))") }
         let child = try args.object(1, ModuleBox.self, "m")
         guard let l = child.layer else { throw args.argumentError(1, "m", "\(describeModule(child.module)) has no forward") }
+        // a module tree must stay a tree: s:add(s) (or adding an ancestor)
+        // made every recursive walk (parameters, zero_grad, forward) overflow the stack
+        guard !moduleTree(child.module, contains: s) else {
+            throw args.argumentError(1, "m", "cannot add a module to itself or to one of its own sub-modules")
+        }
         s.append(l)
         return .value(0, args)
     }
@@ -210,6 +215,7 @@ let moduleClass: LuaClass<ModuleBox> = {
         let tree = describeTree(m.module)
         return m.module.children.isEmpty && n == 0 ? tree : tree + (m.module.children.isEmpty ? "" : "\n") + "  [\(n) parameters]"
     }
+    cls.extraBytes { m in MemoryFootprint.bytes(m.module) }
     return cls
 }()
 
@@ -379,4 +385,16 @@ extension QV {
             return .object(ModuleBox(Sequential(layers)))
         }
     }
+}
+
+/// Whether `target` is `root` or one of its sub-modules (iterative walk).
+func moduleTree(_ root: Module, contains target: Module) -> Bool {
+    var stack: [Module] = [root]
+    var seen = Set<ObjectIdentifier>()
+    while let m = stack.popLast() {
+        if m === target { return true }
+        guard seen.insert(ObjectIdentifier(m)).inserted else { continue }
+        stack.append(contentsOf: m.children.map { $0.1 })
+    }
+    return false
 }

@@ -119,6 +119,7 @@ extension QV {
                      })
         cls.property("params", doc: "the parameters (a Lua array of tensors)", get: { o in .array(o.params.map { .object($0) }) })
         cls.tostring { o in "\(name)(\(o.params.count) params, lr=\(o.lr))" }
+        cls.extraBytes { o in MemoryFootprint.bytes(o) }
         return cls
     }
 }
@@ -142,7 +143,7 @@ extension Arguments {
             guard let k = state.utf8String(at: -2, L) else {
                 throw argumentError(i, name, "name '\(state.string(at: -2, L) ?? "")' is not valid UTF-8")
             }
-            guard let t = state.object(at: -1, L) as? Tensor else {
+            guard case .ok(let t) = state.checkedObject(at: -1, L, Tensor.self) else {
                 throw argumentError(i, name, "value of '\(k)' must be a qv.Tensor, got \(state.typeName(at: -1, L))")
             }
             out.append((k, t))

@@ -21,8 +21,11 @@ extension QV {
             var cols = t.rank >= 3 ? t.shape[t.rank - 1] : 28
             rows = try o.optionalInt("rows") ?? rows
             cols = try o.optionalInt("cols") ?? cols
-            let (rc, overflow) = rows.multipliedReportingOverflow(by: cols)
-            guard rows >= 1, cols >= 1, !overflow, rc == per else {
+            guard rows >= 1, cols >= 1 else {
+                throw args.argumentError(3, "options", "rows and cols must be >= 1, got \(rows)×\(cols)")
+            }
+            let (product, overflow) = rows.multipliedReportingOverflow(by: cols)
+            guard !overflow, product == per else {
                 throw args.argumentError(2, "images", "\(per) values per image do not make \(rows)×\(cols) images")
             }
             let columns = try o.int("columns", default: min(n, 10))

@@ -110,6 +110,7 @@ let negativePhaseClass: LuaClass<NegativePhaseBox> = {
         statsTable(b.phase.stats)
     }
     cls.tostring { b in "qv.NegativePhase: " + b.phase.description.replacingOccurrences(of: "negative phase: ", with: "") }
+    cls.extraBytes { b in (b.phase.means.count &+ b.phase.edgeMeans.count) &* MemoryFootprint.float }
     return cls
 }()
 
@@ -280,6 +281,7 @@ let priorClass: LuaClass<PriorBox> = {
     }
     addModuleMethods(cls, what: "p") { $0.prior }
     cls.tostring { p in p.summary }
+    cls.extraBytes { p in MemoryFootprint.bytes(p.prior) }
     return cls
 }()
 

@@ -179,6 +179,7 @@ let vaeClass: LuaClass<VAEBox> = {
     }
     addModuleMethods(cls, what: "model") { $0.vae }
     cls.tostring { v in v.summary }
+    cls.extraBytes { v in MemoryFootprint.bytes(v.vae) &+ MemoryFootprint.bytes(v.prior.prior) }
     return cls
 }()
 
