@@ -80,7 +80,7 @@ end
 local function fixtures(dir)
   sh("mkdir -p " .. q(dir .. "/idx"))
   qv.seed(7)
-  qv.save(dir .. "/tensors.safetensors", {a = qv.randn(3, 4), b = qv.zeros(2), c = qv.tensor(1)}, {note = "x", n = 3})
+  qv.save(dir .. "/tensors.safetensors", {a = qv.randn(3, 4), b = qv.zeros(2), c = qv.tensor(1)}, {note = "x", n = "3"})
   qv.graph.chimera(1, 1, 4):save(dir .. "/graph.txt")
   local function idx(dims, n)
     local h = string.pack(">I2BB", 0, 8, #dims)

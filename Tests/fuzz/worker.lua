@@ -86,7 +86,9 @@ local function targets()
     table.sort(keys)
     for _, k in ipairs(keys) do
       local v, p = rawget(t, k), path .. "." .. k
-      if type(v) == "function" then out[#out + 1] = {id = p, call = p, kind = "function"}
+      if type(v) == "function" then
+        -- qv.dist.abort ends the process by design (MPI_Abort, or exit without MPI)
+        if p ~= "qv.dist.abort" then out[#out + 1] = {id = p, call = p, kind = "function"} end
       elseif type(v) == "table" and p ~= "qv.data.classes" then walk(v, p) end
     end
   end
