@@ -28,7 +28,7 @@ let package = Package(
         .target(name: "Runtime", dependencies: ["CBLAS", "CSupport"],
                 swiftSettings: kernels),
         .target(name: "CModelKernels", cSettings: [.unsafeFlags(["-O3"])]),
-        .target(name: "Model", dependencies: ["Runtime", "CModelKernels"],
+        .target(name: "Model", dependencies: ["Runtime", "CModelKernels", "CBLAS"],
                 swiftSettings: optimized),
         .executableTarget(name: "bmbench", dependencies: ["Model", "Runtime"],
                           swiftSettings: optimized),
