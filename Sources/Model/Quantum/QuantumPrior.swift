@@ -1,0 +1,190 @@
+#if canImport(Glibc)
+import Glibc
+#else
+import Foundation
+#endif
+import Runtime
+
+extension QuantumBoltzmannMachine {
+    /// Exact log Z without couplers: Σ_l log(e^{−λ⁻_l} + e^{−λ⁺_l}) with
+    /// λ± = b_l/2 ± sqrt(b_l²/4 + Γ_l²), the eigenvalues of [[0, Γ], [Γ, b]].
+    /// Nil when the machine has couplers.
+    public var uncoupledLogZ: Double? {
+        guard machine.weights.allSatisfy({ $0 == 0 }) else { return nil }
+        var s = 0.0
+        for (b, g) in zip(machine.bias, gamma) {
+            let h = Double(b) / 2, r = (h * h + Double(g) * Double(g)).squareRoot()
+            // log(e^{−(h−r)} + e^{−(h+r)}) = −h + r + log1p(e^{−2r})
+            s += -h + r + log1p(exp(-2 * r))
+        }
+        return s
+    }
+}
+
+/// A quantum Boltzmann machine prior (Section I.C) trained with the Q-ELBO.
+///
+/// The prior is the QBM of Eq. 13 with diagonal part H(z) = b·z + Σ W z z
+/// (conventions in `QuantumBoltzmannMachine`: σz = 2z − 1) and a fixed
+/// transverse field Γ (a hyper-parameter, not trained). The Q-ELBO
+/// replaces p(z) = ⟨z|e^{−H}|z⟩/Z by p̃(z) = e^{−H(z)}/Z (Eq. 14), a lower
+/// bound by Golden–Thompson (Eq. 15), so the loss term −log p̃(ζ) =
+/// H(ζ) + log Z is built from:
+///
+/// * `energy(ζ)`: the classical diagonal energy, exactly the Boltzmann
+///   prior's positive phase (delegated to `classical`);
+/// * `logZ()`: the *quantum* log Z, whose gradient is the negative phase of
+///   Eq. 16, ∂log Z/∂b_l = −⟨z_l⟩, ∂log Z/∂W_e = −⟨z_u z_v⟩ under the
+///   quantum Boltzmann distribution (exact: ∂H/∂θ is diagonal), estimated
+///   by path-integral Monte Carlo with persistent chains
+///   (`drawNegativePhase`).
+///
+/// The value of `logZ()` is exact by diagonalization for N ≤ `exactUnits`
+/// (closed form without couplers), otherwise the estimate cached by the
+/// last `estimateLogZ` (quantum AIS; `stats["logZ_stale"]` says whether the
+/// parameters changed since), or before any estimate the uncoupled value.
+/// With Γ = 0 everything equals the classical `BoltzmannPrior`.
+///
+/// Parameters are "bias" [N] and "weights" [E] (the classical prior's
+/// tensors). The PIMC chains are not checkpointed: a resumed run restarts
+/// them (with `burnIn` sweeps).
+public final class QuantumPrior: LatentPrior {
+    /// The classical machine holding b, W and the positive phase.
+    public let classical: BoltzmannPrior
+    /// The negative-phase sampler (persistent chains, all slices returned).
+    public let sampler: PathIntegralSampler
+    /// Chains per negative phase (each contributes all M slices).
+    public var negativeSamples: Int = 1000
+    /// N ≤ this: `logZ()`'s value by exact diagonalization every call.
+    public var exactUnits: Int = 10
+    /// Sweeps of fresh PIMC chains in `sample`.
+    public var sampleSweeps: Int = 1000
+    /// Quantum AIS settings of `estimateLogZ` (N > `exactUnits`).
+    public var aisChains: Int = 256
+    public var aisTemperatures: Int = 1000
+    public var training = true
+    public let betaEff: Float = 1
+    /// "logZ_source" (0 closed form, 1 diagonalization, 2 cached estimate,
+    /// 3 uncoupled stand-in), "logZ_stale", "logZ_error", "neg_energy"
+    /// (mean H_cl of the negative samples), "sigma_x" (mean ⟨σx⟩).
+    public private(set) var stats: [String: Double] = [:]
+    private var cache: (estimate: LogZEstimate, hash: UInt64)?
+    private var generator: Generator
+
+    /// A prior on `graph` with transverse field Γ (one value or one per
+    /// unit), b = `biasInit`, W ~ N(0, weightScale²), M = `slices`.
+    public init(graph: Graph, gamma: [Float], slices: Int = 16, sweeps: Int = 10, burnIn: Int = 100,
+                biasInit: Float = 0, weightScale: Float = 0.01, generator: inout Generator) throws {
+        try require(gamma.count == 1 || gamma.count == graph.nodeCount,
+                    "QuantumPrior: gamma needs 1 or \(graph.nodeCount) values, got \(gamma.count)")
+        try require(gamma.allSatisfy { $0.isFinite && $0 >= 0 }, "QuantumPrior: gamma must be finite and >= 0")
+        try require(slices >= 2 && slices <= 1024, "QuantumPrior: slices must be in 2...1024, got \(slices)")
+        try require(sweeps >= 1 && burnIn >= 0, "QuantumPrior: sweeps must be >= 1 and burnIn >= 0")
+        classical = try BoltzmannPrior(graph: graph, biasInit: biasInit, weightScale: weightScale, generator: &generator)
+        sampler = PathIntegralSampler(gamma: gamma, slices: slices, sweeps: sweeps, burnIn: burnIn,
+                                      persistent: true, allSlices: true)
+        self.generator = generator.split()
+    }
+
+    public convenience init(graph: Graph, gamma: Float, slices: Int = 16, sweeps: Int = 10, burnIn: Int = 100,
+                            biasInit: Float = 0, weightScale: Float = 0.01) throws {
+        try self.init(graph: graph, gamma: [gamma], slices: slices, sweeps: sweeps, burnIn: burnIn,
+                      biasInit: biasInit, weightScale: weightScale, generator: &GlobalRandom.generator)
+    }
+
+    public var graph: Graph { classical.graph }
+    public var units: Int { classical.units }
+    public var bias: Tensor { classical.bias }
+    public var weights: Tensor { classical.weights }
+    public var localParameters: [(String, Tensor)] { classical.localParameters }
+    /// Γ per unit (broadcast when one value was given).
+    public var gamma: [Float] { sampler.gamma.count == 1 ? [Float](repeating: sampler.gamma[0], count: units) : sampler.gamma }
+    public var slices: Int { sampler.slices }
+
+    /// The current parameters as a numeric QBM (a copy).
+    public func quantumMachine() throws -> QuantumBoltzmannMachine {
+        try QuantumBoltzmannMachine(machine: try classical.checkedMachine("quantum prior"), gamma: gamma)
+    }
+
+    /// H(ζ) (the classical diagonal energy, Eq. 14), differentiable in ζ, b, W.
+    public func energy(_ zeta: Tensor) throws -> Tensor { try classical.energy(zeta) }
+
+    /// Quantum log Z as a 0-d tensor whose gradient is the sampled negative
+    /// phase of Eq. 16 (drawn now in grad mode; call once per step).
+    public func logZ() throws -> Tensor {
+        let value = try logZValue()
+        guard GradMode.isEnabled, bias.requiresGrad || weights.requiresGrad else { return Tensor(scalar: Float(value)) }
+        let (mb, mw) = try drawNegativePhase()
+        return try Tensor.custom(name: "qbm_logZ", inputs: [bias, weights], forward: { _ in
+            Tensor(scalar: Float(value))
+        }, backward: { g in
+            let gv = try g.item()
+            return [Tensor(mb.map { -gv * Float($0) }), Tensor(mw.map { -gv * Float($0) })]
+        })
+    }
+
+    /// The negative phase of Eq. 16: ⟨z_l⟩ and ⟨z_u z_v⟩ under the quantum
+    /// Boltzmann distribution, from `negativeSamples` persistent PIMC chains
+    /// advanced by the sampler's sweeps, averaged over all M slices (each
+    /// slice's marginal is p(z)). The one place the quantum negative phase
+    /// is drawn (to be adapted to an explicit negative-phase step).
+    public func drawNegativePhase() throws -> (means: [Double], edgeMeans: [Double]) {
+        let q = try quantumMachine()
+        let r = try sampler.sample(q, count: negativeSamples, generator: &generator)
+        stats["neg_energy"] = r.samples.meanEnergy()
+        stats["sigma_x"] = r.samples.stats["sigma_x"]
+        return (r.samples.means(), r.samples.edgeMeans(graph))
+    }
+
+    /// The forward value of `logZ()`, updating stats.
+    func logZValue() throws -> Double {
+        let q = try quantumMachine()
+        if let v = q.uncoupledLogZ {
+            stats["logZ_source"] = 0; stats["logZ_stale"] = 0
+            return v
+        }
+        if units <= min(exactUnits, QuantumExact.maxUnits) {
+            stats["logZ_source"] = 1; stats["logZ_stale"] = 0
+            return try QuantumExact.logZ(q)
+        }
+        if let c = cache {
+            stats["logZ_source"] = 2; stats["logZ_error"] = c.estimate.error
+            stats["logZ_stale"] = c.hash == classical.parameterHash() ? 0 : 1
+            return c.estimate.logZ
+        }
+        stats["logZ_source"] = 3; stats["logZ_stale"] = 1
+        var free = q
+        free.machine.weights = free.machine.weights.map { _ in 0 }
+        return free.uncoupledLogZ!
+    }
+
+    /// Quantum log Z with its standard error: exact (error 0) without
+    /// couplers or for N ≤ 12 by diagonalization, otherwise quantum AIS
+    /// (`aisChains` × `aisTemperatures`, M = `slices`; the Trotter error is
+    /// not in the bar). Cached for `logZ()`'s value.
+    public func estimateLogZ(generator g: inout Generator) throws -> (logZ: Double, error: Double) {
+        let q = try quantumMachine()
+        let est: LogZEstimate
+        if let v = q.uncoupledLogZ {
+            est = LogZEstimate(logZ: v, error: 0, stats: ["exact": 1])
+        } else if units <= 12 {
+            est = LogZEstimate(logZ: try QuantumExact.logZ(q), error: 0, stats: ["exact": 1])
+        } else {
+            est = try QuantumAnnealedImportanceSampling(temperatures: aisTemperatures, slices: slices)
+                .estimateLogZ(q, chains: aisChains, generator: &g)
+        }
+        cache = (est, classical.parameterHash())
+        return (est.logZ, est.error)
+    }
+
+    /// `n` samples of p(z) as [n, N] 0/1: slice 0 of fresh PIMC chains after
+    /// `sampleSweeps` sweeps (never the training chains).
+    public func sample(_ n: Int, generator g: inout Generator) throws -> Tensor {
+        try require(n >= 1, "quantum prior sample: n must be >= 1, got \(n)")
+        let s = PathIntegralSampler(gamma: gamma, slices: slices, sweeps: sampleSweeps, burnIn: 0, persistent: false)
+        let r = try s.sample(try quantumMachine(), count: n, generator: &g)
+        return try Tensor(r.samples.samples, shape: [n, units])
+    }
+
+    /// Clips the parameters in place (the classical prior's clamp).
+    public func clamp(weights w: Float?, bias b: Float?) throws { try classical.clamp(weights: w, bias: b) }
+}
