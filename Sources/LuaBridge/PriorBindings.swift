@@ -19,7 +19,8 @@ final class PriorBox {
     }
 
     var boltzmann: BoltzmannPrior? { prior as? BoltzmannPrior }
-    var kind: String { boltzmann != nil ? "boltzmann" : "exact" }
+    var quantum: QuantumPrior? { prior as? QuantumPrior }
+    var kind: String { boltzmann != nil ? "boltzmann" : quantum != nil ? "quantum" : "exact" }
 
     /// b and W (both priors name their parameters "bias" and "weights").
     var bias: Tensor { prior.localParameters.first { $0.0 == "bias" }!.1 }
@@ -48,6 +49,10 @@ final class PriorBox {
                 s += ", log Z \(fmtNum(c.logZ, "%.6g")) ± \(fmtNum(c.error, "%.2g"))"
                 if c.stats["stale"] == 1 { s += " (stale)" }
             }
+        } else if let q = quantum {
+            let gs = Set(q.gamma)
+            let gt = gs.count == 1 ? fmtNum(Double(q.gamma[0]), "%.4g") : "per unit"
+            s += ", quantum Γ \(gt), negative phase \(q.negativeSamples) × pimc{slices = \(q.slices), sweeps = \(q.sampler.sweeps)}"
         } else {
             s += ", exact"
         }
@@ -113,13 +118,14 @@ let priorClass: LuaClass<PriorBox> = {
         .object(p.weights)
     }
     cls.property("units", doc: "N, the number of latent units (also #p)") { p in .int(p.prior.units) }
-    cls.property("kind", doc: "\"boltzmann\" (sampled negative phase) or \"exact\" (enumerated)") { p in .string(p.kind) }
+    cls.property("kind", doc: "\"boltzmann\" (sampled negative phase), \"quantum\" (QBM, PIMC negative phase) or \"exact\" (enumerated)") { p in .string(p.kind) }
     cls.property("beta_eff", doc: "β_eff of Appendix C: scales the prior-energy gradient reaching the encoder (settable)",
                  get: { p in .number(Double(p.prior.betaEff)) },
                  set: { p, args in
                      let v = try args.number(1)
                      guard v.isFinite, v > 0 else { throw args.argumentError(1, nil, "β_eff must be finite and > 0") }
                      if let b = p.boltzmann { b.betaEff = Float(v) } else if let e = p.prior as? ExactPrior { e.betaEff = Float(v) }
+                     else { throw args.argumentError(1, nil, "a quantum prior has β_eff 1") }
                  })
     cls.property("sampler", doc: "the negative-phase qv.Sampler (nil: the default PCD, or an exact prior); settable",
                  get: { p in p.samplerBox.map { .object($0) } ?? .nil },
@@ -139,7 +145,7 @@ let priorClass: LuaClass<PriorBox> = {
                  })
     cls.property("stats", doc: """
         statistics of the last negative phase / log Z (logZ_source, logZ_stale, neg_energy, ...)
-        """) { p in statsTable(p.boltzmann?.stats ?? [:]) }
+        """) { p in statsTable(p.boltzmann?.stats ?? p.quantum?.stats ?? [:]) }
     cls.property("training", doc: "training mode (settable; p:train(), p:eval())",
                  get: { p in .bool(p.prior.training) },
                  set: { p, args in p.prior.setTraining(try args.bool(1)) })

@@ -1,0 +1,143 @@
+import CLua
+import Model
+import Runtime
+
+// Quantum Boltzmann machines in Lua: qv.quantum (exact diagonalization,
+// quantum log Z), qv.sampler.pimc and qv.prior.quantum.
+
+/// The `gamma` option: a number >= 0 or a table of N numbers >= 0.
+private func gammaOption(_ args: Arguments, _ o: Options, units: Int?, default d: Double? = nil) throws -> [Float] {
+    guard o.has("gamma") else {
+        guard let d else { throw args.optionError("gamma", "required (a number >= 0 or a table of one per unit)") }
+        return [Float(d)]
+    }
+    let (shape, v) = try args.convertingOption("gamma") { try LuaArrays.read(o.value("gamma"), state: args.state) }
+    guard shape.count <= 1, !v.isEmpty, v.allSatisfy({ $0.isFinite && $0 >= 0 }) else {
+        throw args.optionError("gamma", "expected a finite number >= 0 or a table of them")
+    }
+    if let n = units, v.count != 1, v.count != n {
+        throw args.optionError("gamma", "expected 1 or \(n) values (one per unit), got \(v.count)")
+    }
+    return v
+}
+
+/// The `slices` option (Trotter slices M).
+private func slicesOption(_ args: Arguments, _ o: Options, default d: Int) throws -> Int {
+    let m = try o.int("slices", default: d)
+    guard m >= 2, m <= 1024 else { throw args.optionError("slices", "must be in 2..1024, got \(m)") }
+    return m
+}
+
+private func quantumMachine(_ args: Arguments, _ bm: BoltzmannMachine, _ gamma: [Float]) throws -> QuantumBoltzmannMachine {
+    gamma.count == 1 ? try QuantumBoltzmannMachine(machine: bm, gamma: gamma[0])
+                     : try QuantumBoltzmannMachine(machine: bm, gamma: gamma)
+}
+
+extension QV {
+    /// `qv.quantum`, `qv.sampler.pimc` and `qv.prior.quantum`.
+    public static func openQuantum(_ state: LuaState) {
+        let m = state.module("qv.quantum", doc: """
+            qv.quantum — quantum Boltzmann machines H = Σ Γ σx + H(z) (Eq. 13) on a qv.BM's machine,
+            with σz = 2z − 1 (z = 1 ↔ σz = +1) and H(z) = Σ b z + Σ W z z kept as the diagonal, so
+            Γ = 0 is the classical machine exactly. exact (diagonalization, N <= 14), logz (quantum
+            AIS on the Trotterized system). Sampling: qv.sampler.pimc; priors: qv.prior.quantum.
+            """)
+        m.fn("exact", doc: """
+            qv.quantum.exact(bm, {gamma = g [, slices = M]}) -> table
+            Exact diagonalization of the QBM (N <= 14; 8·4^N bytes): {logz, means = {<z_l>},
+            edge_means = {<z_u z_v>}, sigma_z, sigma_zz (per edge), sigma_x (<σx_l>, negative for
+            Γ > 0)}. With slices = M, the exact M-slice Suzuki–Trotter system that qv.sampler.pimc
+            samples (no sigma_x). gamma: a number or one per unit.
+            """) { args in
+            try args.expectAtMost(2)
+            let bm = try args.object(1, BMBox.self, "bm")
+            let o = try args.options(2, allowed: ["gamma", "slices"])
+            let q = try quantumMachine(args, bm.bm, try gammaOption(args, o, units: bm.bm.units))
+            let r = o.has("slices") ? try QuantumExact.trotterMoments(q, slices: try slicesOption(args, o, default: 16))
+                                    : try QuantumExact.moments(q)
+            var t: [String: LuaValue] = ["logz": .number(r.logZ), "means": .numbers(r.means),
+                                         "edge_means": .numbers(r.edgeMeans), "sigma_z": .numbers(r.sigmaZ),
+                                         "sigma_zz": .numbers(r.sigmaZZ)]
+            if !r.sigmaX.isEmpty { t["sigma_x"] = .numbers(r.sigmaX) }
+            return .table(t)
+        }
+        m.fn("logz", doc: """
+            qv.quantum.logz(bm, {gamma = g, slices = 32, chains = 256, temperatures = 1000,
+                            generator = gen}) -> logZ, error
+            Quantum log Z = log Tr e^{-H} by annealed importance sampling on the M-slice Trotterized
+            system from free spins (λ = 0) to the machine (λ = 1), PIMC sweeps at each step. The
+            error is one standard error; the Trotter error O(1/M²) is not in it.
+            """) { args in
+            try args.expectAtMost(2)
+            let bm = try args.object(1, BMBox.self, "bm")
+            let o = try args.options(2, allowed: ["gamma", "slices", "chains", "temperatures", "generator"])
+            let q = try quantumMachine(args, bm.bm, try gammaOption(args, o, units: bm.bm.units))
+            let ais = QuantumAnnealedImportanceSampling(
+                temperatures: try positiveOption(args, o, "temperatures", default: 1000),
+                slices: try slicesOption(args, o, default: 32))
+            let chains = try positiveOption(args, o, "chains", default: 256)
+            let stream = try o.optionalObject("generator", RandomStream.self)
+            var g = stream?.generator ?? GlobalRandom.split()
+            defer { stream?.generator = g }
+            let e = try ais.estimateLogZ(q, chains: chains, generator: &g)
+            return .values(.number(e.logZ), .number(e.error))
+        }
+
+        state.module("qv.sampler").fn("pimc", doc: """
+            qv.sampler.pimc{gamma = 0.5, slices = 16, sweeps = 10, burn_in = 100, persistent = true,
+                            all_slices = false} -> qv.Sampler
+            Path-integral Monte Carlo of the quantum Boltzmann machine with bm's H(z) as its diagonal
+            and transverse field gamma (qv.quantum): M = slices Trotter replicas coupled along
+            imaginary time by K = -½ ln tanh(Γ/M); a sweep is a heat-bath pass over every spin
+            plus Swendsen–Wang cluster moves of each world line (so small Γ does not freeze).
+            Returns slice 0 of each chain (all M slices with all_slices = true: M·n rows).
+            samples.stats.sigma_x is the mean <σx> estimate.
+              gamma        Γ >= 0, a number or a table of one per unit
+              persistent   keep the chains between calls (PCD); s:reset() restarts them
+            """) { args in
+            try args.expectAtMost(1)
+            let o = try args.options(1, allowed: ["gamma", "slices", "sweeps", "burn_in", "persistent", "all_slices"])
+            let gamma = try gammaOption(args, o, units: nil, default: 0.5)
+            let slices = try slicesOption(args, o, default: 16)
+            let sweeps = try o.int("sweeps", default: 10), burn = try o.int("burn_in", default: 100)
+            guard sweeps >= 0, sweeps <= 100_000_000 else { throw args.optionError("sweeps", "must be in 0..100000000, got \(sweeps)") }
+            guard burn >= 0, burn <= 100_000_000 else { throw args.optionError("burn_in", "must be in 0..100000000, got \(burn)") }
+            let persistent = try o.bool("persistent", default: true), all = try o.bool("all_slices", default: false)
+            let s = PathIntegralSampler(gamma: gamma, slices: slices, sweeps: sweeps, burnIn: burn,
+                                        persistent: persistent, allSlices: all)
+            return .object(SamplerBox("pimc", s, [("gamma", gamma.count == 1 ? .number(Double(gamma[0])) : .numbers(gamma)),
+                                                  ("slices", .int(slices)), ("sweeps", .int(sweeps)),
+                                                  ("burn_in", .int(burn)), ("persistent", .bool(persistent)),
+                                                  ("all_slices", .bool(all))]))
+        }
+
+        state.module("qv.prior").fn("quantum", doc: """
+            qv.prior.quantum(graph, {gamma = 0.5, slices = 16, sweeps = 10, burn_in = 100, samples = 1000,
+                                     weight_scale = 0.01, bias = 0}) -> qv.Prior
+            A quantum Boltzmann machine prior (Section I.C): H = Σ Γ σx + H(z), Γ fixed, trained with
+            the Q-ELBO (Eq. 14: p̃(z) = e^{-H(z)}/Z, Z quantum): p:energy(z) is the classical H(z), and
+            p:logz_tensor() is the quantum log Z (exact for N <= 10) whose gradient is the negative
+            phase of Eq. 16 from `samples` persistent PIMC chains (all slices averaged).
+            p:logz() is exact for N <= 12, quantum AIS otherwise. Γ = 0 is the classical prior.
+            """) { args in
+            try args.expectAtMost(2)
+            let g = try args.object(1, GraphBox.self, "graph")
+            let o = try args.options(2, allowed: ["gamma", "slices", "sweeps", "burn_in", "samples", "weight_scale", "bias"])
+            let gamma = try gammaOption(args, o, units: g.graph.nodeCount, default: 0.5)
+            let slices = try slicesOption(args, o, default: 16)
+            let sweeps = try positiveOption(args, o, "sweeps", default: 10)
+            let burn = try o.int("burn_in", default: 100)
+            guard burn >= 0, burn <= 100_000_000 else { throw args.optionError("burn_in", "must be in 0..100000000, got \(burn)") }
+            let ws = try o.number("weight_scale", default: 0.01), b0 = try o.number("bias", default: 0)
+            guard ws.isFinite, ws >= 0 else { throw args.optionError("weight_scale", "must be finite and >= 0") }
+            guard b0.isFinite else { throw args.optionError("bias", "must be finite") }
+            let samples = try positiveOption(args, o, "samples", default: 1000, max: 10_000_000)
+            let p = try tensorOp(args) {
+                try QuantumPrior(graph: g.graph, gamma: gamma, slices: slices, sweeps: sweeps, burnIn: burn,
+                                 biasInit: Float(b0), weightScale: Float(ws), generator: &GlobalRandom.generator)
+            }
+            p.negativeSamples = samples
+            return .object(PriorBox(p, graph: g))
+        }
+    }
+}

@@ -1,0 +1,100 @@
+-- qv.quantum, qv.sampler.pimc, qv.prior.quantum: quantum Boltzmann machines
+-- against exact diagonalization, option checking, a QBM prior in a VAE.
+
+local function machine()
+  return qv.bm.random(qv.graph.chimera(1, 1, 4), {seed = 31, bias_scale = 0.6, weight_scale = 0.8})
+end
+
+local function max_diff(a, b)
+  local d = 0
+  for i = 1, #a do d = math.max(d, math.abs(a[i] - b[i])) end
+  return d
+end
+
+test("qv.quantum.exact: Γ = 0 is the classical machine; Trotter converges", function()
+  local bm = machine()
+  local c = bm:exact()
+  local q = qv.quantum.exact(bm, {gamma = 0})
+  expect.near(q.logz, c.logZ or bm:logz(), 1e-6)
+  expect.truthy(max_diff(q.means, c.means) < 1e-9)
+  local e = qv.quantum.exact(bm, {gamma = 1})
+  expect.eq(#e.sigma_x, 8)
+  for _, v in ipairs(e.sigma_x) do expect.truthy(v < 0, "<σx> < 0 for Γ > 0 (H = +Γσx)") end
+  local t8 = qv.quantum.exact(bm, {gamma = 1, slices = 8})
+  local t32 = qv.quantum.exact(bm, {gamma = 1, slices = 32})
+  expect.truthy(math.abs(t32.logz - e.logz) < math.abs(t8.logz - e.logz) / 10)
+  expect.eq(t8.sigma_x, nil)
+  -- per-unit gamma
+  local g = {}
+  for i = 1, 8 do g[i] = 0.1 * i end
+  expect.type(qv.quantum.exact(bm, {gamma = g}).logz, "number")
+end)
+
+test("qv.sampler.pimc: moments match the exact Trotter system", function()
+  local bm = machine()
+  local exact = qv.quantum.exact(bm, {gamma = 0.7, slices = 8})
+  qv.seed(5)
+  local s = qv.sampler.pimc{gamma = 0.7, slices = 8, sweeps = 0, burn_in = 200, persistent = false}
+  expect.eq(s.kind, "pimc")
+  expect.match(tostring(s), "pimc{gamma = 0.7, slices = 8")
+  local smp = s:sample(bm, 4000)
+  expect.eq(#smp, 4000)
+  expect.truthy(max_diff(smp:means(), exact.means) < 0.04)
+  expect.truthy(max_diff(smp:edge_means(), exact.edge_means) < 0.04)
+  expect.truthy(smp.stats.sigma_x < 0)
+  local all = qv.sampler.pimc{gamma = 0.7, slices = 8, all_slices = true}:sample(bm, 64)
+  expect.eq(#all, 64 * 8)
+  local p = qv.sampler.pimc{gamma = 0.7, slices = 8, sweeps = 2}
+  p:sample(bm, 40)
+  expect.eq(p.chains, 40)
+  p:reset()
+  expect.eq(p.chains, 0)
+end)
+
+test("qv.quantum.logz: quantum AIS agrees with diagonalization", function()
+  local bm = machine()
+  qv.seed(6)
+  local z, err = qv.quantum.logz(bm, {gamma = 0.7, slices = 32, chains = 256, temperatures = 300})
+  local exact = qv.quantum.exact(bm, {gamma = 0.7}).logz
+  expect.truthy(err > 0 and err < 0.1)
+  expect.truthy(math.abs(z - exact) < 5 * err + 0.005, ("%g ± %g vs %g"):format(z, err, exact))
+end)
+
+test("quantum options are checked", function()
+  local bm = machine()
+  expect.error(function() qv.quantum.exact(bm, {}) end, "bad option 'gamma' to 'qv.quantum.exact' (required")
+  expect.error(function() qv.quantum.exact(bm, {gamma = -1}) end, "bad option 'gamma'")
+  expect.error(function() qv.quantum.exact(bm, {gamma = {1, 2}}) end, "expected 1 or 8 values")
+  expect.error(function() qv.quantum.exact(bm, {gamma = "x"}) end, "bad option 'gamma'")
+  expect.error(function() qv.quantum.exact(bm, {gamma = 1, slices = 1}) end, "bad option 'slices'")
+  expect.error(function() qv.quantum.exact("bm", {gamma = 1}) end, "bad argument #1 to 'qv.quantum.exact'")
+  expect.error(function() qv.quantum.exact(qv.bm.random(qv.graph.chimera(2, 2, 4)), {gamma = 1}) end, "at most 14 units")
+  expect.error(function() qv.sampler.pimc{gamma = 1, bogus = 1} end, "unknown option 'bogus'")
+  expect.error(function() qv.sampler.pimc{sweeps = -1} end, "bad option 'sweeps'")
+  expect.error(function() qv.quantum.logz(bm, {gamma = 1, chains = 0}) end, "bad option 'chains'")
+  expect.error(function() qv.prior.quantum(qv.graph.chimera(1, 1, 4), {gamma = {1, 2}}) end, "bad option 'gamma'")
+  expect.error(function() qv.prior.quantum("g") end, "bad argument #1 to 'qv.prior.quantum'")
+end)
+
+test("qv.prior.quantum: Q-ELBO prior in a VAE", function()
+  qv.seed(7)
+  local g = qv.graph.chimera(1, 1, 4)
+  local p = qv.prior.quantum(g, {gamma = 0.5, slices = 8, samples = 200, weight_scale = 0.5})
+  expect.type(p, "qv.Prior")
+  expect.eq(p.kind, "quantum")
+  expect.match(tostring(p), "quantum Γ 0.5")
+  local lz = p:logz_tensor()
+  local exact = qv.quantum.exact(p:machine(), {gamma = 0.5}).logz
+  expect.near(lz:item(), exact, 1e-4)
+  expect.near((p:logz()), exact, 1e-6)
+  lz:backward()
+  expect.truthy(p.bias.grad and p.weights.grad)
+  expect.truthy(p.stats.logZ_source == 1)
+  local s = p:sample(5)
+  expect.eq(s:size(), {5, 8})
+  local m = qv.vae.dense{prior = p, grouping = "bipartite", encoder_hidden = {16}, decoder_hidden = {16}}
+  local x = qv.rand(4, 784):bernoulli()
+  local out = m:loss(x)
+  out.loss:backward()
+  expect.truthy(m:named_parameters()["prior.bias"].grad)
+end)
