@@ -27,6 +27,10 @@ p:option{"gauges", type = "int", default = 5, min = 1, help = "annealer emulator
 p:option{"beta-eff-rate", type = "number", min = 0, metavar = "RATE",
          help = "step of the prior's beta_eff tracking (Eq. C3) per training step " ..
                 "(default: 0.01 with --sampler annealer, else 0: off)"}
+p:option{"gamma", type = "number", default = 0, min = 0, metavar = "G",
+         help = "transverse field of a quantum Boltzmann machine prior trained with the Q-ELBO " ..
+                "(Eqs. 13-16; PIMC negative phase); 0: the classical prior"}
+p:option{"slices", type = "int", default = 16, min = 2, help = "Trotter slices of the PIMC negative phase (--gamma)"}
 p:option{"epochs", type = "int", default = 10, min = 1, help = "training epochs"}
 p:option{"batch-size", type = "int", default = 100, min = 1, help = "batch size"}
 p:option{"train-n", type = "int", min = 1, metavar = "N", help = "train on the first N training images only (quick runs, tests; default: all 50000)"}
@@ -76,6 +80,9 @@ if not ({bernoulli = 1, chimera = 1, pegasus = 1, rbm = 1})[o.prior] and not qv.
   usage_error("--prior must be bernoulli, chimera, pegasus, rbm or an edge-list file; no file '" .. o.prior .. "'")
 end
 if o.lr <= 0 or o.lr_min <= 0 then usage_error("learning rates must be positive") end
+if o.gamma > 0 and o.sampler ~= "pcd" then usage_error("--gamma samples the quantum prior by PIMC: --sampler must be pcd (the default)") end
+if o.gamma > 0 and o.slices > 1024 then usage_error("--slices must be <= 1024") end
+if o.gamma > 0 and o.beta_eff_rate and o.beta_eff_rate > 0 then usage_error("--beta-eff-rate does not apply to a quantum prior (--gamma)") end
 if o.beta_eff_rate == nil then o.beta_eff_rate = o.sampler == "annealer" and 0.01 or 0 end
 local ckpt_path = o.out .. "/checkpoint.safetensors"
 if o.resume and not qv.exists(ckpt_path) then usage_error("--resume: no checkpoint at " .. ckpt_path) end
@@ -140,6 +147,10 @@ print(("qvlua %s  %s%s  prior %s (%s)  network %s  %d epochs  out %s"):format(qv
       o.train_n and (" (first " .. o.train_n .. " training images)") or "", o.prior, model.grouping, o.network,
       o.epochs, o.out))
 if note then print("note: " .. note) end
+if o.gamma > 0 then
+  print(("quantum prior (Q-ELBO, Eqs. 13-16): Γ = %g, PIMC negative phase %d chains × %d slices, %d sweeps per step"):format(
+        o.gamma, o.chains, o.slices, o.sweeps))
+end
 if o.beta_eff_rate > 0 then
   print(("beta_eff tracking (Eq. C3): rate %g per step, beta_eff %.4f%s"):format(o.beta_eff_rate, prior.beta_eff,
         o.sampler == "annealer" and (" (the emulator samples at %g)"):format(o.beta_eff) or ""))

@@ -53,6 +53,10 @@ final class PriorBox {
             let gs = Set(q.gamma)
             let gt = gs.count == 1 ? fmtNum(Double(q.gamma[0]), "%.4g") : "per unit"
             s += ", quantum Γ \(gt), negative phase \(q.negativeSamples) × pimc{slices = \(q.slices), sweeps = \(q.sampler.sweeps)}"
+            if let c = q.cachedLogZ {
+                s += ", log Z \(fmtNum(c.logZ, "%.6g")) ± \(fmtNum(c.error, "%.2g"))"
+                if c.stats["stale"] == 1 { s += " (stale)" }
+            }
         } else {
             s += ", exact"
         }
@@ -94,6 +98,24 @@ private func logZMethod(_ args: Arguments, _ o: Options, units: Int) throws -> L
         return .pa(replicas: reps, temperatures: try positiveOption(args, o, "temperatures", default: 1000), populations: pops)
     default:
         throw args.optionError("method", "expected one of 'exact', 'ais', 'pa', got '\(method)'")
+    }
+}
+
+/// A quantum prior's `{method, chains, temperatures}`: only "ais" (quantum
+/// AIS) and "exact" (diagonalization) apply.
+private func quantumLogZOptions(_ args: Arguments, _ o: Options, units: Int) throws -> (Int, Int, Bool) {
+    let method = try o.optionalString("method") ?? "ais"
+    for k in ["replicas", "populations"] where o.has(k) { throw args.optionError(k, "not used by a quantum prior (quantum AIS)") }
+    switch method {
+    case "exact":
+        guard units <= QuantumExact.maxUnits else {
+            throw args.optionError("method", "exact diagonalization supports at most \(QuantumExact.maxUnits) units, the prior has \(units)")
+        }
+        return (1, 1, true)
+    case "ais":
+        return (try positiveOption(args, o, "chains", default: 256), try positiveOption(args, o, "temperatures", default: 1000), false)
+    default:
+        throw args.optionError("method", "a quantum prior supports 'ais' (quantum AIS) or 'exact', got '\(method)'")
     }
 }
 
@@ -170,7 +192,8 @@ let priorClass: LuaClass<PriorBox> = {
         p:logz{method = "ais"|"pa"|"exact", chains = 1000, temperatures = 1000, replicas = 4000,
                populations = 4, generator = g} -> logZ, error
         A thermal estimate of log Z with a one-standard-error bar (0 when exact: no couplings,
-        N <= 20, or method "exact"). The estimate is cached: the training loss (vae:loss) reports
+        N <= 20, or method "exact"). A quantum prior: the quantum log Z, exact by diagonalization
+        for N <= 12 (or method "exact", N <= 14), else quantum AIS (method "ais", default 256 chains). The estimate is cached: the training loss (vae:loss) reports
         it as log Z until the next estimate. Randomness from the global generator (or g).
         """) { p, args in
         try args.expectAtMost(1)
@@ -181,6 +204,11 @@ let priorClass: LuaClass<PriorBox> = {
         if let b = p.boltzmann {
             let m = try logZMethod(args, o, units: b.units)
             let e = try tensorOp(args) { try b.estimateLogZ(method: m, generator: &g) }
+            return .values(.number(e.logZ), .number(e.error))
+        }
+        if let q = p.quantum {
+            let (chains, temps, exact) = try quantumLogZOptions(args, o, units: q.units)
+            let e = try tensorOp(args) { try q.estimateLogZ(chains: chains, temperatures: temps, exact: exact, generator: &g) }
             return .values(.number(e.logZ), .number(e.error))
         }
         let e = try tensorOp(args) { try p.prior.estimateLogZ(generator: &g) }

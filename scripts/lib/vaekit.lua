@@ -11,7 +11,7 @@ local M = {}
 
 --- The options a model is rebuilt from (stored in every checkpoint).
 M.MODEL_KEYS = {"network", "prior", "grouping", "sampler", "chains", "sweeps", "negative_samples",
-                "beta_eff", "h_noise", "j_noise", "gauges"}
+                "beta_eff", "h_noise", "j_noise", "gauges", "gamma", "slices"}
 
 --- Loads the dataset named by `o.dataset` ("fmnist" or "mnist"; `o.data` is
 --- the directory, required for MNIST).
@@ -64,12 +64,21 @@ end
 --- Builds the prior and the VAE described by `o`; returns model, prior, note
 --- (a message when the grouping had to be changed, see `M.grouping`).
 --- `o.beta_eff_rate` > 0 turns on the prior's β_eff tracking (Eq. C3, one
---- update per training step).
+--- update per training step). `o.gamma` > 0 builds a quantum Boltzmann
+--- machine prior (transverse field Γ = o.gamma, `o.slices` Trotter slices,
+--- PIMC negative phase of `o.sweeps` sweeps on `o.chains` chains).
 function M.build(o)
   local graph = M.graph(o)
   local rate = o.beta_eff_rate
   if rate ~= nil and rate <= 0 then rate = nil end
-  local prior = qv.prior.new(graph, {sampler = M.sampler(o), samples = o.chains or 1000, beta_eff_rate = rate})
+  local prior
+  if (o.gamma or 0) > 0 then
+    -- a quantum Boltzmann machine prior (Eqs. 13-16): PIMC negative phase
+    prior = qv.prior.quantum(graph, {gamma = o.gamma, slices = o.slices or 16, sweeps = o.sweeps or 10,
+                                     samples = o.chains or 1000})
+  else
+    prior = qv.prior.new(graph, {sampler = M.sampler(o), samples = o.chains or 1000, beta_eff_rate = rate})
+  end
   local ctor = (o.network or "dense") == "conv" and qv.vae.conv or qv.vae.dense
   local grouping, note = M.grouping(o, graph)
   local model = ctor{prior = prior, grouping = grouping}
@@ -168,6 +177,8 @@ function M.evaluate(model, prior, x, o)
   local logz, logz_err = prior:logz(spec)
   local r = qv.vae.evaluate(model, x, {k = o.k or 1000, logz = logz, logz_err = logz_err})
   r.logz, r.logz_err = logz, logz_err
+  -- a quantum prior's log p(z) is the Q-ELBO's p̃(z) = e^{-H(z)}/Z <= p(z) (Eq. 15): a bound on log p(x)
+  r.quantum = prior.kind == "quantum"
   return r
 end
 
@@ -188,7 +199,8 @@ end
 
 --- One line summarising an evaluation.
 function M.summary(r)
-  return ("test LL %.2f ± %.2f (log Z %.3f ± %.3f)  ELBO %.2f  active units %d"):format(
+  return ("test LL%s %.2f ± %.2f (log Z %.3f ± %.3f)  ELBO %.2f  active units %d"):format(
+    r.quantum and " bound (Q-ELBO p̃, Eq. 15)" or "",
     r.ll, math.sqrt(r.ll_se ^ 2 + (r.logz_err or 0) ^ 2), r.logz, r.logz_err or 0, r.elbo, r.active)
 end
 

@@ -162,18 +162,35 @@ public final class QuantumPrior: LatentPrior {
     /// (`aisChains` × `aisTemperatures`, M = `slices`; the Trotter error is
     /// not in the bar). Cached for `logZ()`'s value.
     public func estimateLogZ(generator g: inout Generator) throws -> (logZ: Double, error: Double) {
+        let e = try estimateLogZ(chains: aisChains, temperatures: aisTemperatures, generator: &g)
+        return (e.logZ, e.error)
+    }
+
+    /// Same with explicit AIS settings; `exact` forces diagonalization
+    /// (N ≤ `QuantumExact.maxUnits`).
+    public func estimateLogZ(chains: Int, temperatures: Int, exact: Bool = false,
+                             generator g: inout Generator) throws -> LogZEstimate {
         let q = try quantumMachine()
         let est: LogZEstimate
         if let v = q.uncoupledLogZ {
             est = LogZEstimate(logZ: v, error: 0, stats: ["exact": 1])
-        } else if units <= 12 {
+        } else if units <= 12 || exact {
             est = LogZEstimate(logZ: try QuantumExact.logZ(q), error: 0, stats: ["exact": 1])
         } else {
-            est = try QuantumAnnealedImportanceSampling(temperatures: aisTemperatures, slices: slices)
-                .estimateLogZ(q, chains: aisChains, generator: &g)
+            est = try QuantumAnnealedImportanceSampling(temperatures: temperatures, slices: slices)
+                .estimateLogZ(q, chains: chains, generator: &g)
         }
         cache = (est, classical.parameterHash())
-        return (est.logZ, est.error)
+        return est
+    }
+
+    /// The estimate cached by the last `estimateLogZ`, if any, with
+    /// "stale" = 1 when the parameters changed since.
+    public var cachedLogZ: LogZEstimate? {
+        guard let c = cache else { return nil }
+        var st = c.estimate.stats
+        st["stale"] = c.hash == classical.parameterHash() ? 0 : 1
+        return LogZEstimate(logZ: c.estimate.logZ, error: c.estimate.error, stats: st)
     }
 
     /// `n` samples of p(z) as [n, N] 0/1: slice 0 of fresh PIMC chains after
