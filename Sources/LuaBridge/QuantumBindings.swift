@@ -111,6 +111,46 @@ extension QV {
                                                   ("all_slices", .bool(all))]))
         }
 
+        state.module("qv.sampler").fn("sqa", doc: """
+            qv.sampler.sqa{schedule = "file.csv", temperature = T, freeze_out = s_star, steps = 100,
+                           sweeps_per_step = 1, pause = 0, slices = 16} -> qv.Sampler
+            Simulated quantum annealing as an annealer emulator (Section II): PIMC chains follow the
+            thermal state of H(s) = A(s) Σσx + B(s)[Σ h σz + Σ J σz σz] at temperature T while s runs
+            from 0 to the freeze-out point s*, where they freeze, so the reads follow the QBM of Eq. 17:
+            Γ = A(s*)/T, b, W = β_eff (h, J), β_eff = B(s*)/T (samples.stats.beta_eff, gamma,
+            gamma_star). (h, J) is the machine's Ising form (σz = 2z − 1).
+              schedule     a CSV file of lines s,A,B (s from 0 to 1; docs/schedules/example_schedule.csv
+                           documents the format; D-Wave's published tables: halve A and B)
+              temperature  k_B T in the schedule's unit (12 mK ≈ 0.25 GHz)
+              freeze_out   s* in (0, 1]
+              pause        extra sweeps held at s* (an anneal pause)
+            """) { args in
+            try args.expectAtMost(1)
+            let o = try args.options(1, allowed: ["schedule", "temperature", "freeze_out", "steps", "sweeps_per_step",
+                                                  "pause", "slices"])
+            guard let path = try o.optionalString("schedule") else { throw args.optionError("schedule", "required (a CSV file s,A,B)") }
+            let sched: AnnealingSchedule
+            do { sched = try AnnealingSchedule.load(path: path) } catch let e as ModelError {
+                throw args.optionError("schedule", e.message)
+            }
+            guard let t = try o.optionalNumber("temperature"), t.isFinite, t > 0 else {
+                throw args.optionError("temperature", "required, a finite number > 0")
+            }
+            let fo = try o.number("freeze_out", default: 1)
+            guard fo.isFinite, fo > 0, fo <= 1 else { throw args.optionError("freeze_out", "must be in (0, 1], got \(fmtNum(fo))") }
+            let steps = try positiveOption(args, o, "steps", default: 100)
+            let sps = try positiveOption(args, o, "sweeps_per_step", default: 1)
+            let pause = try o.int("pause", default: 0)
+            guard pause >= 0, pause <= 100_000_000 else { throw args.optionError("pause", "must be in 0..100000000, got \(pause)") }
+            let slices = try slicesOption(args, o, default: 16)
+            let sqa = SimulatedQuantumAnnealing(schedule: sched, temperature: t, freezeOut: fo, steps: steps,
+                                                sweepsPerStep: sps, pauseSweeps: pause, slices: slices)
+            return .object(SamplerBox("sqa", sqa, [("schedule", .string(path)), ("temperature", .number(t)),
+                                                   ("freeze_out", .number(fo)), ("steps", .int(steps)),
+                                                   ("sweeps_per_step", .int(sps)), ("pause", .int(pause)),
+                                                   ("slices", .int(slices))]))
+        }
+
         state.module("qv.prior").fn("quantum", doc: """
             qv.prior.quantum(graph, {gamma = 0.5, slices = 16, sweeps = 10, burn_in = 100, samples = 1000,
                                      weight_scale = 0.01, bias = 0}) -> qv.Prior

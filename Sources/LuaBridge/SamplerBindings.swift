@@ -174,7 +174,7 @@ let samplerClass = LuaClass<SamplerBox>("qv.Sampler", doc: """
     qv.Sampler — draws samples of a qv.BM (qv.sampler.exact, gibbs, sa, pa, ais, annealer,
     lua, command). All share one interface: s:sample(bm, n) -> qv.Samples.
     """)
-    .property("kind", doc: "\"exact\", \"gibbs\", \"sa\", \"pa\", \"ais\", \"annealer\", \"pimc\", \"lua\" or \"command\"") { s in
+    .property("kind", doc: "\"exact\", \"gibbs\", \"sa\", \"pa\", \"ais\", \"annealer\", \"pimc\", \"sqa\", \"lua\" or \"command\"") { s in
         .string(s.kind)
     }
     .property("options", doc: "the settings, every default filled in (a table)") { s in

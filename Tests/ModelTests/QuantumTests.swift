@@ -298,3 +298,31 @@ final class QuantumPriorTests: XCTestCase {
         XCTAssertEqual(try p.estimateLogZ(generator: &g).logZ, exact.logZ, accuracy: 1e-6)
     }
 }
+
+final class SimulatedQuantumAnnealingTests: XCTestCase {
+    func testScheduleParsing() throws {
+        let s = try AnnealingSchedule.parse("# c\ns,A,B\n0,4,0\n0.5,2,1 # mid\n1,0,2\n")
+        XCTAssertEqual(s(0.25).a, 3, accuracy: 1e-12)
+        XCTAssertEqual(s(0.75).b, 1.5, accuracy: 1e-12)
+        XCTAssertThrowsError(try AnnealingSchedule.parse("0,1,1\n0.5,x,1\n1,0,1"))
+        XCTAssertThrowsError(try AnnealingSchedule.parse("0,1,1\n0.7,1,1\n0.5,1,1\n1,0,1"))
+    }
+
+    /// With a pause at s*, the reads follow the QBM of Eq. 17 (Γ = A(s*)/T,
+    /// b, W = β_eff (h, J), β_eff = B(s*)/T): moments agree with its exact
+    /// M-slice Trotter distribution.
+    func testFrozenDistributionIsTheQBMOfEq17() throws {
+        let bm = try QuantumInstances.machine(seed: 41)
+        let sched = try AnnealingSchedule(s: [0, 1], a: [4, 0], b: [0.2, 3])
+        let sqa = SimulatedQuantumAnnealing(schedule: sched, temperature: 2, freezeOut: 0.5, steps: 50,
+                                            pauseSweeps: 200, slices: 8)
+        let (be, g) = sqa.frozenParameters
+        XCTAssertEqual(be, 1.6 / 2, accuracy: 1e-12)
+        XCTAssertEqual(g, 2.0 / 2, accuracy: 1e-12)
+        let exact = try QuantumExact.trotterMoments(try sqa.frozenMachine(bm), slices: 8)
+        var gen = Generator(seed: 12)
+        let set = try sqa.sample(bm, count: 4000, generator: &gen)
+        let worst = assertQuantumMoments(set, means: exact.means, edgeMeans: exact.edgeMeans, graph: bm.graph, "SQA at s*")
+        print("SQA frozen at s* = 0.5 vs QBM of Eq. 17: worst |Δ|/σ = \(worst)")
+    }
+}

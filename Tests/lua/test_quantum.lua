@@ -98,3 +98,19 @@ test("qv.prior.quantum: Q-ELBO prior in a VAE", function()
   out.loss:backward()
   expect.truthy(m:named_parameters()["prior.bias"].grad)
 end)
+
+test("qv.sampler.sqa: the example schedule, Eq. 17 parameters, option errors", function()
+  local root = qv.root or "."
+  local path = root .. "/docs/schedules/example_schedule.csv"
+  local s = qv.sampler.sqa{schedule = path, temperature = 0.25, freeze_out = 0.6, steps = 20, slices = 4}
+  expect.eq(s.kind, "sqa")
+  qv.seed(3)
+  local smp = s:sample(machine(), 64)
+  expect.eq(#smp, 64)
+  expect.near(smp.stats.beta_eff, 2.80 / 0.25, 1e-9)
+  expect.near(smp.stats.gamma, 0.62 / 0.25, 1e-9)
+  expect.error(function() qv.sampler.sqa{temperature = 1} end, "bad option 'schedule'")
+  expect.error(function() qv.sampler.sqa{schedule = "/nonexistent.csv", temperature = 1} end, "cannot read")
+  expect.error(function() qv.sampler.sqa{schedule = path} end, "bad option 'temperature'")
+  expect.error(function() qv.sampler.sqa{schedule = path, temperature = 1, freeze_out = 2} end, "bad option 'freeze_out'")
+end)
