@@ -72,6 +72,19 @@ if what == "pimc" || what == "all" {
         let rate = Double(sweeps) / t
         print("  -> \(f(rate, 1)) sweeps/s (1000 chains × \(m) slices), \(f(rate * 1000 * 288 * Double(m) / 1e6, 1)) M spins swept/s (local + cluster)")
     }
+    // The quantum prior's negative phase per training step (Eq. 16): 1000
+    // persistent chains, 10 sweeps, moments over all slices, + backward.
+    for m in [16, 32] {
+        var g = Generator(seed: 9)
+        let prior = try QuantumPrior(graph: chimera, gamma: [0.5], slices: m, sweeps: 10, burnIn: 10,
+                                     weightScale: 0.1, generator: &g)
+        prior.exactUnits = 0
+        try prior.logZ().backward()
+        _ = try time("QuantumPrior C(6,6,4) logZ negative phase + bwd, Γ = 0.5, M = \(m), 1000 chains × 10 sweeps", repeats: repeats) {
+            prior.bias.grad = nil; prior.weights.grad = nil
+            try prior.logZ().backward(); return ""
+        }
+    }
 }
 if what == "gibbs-full" || what == "all" {
     let full = try BoltzmannMachine.random(graph: try Graph.fullBipartite(144, 144), biasScale: 0.5,

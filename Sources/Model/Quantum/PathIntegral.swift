@@ -111,19 +111,28 @@ struct PathIntegralKernel {
 /// (slices k where s^k ≠ s^{k+1}) out of M,
 /// ⟨σx_l⟩ = −(1/M)[(M − n_l) tanh(Γ_l/M) + n_l coth(Γ_l/M)] = −∂ log Z/∂Γ_l
 /// of the Trotterized system (negative for Eq. 13's +Γσx). Returns the
-/// mean over chains and its standard error, per unit.
-func sigmaXEstimate(paths: [Float], chains: Int, units n: Int, slices m: Int,
+/// mean over the first `chains` chains of `state` (N·M units, slice-major)
+/// and its standard error, per unit.
+func sigmaXEstimate(_ state: ChainState, chains: Int, units n: Int, slices m: Int,
                     gamma: [Float]) -> (mean: [Double], error: [Double]) {
+    let T = ChainState.tileWidth
     var s1 = [Double](repeating: 0, count: n), s2 = [Double](repeating: 0, count: n)
-    for c in 0..<chains {
-        let base = c * n * m
+    var kinks = [Int](repeating: 0, count: T)
+    for t in 0..<state.tiles {
+        let tp = state.tile(t), lanes = min(T, chains - t * T)
         for l in 0..<n {
             let x = Double(gamma[l]) / Double(m)
             guard x > 0 else { continue }
-            var kinks = 0
-            for k in 0..<m where paths[base + k * n + l] != paths[base + ((k + 1) % m) * n + l] { kinks += 1 }
-            let v = -(Double(m - kinks) * tanh(x) + Double(kinks) / tanh(x)) / Double(m)
-            s1[l] += v; s2[l] += v * v
+            for c in 0..<T { kinks[c] = 0 }
+            for k in 0..<m {
+                let a = tp + (k * n + l) * T, b = tp + (((k + 1) % m) * n + l) * T
+                for c in 0..<T where a[c] != b[c] { kinks[c] += 1 }
+            }
+            let th = tanh(x)
+            for c in 0..<lanes {
+                let v = -(Double(m - kinks[c]) * th + Double(kinks[c]) / th) / Double(m)
+                s1[l] += v; s2[l] += v * v
+            }
         }
     }
     let k = Double(chains)
@@ -204,6 +213,34 @@ public final class PathIntegralSampler: Sampler {
     /// `count` chains advanced by `sweeps` sweeps: their slice-0 (or all)
     /// configurations and the ⟨σx⟩ estimate.
     public func sample(_ q: QuantumBoltzmannMachine, count: Int, generator: inout Generator) throws -> PathIntegralResult {
+        let r = try advance(q, count: count, generator: &generator)
+        let n = q.units, m = slices, s = r.state
+        let sx = sigmaXEstimate(s, chains: count, units: n, slices: m, gamma: q.gamma)
+        let paths = s.extract()
+        let rows: [Float]
+        if allSlices {
+            rows = paths
+        } else {
+            var out = [Float](repeating: 0, count: count * n)
+            for c in 0..<count { for l in 0..<n { out[c * n + l] = paths[c * n * m + l] } }
+            rows = out
+        }
+        let k = rows.count / n
+        let energies = try q.machine.energies(rows, batch: k)
+        let set = SampleSet(units: n, samples: rows, energies: energies,
+                            stats: ["sweeps": Double(r.sweeps), "chains": Double(count), "slices": Double(m),
+                                    "gamma": q.gamma.reduce(0.0) { $0 + Double($1) } / Double(max(1, n)),
+                                    "sigma_x": sx.mean.reduce(0, +) / Double(max(1, n))])
+        return PathIntegralResult(samples: set, sigmaX: sx.mean, sigmaXError: sx.error)
+    }
+
+    /// One call's work, shared by `sample` and the quantum prior's negative
+    /// phase: checks the settings, (re)initializes the chains when needed
+    /// (constant world lines, then `burnIn` extra sweeps) and runs the
+    /// sweeps. Returns the chains, the sweeps run and the mean over chains
+    /// of (1/M) Σ_k H_cl(z^k).
+    func advance(_ q: QuantumBoltzmannMachine, count: Int, generator: inout Generator) throws
+        -> (state: ChainState, sweeps: Int, meanEnergy: Double) {
         try checkCount(count, "path integral")
         try require(slices >= 2 && slices <= 1024, "path integral: slices must be in 2...1024, got \(slices)")
         try require(sweeps >= 0 && burnIn >= 0, "path integral: sweeps and burnIn must be >= 0")
@@ -221,25 +258,12 @@ public final class PathIntegralSampler: Sampler {
         }
         let s = state!
         var streams = SweepKernel.makeStreams(tiles: s.tiles, generator: &generator)
-        try kernel.run(state: s, streams: &streams,
-                       scale: [Float](repeating: 1 / Float(m), count: sweeps + extra))
-        let paths = s.extract()
-        let sx = sigmaXEstimate(paths: paths, chains: count, units: n, slices: m, gamma: q.gamma)
-        let rows: [Float]
-        if allSlices {
-            rows = paths
-        } else {
-            var r = [Float](repeating: 0, count: count * n)
-            for c in 0..<count { for l in 0..<n { r[c * n + l] = paths[c * n * m + l] } }
-            rows = r
+        var ecl = [Double](repeating: 0, count: s.paddedChains)
+        try ecl.withUnsafeMutableBufferPointer { e in
+            try kernel.run(state: s, streams: &streams,
+                           scale: [Float](repeating: 1 / Float(m), count: sweeps + extra), ecl: e.baseAddress)
         }
-        let k = rows.count / n
-        let energies = try q.machine.energies(rows, batch: k)
-        let set = SampleSet(units: n, samples: rows, energies: energies,
-                            stats: ["sweeps": Double(sweeps + extra), "chains": Double(count), "slices": Double(m),
-                                    "gamma": q.gamma.reduce(0.0) { $0 + Double($1) } / Double(max(1, n)),
-                                    "sigma_x": sx.mean.reduce(0, +) / Double(max(1, n))])
-        return PathIntegralResult(samples: set, sigmaX: sx.mean, sigmaXError: sx.error)
+        return (s, sweeps + extra, ecl[0..<count].reduce(0, +) / Double(count))
     }
 }
 

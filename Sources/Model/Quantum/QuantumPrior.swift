@@ -129,10 +129,24 @@ public final class QuantumPrior: LatentPrior {
     /// is drawn (to be adapted to an explicit negative-phase step).
     public func drawNegativePhase() throws -> (means: [Double], edgeMeans: [Double]) {
         let q = try quantumMachine()
-        let r = try sampler.sample(q, count: negativeSamples, generator: &generator)
-        stats["neg_energy"] = r.samples.meanEnergy()
-        stats["sigma_x"] = r.samples.stats["sigma_x"]
-        return (r.samples.means(), r.samples.edgeMeans(graph))
+        let count = negativeSamples, n = units, m = slices, T = ChainState.tileWidth
+        let r = try sampler.advance(q, count: count, generator: &generator)
+        // per slice: unit-major [N, chains] from the tiles, moments by the prior's kernels
+        var means = [Double](repeating: 0, count: n), edges = [Double](repeating: 0, count: graph.edgeCount)
+        let U = try Tensor.zeros([n, count])
+        for k in 0..<m {
+            for t in 0..<r.state.tiles {
+                let lanes = min(T, count - t * T), tp = r.state.tile(t)
+                for l in 0..<n { (U.data + l * count + t * T).update(from: tp + (k * n + l) * T, count: lanes) }
+            }
+            let mo = try sampleMoments(classical.layout, unitMajor: U)
+            for l in 0..<n { means[l] += Double(mo.means[l]) / Double(m) }
+            for e in 0..<edges.count { edges[e] += Double(mo.edgeMeans[e]) / Double(m) }
+        }
+        stats["neg_energy"] = r.meanEnergy
+        let sx = sigmaXEstimate(r.state, chains: count, units: n, slices: m, gamma: q.gamma)
+        stats["sigma_x"] = sx.mean.reduce(0, +) / Double(max(1, n))
+        return (means, edges)
     }
 
     /// The forward value of `logZ()`, updating stats.
