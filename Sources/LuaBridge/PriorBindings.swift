@@ -158,12 +158,15 @@ let priorClass: LuaClass<PriorBox> = {
                      p.samplerBox = s
                  })
     cls.property("samples", doc: "negative-phase samples per training step (settable)",
-                 get: { p in p.boltzmann.map { .int($0.negativeSamples) } ?? .nil },
+                 get: { p in p.boltzmann.map { .int($0.negativeSamples) } ?? p.quantum.map { .int($0.negativeSamples) } ?? .nil },
                  set: { p, args in
-                     guard let b = p.boltzmann else { throw args.argumentError(1, nil, "an exact prior has no negative samples") }
+                     guard p.boltzmann != nil || p.quantum != nil else {
+                         throw args.argumentError(1, nil, "an exact prior has no negative samples")
+                     }
                      let n = try args.int(1)
                      guard n >= 1, n <= 10_000_000 else { throw args.argumentError(1, nil, "must be in 1..10000000") }
-                     b.negativeSamples = n
+                     p.boltzmann?.negativeSamples = n
+                     p.quantum?.negativeSamples = n
                  })
     cls.property("stats", doc: """
         statistics of the last negative phase / log Z (logZ_source, logZ_stale, neg_energy, ...)

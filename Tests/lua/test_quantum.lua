@@ -114,3 +114,24 @@ test("qv.sampler.sqa: the example schedule, Eq. 17 parameters, option errors", f
   expect.error(function() qv.sampler.sqa{schedule = path} end, "bad option 'temperature'")
   expect.error(function() qv.sampler.sqa{schedule = path, temperature = 1, freeze_out = 2} end, "bad option 'freeze_out'")
 end)
+
+test("per-unit Γ, samples setting, and β_eff tracking with the SQA emulator", function()
+  qv.seed(9)
+  local g = qv.graph.chimera(1, 1, 4)
+  local gam = {}
+  for i = 1, 8 do gam[i] = 0.25 * i end
+  local p = qv.prior.quantum(g, {gamma = gam, slices = 4, samples = 64})
+  expect.match(tostring(p), "quantum Γ per unit")
+  expect.eq(p.samples, 64)
+  p.samples = 32
+  expect.eq(p.samples, 32)
+  expect.error(function() p.beta_eff = 2 end, "quantum prior has β_eff 1")
+  expect.error(function() p:logz{method = "pa"} end, "bad option 'method'")
+  -- a classical prior whose negative phase comes from the SQA emulator, tracking β_eff (Eq. C3)
+  local root = qv.root or "."
+  local sqa = qv.sampler.sqa{schedule = root .. "/docs/schedules/example_schedule.csv", temperature = 2,
+                             freeze_out = 0.8, steps = 10, slices = 4}
+  local c = qv.prior.new(g, {sampler = sqa, samples = 64, weight_scale = 0.5, beta_eff_rate = 0.01})
+  for _ = 1, 3 do c:logz_tensor() end
+  expect.truthy(c.beta_eff ~= 1, "beta_eff moved")
+end)
