@@ -44,7 +44,8 @@ extension QV {
             """)
         m.fn("exact", doc: """
             qv.quantum.exact(bm, {gamma = g [, slices = M]}) -> table
-            Exact diagonalization of the QBM (N <= 14; 8·4^N bytes): {logz, means = {<z_l>},
+            Exact diagonalization of the QBM (N <= 14; about 24·4^N bytes, O(8^N) time: seconds at N = 12,
+            many minutes at N = 14): {logz, means = {<z_l>},
             edge_means = {<z_u z_v>}, sigma_z, sigma_zz (per edge), sigma_x (<σx_l>, negative for
             Γ > 0)}. With slices = M, the exact M-slice Suzuki–Trotter system that qv.sampler.pimc
             samples (no sigma_x). gamma: a number or one per unit.

@@ -27,8 +27,10 @@ public struct QuantumExactMoments: Sendable {
 }
 
 /// Exact diagonalization of the 2^N × 2^N QBM Hamiltonian with LAPACK's
-/// symmetric eigensolver (dsyevd from OpenBLAS). Memory is 8·4^N bytes
-/// (128 MiB at N = 12, 2 GiB at N = 14) and time O(8^N).
+/// symmetric eigensolver (dsyevd from OpenBLAS). Memory is about 3 × 8·4^N
+/// bytes with dsyevd's workspace (0.4 GiB at N = 12, 6 GiB at N = 14) and
+/// time O(8^N): seconds at N = 10–12 on two cores, many minutes at N = 14.
+/// Ctrl-C is checked between the phases, not inside LAPACK.
 public enum QuantumExact {
     public static let maxUnits = 14
 
