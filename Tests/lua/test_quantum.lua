@@ -135,3 +135,9 @@ test("per-unit Γ, samples setting, and β_eff tracking with the SQA emulator", 
   for _ = 1, 3 do c:logz_tensor() end
   expect.truthy(c.beta_eff ~= 1, "beta_eff moved")
 end)
+
+test("oversized path integrals are errors, not allocation failures", function()
+  local big = qv.bm.random(qv.graph.chimera(6))
+  expect.error(function() qv.sampler.pimc{gamma = 1, slices = 1024}:sample(big, 10000) end, "too many spins")
+  expect.error(function() qv.quantum.logz(big, {gamma = 1, slices = 1024, chains = 100000}) end, "too many spins")
+end)

@@ -107,6 +107,14 @@ struct PathIntegralKernel {
     }
 }
 
+/// Path-integral chains hold N·M floats each: refuse more than 2^30 spins
+/// in all (4 GiB) instead of failing to allocate.
+func checkPathSize(units: Int, slices: Int, chains: Int, _ who: String) throws {
+    let spins = units.multipliedReportingOverflow(by: slices).partialValue.multipliedReportingOverflow(by: chains)
+    try require(!spins.overflow && spins.partialValue <= 1 << 30,
+                "\(who): \(chains) chains × \(slices) slices × \(units) units is too many spins (at most 2^30)")
+}
+
 /// The estimator ⟨σx_l⟩ per chain from its world lines: with n_l kinks
 /// (slices k where s^k ≠ s^{k+1}) out of M,
 /// ⟨σx_l⟩ = −(1/M)[(M − n_l) tanh(Γ_l/M) + n_l coth(Γ_l/M)] = −∂ log Z/∂Γ_l
@@ -247,6 +255,7 @@ public final class PathIntegralSampler: Sampler {
         try require(q.machine.bias.allSatisfy { $0.isFinite } && q.machine.weights.allSatisfy { $0.isFinite },
                     "path integral: parameters must be finite")
         let n = q.units, m = slices
+        try checkPathSize(units: n, slices: m, chains: count, "path integral")
         let kernel = PathIntegralKernel(q, slices: m)
         var extra = 0
         if !persistent || state == nil || state!.chains != count || state!.units != n * m {
@@ -291,6 +300,7 @@ public struct QuantumAnnealedImportanceSampling {
         try require(slices >= 2 && slices <= 1024, "quantum AIS: slices must be in 2...1024, got \(slices)")
         try require(q.machine.bias.allSatisfy { $0.isFinite } && q.machine.weights.allSatisfy { $0.isFinite },
                     "quantum AIS: parameters must be finite")
+        try checkPathSize(units: q.units, slices: slices, chains: chains, "quantum AIS")
         let m = Float(slices)
         var scale: [Float] = [], cscale: [Float] = []
         var prev = 0.0

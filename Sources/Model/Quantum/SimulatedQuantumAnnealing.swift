@@ -118,6 +118,7 @@ public struct SimulatedQuantumAnnealing: Sampler {
         try require(steps >= 1 && sweepsPerStep >= 1 && pauseSweeps >= 0, "SQA: steps, sweepsPerStep >= 1, pauseSweeps >= 0")
         try require(slices >= 2 && slices <= 1024, "SQA: slices must be in 2...1024, got \(slices)")
         let n = bm.units, m = slices
+        try checkPathSize(units: n, slices: m, chains: count, "SQA")
         let beta = 1 / temperature
         let st = ChainState(units: n * m, chains: count)
         var g = generator.split()
