@@ -199,9 +199,9 @@ end
 
 --- One line summarising an evaluation.
 function M.summary(r)
-  return ("test LL%s %.2f ± %.2f (log Z %.3f ± %.3f)  ELBO %.2f  active units %d"):format(
-    r.quantum and " bound (Q-ELBO p̃, Eq. 15)" or "",
-    r.ll, math.sqrt(r.ll_se ^ 2 + (r.logz_err or 0) ^ 2), r.logz, r.logz_err or 0, r.elbo, r.active)
+  return ("test LL %.2f ± %.2f%s (log Z %.3f ± %.3f)  ELBO %.2f  active units %d"):format(
+    r.ll, math.sqrt(r.ll_se ^ 2 + (r.logz_err or 0) ^ 2), r.quantum and " [Q-ELBO bound, Eq. 15]" or "",
+    r.logz, r.logz_err or 0, r.elbo, r.active)
 end
 
 --- Writes samples.png (prior samples through the decoder) and recon.png

@@ -208,6 +208,21 @@ public final class PathIntegralSampler: Sampler {
     /// Drops the persistent chains.
     public func reset() { state = nil }
 
+    /// The persistent chains as chains × (N·M) values (slice-major), or nil.
+    public var chainStates: [Float]? { state?.extract() }
+
+    /// Sets the persistent chains from chain-major {0,1} paths of
+    /// `units` · `slices` values each.
+    public func setChains(_ paths: [Float], units: Int) throws {
+        let width = units * slices
+        try require(width > 0 && !paths.isEmpty && paths.count % width == 0,
+                    "setChains: \(paths.count) values is not a whole number of \(units)-unit × \(slices)-slice paths")
+        try require(paths.allSatisfy { $0 == 0 || $0 == 1 }, "setChains: path values must be 0 or 1")
+        let s = ChainState(units: width, chains: paths.count / width)
+        paths.withUnsafeBufferPointer { s.load($0) }
+        state = s
+    }
+
     /// The QBM this sampler samples for a classical machine.
     public func quantumMachine(_ bm: BoltzmannMachine) throws -> QuantumBoltzmannMachine {
         if gamma.count == 1 { return try QuantumBoltzmannMachine(machine: bm, gamma: gamma[0]) }

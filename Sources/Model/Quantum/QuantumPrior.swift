@@ -45,15 +45,21 @@ extension QuantumBoltzmannMachine {
 /// With Γ = 0 everything equals the classical `BoltzmannPrior`.
 ///
 /// Parameters are "bias" [N] and "weights" [E] (the classical prior's
-/// tensors). The PIMC chains are not checkpointed: a resumed run restarts
-/// them (with `burnIn` sweeps).
+/// tensors). State (`localBuffers`, restored in place by `loadStateDict`):
+/// the PIMC chains, the cached log Z and the prior's random stream, so a
+/// resumed run continues identically. After `localBuffers` has been read
+/// the buffer tensors are authoritative: the next operation reloads its
+/// state from them.
 public final class QuantumPrior: LatentPrior {
     /// The classical machine holding b, W and the positive phase.
     public let classical: BoltzmannPrior
     /// The negative-phase sampler (persistent chains, all slices returned).
     public let sampler: PathIntegralSampler
     /// Chains per negative phase (each contributes all M slices).
-    public var negativeSamples: Int = 1000
+    public var negativeSamples: Int {
+        get { _negativeSamples }
+        set { absorbBuffers(); _negativeSamples = max(1, newValue) }
+    }
     /// N ≤ this: `logZ()`'s value by exact diagonalization every call.
     public var exactUnits: Int = 10
     /// Sweeps of fresh PIMC chains in `sample`.
@@ -69,6 +75,13 @@ public final class QuantumPrior: LatentPrior {
     public private(set) var stats: [String: Double] = [:]
     private var cache: (estimate: LogZEstimate, hash: UInt64)?
     private var generator: Generator
+    private var _negativeSamples = 1000
+    // Buffer tensors (reused objects, so loadStateDict writes into them).
+    private var chainsBuffer: Tensor       // [negativeSamples, N·M] PIMC paths
+    private let chainsValid = try! Tensor.zeros([1])
+    private let cacheBuffer = try! Tensor.zeros([8])   // value, error, valid, exact, parameter hash
+    private let rngBuffer = try! Tensor.zeros([16])    // generator state, 16-bit pieces
+    private var buffersAuthoritative = false
 
     /// A prior on `graph` with transverse field Γ (one value or one per
     /// unit), b = `biasInit`, W ~ N(0, weightScale²), M = `slices`.
@@ -83,6 +96,7 @@ public final class QuantumPrior: LatentPrior {
         sampler = PathIntegralSampler(gamma: gamma, slices: slices, sweeps: sweeps, burnIn: burnIn,
                                       persistent: true, allSlices: true)
         self.generator = generator.split()
+        chainsBuffer = try Tensor.zeros([_negativeSamples, graph.nodeCount * slices])
     }
 
     public convenience init(graph: Graph, gamma: Float, slices: Int = 16, sweeps: Int = 10, burnIn: Int = 100,
@@ -111,6 +125,7 @@ public final class QuantumPrior: LatentPrior {
     /// Quantum log Z as a 0-d tensor whose gradient is the sampled negative
     /// phase of Eq. 16 (drawn now in grad mode; call once per step).
     public func logZ() throws -> Tensor {
+        absorbBuffers()
         let value = try logZValue()
         guard GradMode.isEnabled, bias.requiresGrad || weights.requiresGrad else { return Tensor(scalar: Float(value)) }
         let (mb, mw) = try drawNegativePhase()
@@ -128,6 +143,7 @@ public final class QuantumPrior: LatentPrior {
     /// slice's marginal is p(z)). The one place the quantum negative phase
     /// is drawn (to be adapted to an explicit negative-phase step).
     public func drawNegativePhase() throws -> (means: [Double], edgeMeans: [Double]) {
+        absorbBuffers()
         let q = try quantumMachine()
         let count = negativeSamples, n = units, m = slices, T = ChainState.tileWidth
         let r = try sampler.advance(q, count: count, generator: &generator)
@@ -184,6 +200,7 @@ public final class QuantumPrior: LatentPrior {
     /// (N ≤ `QuantumExact.maxUnits`).
     public func estimateLogZ(chains: Int, temperatures: Int, exact: Bool = false,
                              generator g: inout Generator) throws -> LogZEstimate {
+        absorbBuffers()
         let q = try quantumMachine()
         let est: LogZEstimate
         if let v = q.uncoupledLogZ {
@@ -201,6 +218,7 @@ public final class QuantumPrior: LatentPrior {
     /// The estimate cached by the last `estimateLogZ`, if any, with
     /// "stale" = 1 when the parameters changed since.
     public var cachedLogZ: LogZEstimate? {
+        absorbBuffers()
         guard let c = cache else { return nil }
         var st = c.estimate.stats
         st["stale"] = c.hash == classical.parameterHash() ? 0 : 1
@@ -216,6 +234,71 @@ public final class QuantumPrior: LatentPrior {
         return try Tensor(r.samples.samples, shape: [n, units])
     }
 
+    // MARK: buffers
+
+    /// "pimc_chains" [negativeSamples, N·M] and "pimc_chains_valid" [1] (the
+    /// negative phase's persistent paths), "logz_cache" [8] (value, error,
+    /// valid, exact flag, parameter fingerprint), "rng" [16] (the prior's
+    /// generator state in 16-bit pieces).
+    public var localBuffers: [(String, Tensor)] {
+        absorbBuffers()
+        materializeBuffers()
+        buffersAuthoritative = true
+        return [("pimc_chains", chainsBuffer), ("pimc_chains_valid", chainsValid),
+                ("logz_cache", cacheBuffer), ("rng", rngBuffer)]
+    }
+
+    /// Writes the live state into the buffer tensors.
+    private func materializeBuffers() {
+        let width = units * slices
+        if chainsBuffer.shape != [_negativeSamples, width] { chainsBuffer = try! Tensor.zeros([_negativeSamples, width]) }
+        if let paths = sampler.chainStates, paths.count == chainsBuffer.count {
+            paths.withUnsafeBufferPointer { chainsBuffer.data.update(from: $0.baseAddress!, count: $0.count) }
+            chainsValid.data[0] = 1
+        } else {
+            chainsValid.data[0] = 0
+        }
+        let c = cacheBuffer.data
+        for i in 0..<8 { c[i] = 0 }
+        if let (e, h) = cache {
+            c[0] = Float(e.logZ); c[1] = Float(e.error); c[2] = 1; c[3] = e.stats["exact"] == 1 ? 1 : 0
+            storeWords([h], into: c + 4)
+        }
+        storeWords(generator.state, into: rngBuffer.data)
+    }
+
+    /// Reloads the live state from the buffer tensors if they may have been
+    /// written (after `localBuffers` was handed out).
+    private func absorbBuffers() {
+        guard buffersAuthoritative else { return }
+        buffersAuthoritative = false
+        if chainsValid.data[0] == 1, chainsBuffer.shape == [_negativeSamples, units * slices] {
+            try? sampler.setChains(chainsBuffer.toArray().map { $0 >= 0.5 ? 1 : 0 }, units: units)
+        } else {
+            sampler.reset()
+        }
+        let c = cacheBuffer.data
+        cache = c[2] == 1 ? (LogZEstimate(logZ: Double(c[0]), error: Double(c[1]), stats: ["exact": Double(c[3])]),
+                             loadWords(1, from: c + 4)[0]) : nil
+        if let g = Generator(state: loadWords(4, from: rngBuffer.data)) { generator = g }
+    }
+
     /// Clips the parameters in place (the classical prior's clamp).
     public func clamp(weights w: Float?, bias b: Float?) throws { try classical.clamp(weights: w, bias: b) }
+}
+
+/// 64-bit words as 16-bit pieces in Float buffers (exact in Float32), for
+/// checkpointed state such as generator states and fingerprints.
+func storeWords(_ words: [UInt64], into p: UnsafeMutablePointer<Float>) {
+    for (w, x) in words.enumerated() {
+        for i in 0..<4 { p[4 * w + i] = Float((x >> UInt64(16 * i)) & 0xFFFF) }
+    }
+}
+
+func loadWords(_ count: Int, from p: UnsafeMutablePointer<Float>) -> [UInt64] {
+    (0..<count).map { w in
+        var x: UInt64 = 0
+        for i in 0..<4 { x |= UInt64(UInt16(max(0, min(65535, p[4 * w + i])))) << UInt64(16 * i) }
+        return x
+    }
 }
