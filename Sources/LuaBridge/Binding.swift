@@ -49,9 +49,9 @@ extension LuaState {
         } catch is Interrupt.Interrupted {
             pushMessage("interrupted", L)
         } catch let e as TensorError {
-            pushMessage("\(b.name): \(luaWords(e.message))", L)
+            pushMessage("\(b.name): \(e.message)", L)
         } catch let e as ModelError {
-            pushMessage("\(b.name): \(luaWords(e.message))", L)
+            pushMessage("\(b.name): \(luaText(e))", L)
         } catch {
             pushMessage("\(b.name): \(error)", L)
         }

@@ -177,9 +177,9 @@ let bmClass = LuaClass<BMBox>("qv.BM", doc: """
             try only(["chains", "temperatures", "sweeps_per_step", "path", "spacing"])
             let a = try common.read(args, o)
             let chains = try positiveOption(args, o, "chains", default: 1000)
-            let ais = AnnealedImportanceSampling(temperatures: a.temperatures, sweepsPerStep: a.sweepsPerStep,
-                                                 spacing: a.spacing, path: a.path)
-            let e = try ais.estimateLogZ(b.bm, chains: chains, generator: &g)
+            let ais = try validated(args, AnnealedImportanceSampling(temperatures: a.temperatures, sweepsPerStep: a.sweepsPerStep,
+                                                                     spacing: a.spacing, path: a.path))
+            let e = try modelOp(args) { try ais.estimateLogZ(b.bm, chains: chains, generator: &g) }
             return .values(.number(e.logZ), .number(e.error), statsTable(e.stats, extra: ["method": "ais"]))
         default:
             try only(["replicas", "populations", "temperatures", "sweeps_per_step", "path", "spacing", "resampling"])
@@ -188,9 +188,9 @@ let bmClass = LuaClass<BMBox>("qv.BM", doc: """
             let pops = try positiveOption(args, o, "populations", default: 4)
             guard replicas >= pops else { throw args.optionError("replicas", "must be >= populations (\(pops))") }
             let res = try resamplingOption(args, o)
-            let pa = PopulationAnnealing(temperatures: a.temperatures, sweepsPerStep: a.sweepsPerStep, populations: pops,
-                                         spacing: a.spacing, path: a.path, resampling: res)
-            let e = try pa.estimateLogZ(b.bm, replicas: replicas, generator: &g)
+            let pa = try validated(args, PopulationAnnealing(temperatures: a.temperatures, sweepsPerStep: a.sweepsPerStep,
+                                                             populations: pops, spacing: a.spacing, path: a.path, resampling: res))
+            let e = try modelOp(args) { try pa.estimateLogZ(b.bm, replicas: replicas, generator: &g) }
             return .values(.number(e.logZ), .number(e.error), statsTable(e.stats, extra: ["method": "pa"]))
         }
     }
@@ -218,13 +218,11 @@ struct AnnealingOptions {
     var spacing = BetaSpacing.linear
     var path = AnnealingPath.couplings
 
-    static func read(_ args: Arguments, _ o: Options, minSweeps: Int = 1) throws -> AnnealingOptions {
+    /// The options' values; their ranges are the sampler's to check (`Sampler.validate`).
+    static func read(_ args: Arguments, _ o: Options) throws -> AnnealingOptions {
         var a = AnnealingOptions()
-        a.temperatures = try positiveOption(args, o, "temperatures", default: 1000)
+        a.temperatures = try o.int("temperatures", default: 1000)
         a.sweepsPerStep = try o.int("sweeps_per_step", default: 1)
-        guard a.sweepsPerStep >= minSweeps, a.sweepsPerStep <= 1_000_000 else {
-            throw args.optionError("sweeps_per_step", "must be in \(minSweeps)..1000000, got \(a.sweepsPerStep)")
-        }
         if let s = try o.optionalString("spacing") {
             guard let v = BetaSpacing(rawValue: s) else { throw args.optionError("spacing", "expected 'linear' or 'geometric', got '\(s)'") }
             a.spacing = v

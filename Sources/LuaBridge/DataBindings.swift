@@ -28,15 +28,6 @@ final class ImageSetObject {
     init(_ s: ImageSet, _ name: String) { set = s; self.name = name }
 }
 
-/// State of one `set:batches{...}` iterator.
-final class BatchIterator {
-    let batcher: Batcher
-    let order: [Int]
-    var position = 0
-    let dropLast: Bool
-    init(batcher: Batcher, order: [Int], dropLast: Bool) { self.batcher = batcher; self.order = order; self.dropLast = dropLast }
-}
-
 /// Loaded datasets, shared while any Lua object holds them (a second
 /// `qv.data.load` of the same files does not read them again).
 private final class WeakSplits { weak var value: DataSplitsObject?; init(_ v: DataSplitsObject) { value = v } }
@@ -73,7 +64,6 @@ extension QV {
                 """) { s, a in
                 let o = try a.options(1, allowed: ["size", "binarize", "shuffle", "drop_last", "threshold", "seed"])
                 let size = try o.int("size", default: 100)
-                guard size >= 1 else { throw ArgumentError("bad option 'size' to '\(a.function)' (must be >= 1)") }
                 let bz = try o.string("binarize", default: "none")
                 let bin: Binarization
                 switch bz {
@@ -84,17 +74,14 @@ extension QV {
                 default:
                     throw ArgumentError("bad option 'binarize' to '\(a.function)' (expected 'none', 'dynamic', 'static' or 'threshold', got '\(bz)')")
                 }
-                let batcher = try Batcher(s.set, batchSize: size, binarization: bin)
-                let order = try o.bool("shuffle", default: true) ? batcher.shuffledOrder(&GlobalRandom.generator) : Array(0..<s.set.count)
-                let it = BatchIterator(batcher: batcher, order: order, dropLast: try o.bool("drop_last", default: false))
+                let shuffle = try o.bool("shuffle", default: true), dropLast = try o.bool("drop_last", default: false)
+                let it = try modelOp(a, renamed: ["batchSize": "size"]) {
+                    try BatchIterator(s.set, batchSize: size, binarization: bin, shuffle: shuffle, dropLast: dropLast,
+                                      generator: &GlobalRandom.generator)
+                }
                 return .function(name: "qv.data.Set:batches iterator") { _ in
-                    let n = it.order.count, b = it.batcher.batchSize
-                    guard it.position < n, !(it.dropLast && it.position + b > n) else { return .nil }
-                    let idx = it.order[it.position..<Swift.min(n, it.position + b)]
-                    it.position += idx.count
-                    let x = it.batcher.batch(idx, &GlobalRandom.generator)
-                    let y = idx.map { Float(it.batcher.set.labels[$0]) + 1 }
-                    return .values(.object(try Tensor(x, shape: [idx.count, it.batcher.set.pixels])), .object(Tensor(y)))
+                    guard let b = try it.next(generator: &GlobalRandom.generator) else { return .nil }
+                    return .values(.object(b.images), .object(Tensor(b.labels.map { Float($0) + 1 })))
                 }
             }
             .property("count", doc: "number of examples", get: { s in .int(s.set.count) })

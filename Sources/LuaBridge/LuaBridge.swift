@@ -21,6 +21,7 @@ public enum QV {
         openSerialization(state)
         openData(state)
         openUtil(state)
+        openLock(state)       // qv.lock (LockBindings.swift)
         openOutput(state)
         openBoltzmann(state)  // qv.graph, qv.bm, qv.sampler (GraphBindings.swift ...)
         openNN(state)         // qv.nn (NNBindings.swift)

@@ -124,7 +124,7 @@ func addModuleMethods<T>(_ cls: LuaClass<T>, what: String, _ module: @escaping (
             try module(o).loadStateDict(Dictionary(pairs, uniquingKeysWith: { a, _ in a }), strict: strict)
         } catch let e as TensorError {
             let m = e.message.hasPrefix("load_state: ") ? String(e.message.dropFirst(12)) : e.message
-            throw args.error(luaWords(m))
+            throw args.error(m)
         }
         return .value(0, args)
     }
@@ -239,7 +239,7 @@ extension QV {
             return v
         }
         func box(_ args: Arguments, _ make: () throws -> Module) throws -> LuaValue {
-            do { return .object(ModuleBox(try make())) } catch let e as ModelError { throw args.error(e.message) }
+            do { return .object(ModuleBox(try make())) } catch let e as ModelError { throw args.modelError(e) }
         }
         nn.fn("linear", doc: """
             qv.nn.linear(in, out [, {bias = true}]) -> qv.nn.Module

@@ -22,15 +22,6 @@ final class PriorBox {
     var quantum: QuantumPrior? { prior as? QuantumPrior }
     var kind: String { boltzmann != nil ? "boltzmann" : quantum != nil ? "quantum" : "exact" }
 
-    /// b and W (both priors name their parameters "bias" and "weights").
-    var bias: Tensor { prior.localParameters.first { $0.0 == "bias" }!.1 }
-    var weights: Tensor { prior.localParameters.first { $0.0 == "weights" }!.1 }
-
-    /// The current parameters as a numeric machine (a copy).
-    func machine() throws -> BoltzmannMachine {
-        try BoltzmannMachine(graph: prior.graph, bias: bias.toArray(), weights: weights.toArray())
-    }
-
     var samplerText: String {
         if let s = samplerBox { return s.summary.replacingOccurrences(of: "qv.Sampler ", with: "") }
         if let b = boltzmann, let g = b.sampler as? BlockGibbsSampler {
@@ -50,9 +41,9 @@ final class PriorBox {
                 if c.stats["stale"] == 1 { s += " (stale)" }
             }
         } else if let q = quantum {
-            let gs = Set(q.gamma)
-            let gt = gs.count == 1 ? fmtNum(Double(q.gamma[0]), "%.4g") : "per unit"
+            let gt = Set(q.gamma).count == 1 ? fmtNum(Double(q.gamma[0]), "%.4g") : "per unit"
             s += ", quantum Γ \(gt), negative phase \(q.negativeSamples) × pimc{slices = \(q.slices), sweeps = \(q.sampler.sweeps)}"
+            if q.betaEff != 1 { s += ", β_eff \(fmtNum(Double(q.betaEff), "%.4g"))" }
             if let c = q.cachedLogZ {
                 s += ", log Z \(fmtNum(c.logZ, "%.6g")) ± \(fmtNum(c.error, "%.2g"))"
                 if c.stats["stale"] == 1 { s += " (stale)" }
@@ -60,7 +51,7 @@ final class PriorBox {
         } else {
             s += ", exact"
         }
-        let maxW = weights.toArray().reduce(0) { max($0, abs($1)) }
+        let maxW = prior.weights.toArray().reduce(0) { max($0, abs($1)) }
         return s + ", max |W| \(fmtNum(Double(maxW), "%.3g"))"
     }
 }
@@ -119,25 +110,50 @@ private func quantumLogZOptions(_ args: Arguments, _ o: Options, units: Int) thr
     }
 }
 
-/// A bound option for clamp: a number w >= 0 (meaning [-w, w]).
-private func boundOption(_ args: Arguments, _ o: Options, _ key: String) throws -> Float? {
-    guard let v = try o.optionalNumber(key) else { return nil }
-    guard v.isFinite, v >= 0 else { throw args.optionError(key, "must be a finite number >= 0 (meaning [-w, w]), got \(fmtNum(v))") }
-    return Float(v)
+/// A drawn negative phase owned by Lua (`p:negative_phase()`).
+final class NegativePhaseBox {
+    let phase: NegativePhase
+    init(_ phase: NegativePhase) { self.phase = phase }
 }
+
+let negativePhaseClass: LuaClass<NegativePhaseBox> = {
+    let cls = LuaClass<NegativePhaseBox>("qv.NegativePhase", doc: """
+        qv.NegativePhase — one training step's negative phase of a qv.Prior (p:negative_phase()): the
+        model's moments <z> and <z_u z_v>, whose negation is the gradient of log Z. Pass it to
+        model:loss(x, {negative_phase = ph}) or p:logz_tensor(ph).
+        """)
+    cls.property("mean_energy", doc: "mean energy H of the negative samples (<H> under p when exact)") { b in
+        .number(b.phase.meanEnergy)
+    }
+    cls.property("samples", doc: "number of samples drawn (0 when exact)") { b in .int(b.phase.samples) }
+    cls.property("exact", doc: "true when the moments are exact (nothing sampled)") { b in .bool(b.phase.exact) }
+    cls.property("beta_eff", doc: "β_eff after the phase's Eq. C3 update") { b in .number(Double(b.phase.betaEff)) }
+    cls.property("drawn_at_beta_eff", doc: "β_eff when the samples were drawn (the step's Eq. C2 scale)") { b in
+        .number(Double(b.phase.drawnAtBetaEff))
+    }
+    cls.property("means", doc: "<z_l>, a Tensor [N]") { b in .object(Tensor(b.phase.means)) }
+    cls.property("edge_means", doc: "<z_u z_v>, a Tensor [E] in graph:edge_list() order") { b in .object(Tensor(b.phase.edgeMeans)) }
+    cls.property("stats", doc: "the phase's statistics (neg_energy; hw_energy, bm_energy, beta_eff after an update)") { b in
+        statsTable(b.phase.stats)
+    }
+    cls.tostring { b in "qv.NegativePhase: " + b.phase.description.replacingOccurrences(of: "negative phase: ", with: "") }
+    return cls
+}()
 
 let priorClass: LuaClass<PriorBox> = {
     let cls = LuaClass<PriorBox>("qv.Prior", doc: """
         qv.Prior — the VAE's latent prior p(z) = exp(-H(z))/Z over z ∈ {0,1}^N, H(z) = Σ b_l z_l +
-        Σ_edges W_uv z_u z_v, on a qv.Graph (qv.prior.new; qv.prior.exact for small graphs).
+        Σ_edges W_uv z_u z_v, on a qv.Graph (qv.prior.new; qv.prior.exact for small graphs;
+        qv.prior.quantum for a quantum Boltzmann machine trained with the Q-ELBO).
         p.bias, p.weights are the parameter tensors (train them with qv.optim); p:energy(z) is
-        differentiable; p:logz_tensor() is log Z whose gradient is the sampled negative phase.
+        differentiable; p:negative_phase() draws a training step's negative phase, p:logz_tensor(ph) is log Z whose
+        gradient is that phase.
         Explore a trained prior with p:machine() and qv.sampler.
         """)
     cls.property("graph", doc: "the qv.Graph") { p in .object(p.graph) }
-    cls.property("bias", doc: "b, a qv.Tensor [N] (a leaf requiring grad; the live parameter)") { p in .object(p.bias) }
+    cls.property("bias", doc: "b, a qv.Tensor [N] (a leaf requiring grad; the live parameter)") { p in .object(p.prior.bias) }
     cls.property("weights", doc: "W, a qv.Tensor [E], one per edge in graph:edge_list() order (the live parameter)") { p in
-        .object(p.weights)
+        .object(p.prior.weights)
     }
     cls.property("units", doc: "N, the number of latent units (also #p)") { p in .int(p.prior.units) }
     cls.property("kind", doc: "\"boltzmann\" (sampled negative phase), \"quantum\" (QBM, PIMC negative phase) or \"exact\" (enumerated)") { p in .string(p.kind) }
@@ -146,8 +162,7 @@ let priorClass: LuaClass<PriorBox> = {
                  set: { p, args in
                      let v = try args.number(1)
                      guard v.isFinite, v > 0 else { throw args.argumentError(1, nil, "β_eff must be finite and > 0") }
-                     if let b = p.boltzmann { b.betaEff = Float(v) } else if let e = p.prior as? ExactPrior { e.betaEff = Float(v) }
-                     else { throw args.argumentError(1, nil, "a quantum prior has β_eff 1") }
+                     p.prior.betaEff = Float(v)
                  })
     cls.property("sampler", doc: "the negative-phase qv.Sampler (nil: the default PCD, or an exact prior); settable",
                  get: { p in p.samplerBox.map { .object($0) } ?? .nil },
@@ -169,7 +184,9 @@ let priorClass: LuaClass<PriorBox> = {
                      p.quantum?.negativeSamples = n
                  })
     cls.property("stats", doc: """
-        statistics of the last negative phase / log Z (logZ_source, logZ_stale, neg_energy, ...)
+        statistics of the last negative phase (neg_energy, hw_energy, bm_energy, beta_eff) and where
+        log Z's value comes from (logZ_source, logZ_stale, logZ_error, logZ_cache_age); a quantum
+        prior: neg_energy, sigma_x, slices, logZ_source, logZ_stale, logZ_error
         """) { p in statsTable(p.boltzmann?.stats ?? p.quantum?.stats ?? [:]) }
     cls.property("training", doc: "training mode (settable; p:train(), p:eval())",
                  get: { p in .bool(p.prior.training) },
@@ -182,13 +199,8 @@ let priorClass: LuaClass<PriorBox> = {
         """) { p, args in
         try args.expectAtMost(1)
         let o = try args.options(1, allowed: ["weights", "bias"])
-        let w = try boundOption(args, o, "weights"), b = try boundOption(args, o, "bias")
-        try tensorOp(args) {
-            try Tensor.noGrad {
-                if let w { try p.weights.clamp_(min: -w, max: w) }
-                if let b { try p.bias.clamp_(min: -b, max: b) }
-            }
-        }
+        let w = try o.optionalNumber("weights"), b = try o.optionalNumber("bias")
+        try modelOp(args) { try p.prior.clamp(weights: w.map(Float.init), bias: b.map(Float.init)) }
         return .object(p)
     }
     cls.method("logz", doc: """
@@ -206,24 +218,40 @@ let priorClass: LuaClass<PriorBox> = {
         defer { stream?.generator = g }
         if let b = p.boltzmann {
             let m = try logZMethod(args, o, units: b.units)
-            let e = try tensorOp(args) { try b.estimateLogZ(method: m, generator: &g) }
+            let e = try modelOp(args) { try b.estimateLogZ(method: m, generator: &g) }
             return .values(.number(e.logZ), .number(e.error))
         }
         if let q = p.quantum {
             let (chains, temps, exact) = try quantumLogZOptions(args, o, units: q.units)
-            let e = try tensorOp(args) { try q.estimateLogZ(chains: chains, temperatures: temps, exact: exact, generator: &g) }
+            let e = try modelOp(args) { try q.estimateLogZ(chains: chains, temperatures: temps, exact: exact, generator: &g) }
             return .values(.number(e.logZ), .number(e.error))
         }
-        let e = try tensorOp(args) { try p.prior.estimateLogZ(generator: &g) }
+        let e = try modelOp(args) { try p.prior.estimateLogZ(generator: &g) }
         return .values(.number(e.logZ), .number(e.error))
     }
-    cls.method("logz_tensor", doc: """
-        p:logz_tensor() -> Tensor
-        log Z as a 0-d tensor for a loss: its value is exact or the cached p:logz estimate, its
-        gradient the negative phase (p.samples samples of p.sampler, drawn now in grad mode).
+    cls.method("negative_phase", doc: """
+        p:negative_phase([{beta_eff_rate = r}]) -> qv.NegativePhase
+        The negative phase of one training step: <z> and <z_u z_v> from p.samples samples of p.sampler
+        (the persistent chains advance) and, when beta_eff_rate (default: the prior's) is > 0, one
+        Eq. C3 update of β_eff. Exact, with no state change, for a prior without couplings or an
+        exact prior. The only call that changes the prior's sampling state; pass the phase to
+        model:loss(x, {negative_phase = ph}) or p:logz_tensor(ph). Fields: mean_energy, samples,
+        exact, beta_eff (after the update), drawn_at_beta_eff, means, edge_means, stats.
         """) { p, args in
-        try args.expectAtMost(0)
-        return .object(try tensorOp(args) { try p.prior.logZ() })
+        try args.expectAtMost(1)
+        let o = try args.options(1, allowed: ["beta_eff_rate"])
+        let rate = try o.optionalNumber("beta_eff_rate")
+        return .object(NegativePhaseBox(try modelOp(args) { try p.prior.drawNegativePhase(betaEffRate: rate.map(Float.init)) }))
+    }
+    cls.method("logz_tensor", doc: """
+        p:logz_tensor([ph]) -> Tensor
+        log Z as a 0-d tensor for a loss: its value is exact or the cached p:logz estimate, its
+        gradient the negative phase ph (from p:negative_phase(); required in grad mode for a prior
+        with a sampled negative phase, not needed otherwise). Changes no state.
+        """) { p, args in
+        try args.expectAtMost(1)
+        let ph = try args.optionalObject(1, NegativePhaseBox.self, "negative_phase")
+        return .object(try modelOp(args, positions: ["negative_phase": 1]) { try p.prior.logZ(negativePhase: ph?.phase) })
     }
     cls.method("energy", doc: """
         p:energy(z) -> Tensor
@@ -231,28 +259,20 @@ let priorClass: LuaClass<PriorBox> = {
         """) { p, args in
         try args.expectAtMost(1)
         let z = try args.tensor(1, "z")
-        return .object(try tensorOp(args) { try p.prior.energy(z) })
+        return .object(try modelOp(args, positions: ["z": 1]) { try p.prior.energy(z) })
     }
     cls.method("sample", doc: """
         p:sample(n [, sampler]) -> Tensor
         n samples of the prior as an [n, N] tensor of 0/1: by default fresh block-Gibbs chains run
         for 1000 sweeps (exact for an exact prior or a prior without couplings), or sampler's
-        samples. Randomness from the global generator.
+        samples, equally weighted (importance-weighted samples, e.g. AIS's, are resampled).
+        Randomness from the global generator.
         """) { p, args in
         try args.expectAtMost(2)
         let n = try sampleCount(args, 1)
         let sb = try args.optionalObject(2, SamplerBox.self, "sampler")
-        return .object(try tensorOp(args) { () -> Tensor in
-            if let sb {
-                let set: SampleSet
-                if let ls = sb.sampler as? LuaCallbackSampler {
-                    set = try ls.sample(box: BMBox(try p.machine(), graph: p.graph), count: n)
-                } else {
-                    set = try sb.sampler.sample(try p.machine(), count: n, generator: &GlobalRandom.generator)
-                }
-                return try Tensor(set.samples, shape: [n, p.prior.units])
-            }
-            return try p.prior.sample(n, generator: &GlobalRandom.generator)
+        return .object(try modelOp(args, positions: ["n": 1, "sampler": 2]) {
+            try p.prior.sample(n, using: sb?.sampler, generator: &GlobalRandom.generator)
         })
     }
     cls.method("machine", doc: """
@@ -260,7 +280,7 @@ let priorClass: LuaClass<PriorBox> = {
         The current parameters as a qv.BM (a copy), for qv.sampler, bm:logz, bm:exact ...
         """) { p, args in
         try args.expectAtMost(0)
-        return .object(BMBox(try p.machine(), graph: p.graph))
+        return .object(BMBox(p.prior.machine, graph: p.graph))
     }
     cls.method("update_beta_eff", doc: """
         p:update_beta_eff(samples, rate) -> beta_eff
@@ -269,13 +289,14 @@ let priorClass: LuaClass<PriorBox> = {
         """) { p, args in
         try args.expectAtMost(2)
         guard let b = p.boltzmann else { throw args.error("an exact prior has no β_eff tracking") }
-        let rate = try args.number(2, "rate")
-        guard rate.isFinite, rate >= 0 else { throw args.argumentError(2, "rate", "must be finite and >= 0") }
-        if let s = args.objectIfPresent(1, SamplesBox.self) {
-            return .number(Double(try tensorOp(args) { try b.updateBetaEff(hardwareSamples: s.set, rate: Float(rate)) }))
+        let rate = Float(try args.number(2, "rate"))
+        let set = args.objectIfPresent(1, SamplesBox.self)?.set
+        let t = set == nil ? try args.tensor(1, "samples") : nil
+        let beta = try modelOp(args, positions: ["samples": 1, "rate": 2], renamed: ["hardwareSamples": "samples"]) {
+            if let set { return try b.updateBetaEff(hardwareSamples: set, rate: rate) }
+            return try b.updateBetaEff(hardwareSamples: t!, rate: rate)
         }
-        let t = try args.tensor(1, "samples")
-        return .number(Double(try tensorOp(args) { try b.updateBetaEff(hardwareSamples: t, rate: Float(rate)) }))
+        return .number(Double(beta))
     }
     addModuleMethods(cls, what: "p") { $0.prior }
     cls.tostring { p in p.summary }
@@ -283,10 +304,11 @@ let priorClass: LuaClass<PriorBox> = {
 }()
 
 extension QV {
-    /// `qv.prior`: BoltzmannPrior and ExactPrior.
+    /// `qv.prior`: BoltzmannPrior and ExactPrior (QuantumPrior: QuantumBindings.swift).
     public static func openPrior(_ state: LuaState) {
         let qv = state.module("qv")
         qv.add(priorClass)
+        qv.add(negativePhaseClass)
         let m = state.module("qv.prior", doc: """
             qv.prior — latent priors for qv.vae: new (a Boltzmann machine trained with a sampled
             negative phase) and exact (enumerated, for graphs of <= 20 units or without couplings).
@@ -298,23 +320,21 @@ extension QV {
               sampler        the negative-phase qv.Sampler (default: PCD, qv.sampler.gibbs{sweeps = 10,
                              burn_in = 100}); a gibbs sampler is copied, so the prior owns its chains
               samples        negative-phase samples per training step (the paper: 1000)
-              beta_eff_rate  when set, each training step also applies one Eq. C3 β_eff update
+              beta_eff_rate  the default rate of p:negative_phase: when > 0, each negative phase also
+                             applies one Eq. C3 β_eff update
             """) { args in
             try args.expectAtMost(2)
             let g = try args.object(1, GraphBox.self, "graph")
             let o = try args.options(2, allowed: ["sampler", "samples", "weight_scale", "bias", "beta_eff_rate"])
             let ws = try o.number("weight_scale", default: 0.01), b0 = try o.number("bias", default: 0)
-            guard ws.isFinite, ws >= 0 else { throw args.optionError("weight_scale", "must be finite and >= 0") }
-            guard b0.isFinite else { throw args.optionError("bias", "must be finite") }
             let samples = try positiveOption(args, o, "samples", default: 1000, max: 10_000_000)
             let sb = try o.optionalObject("sampler", SamplerBox.self)
-            let p = try tensorOp(args) { try BoltzmannPrior(graph: g.graph, biasInit: Float(b0), weightScale: Float(ws)) }
+            let rate = try o.optionalNumber("beta_eff_rate")
+            let p = try modelOp(args, renamed: ["biasInit": "bias"]) {
+                try BoltzmannPrior(graph: g.graph, biasInit: Float(b0), weightScale: Float(ws), betaEffRate: rate.map(Float.init))
+            }
             p.negativeSamples = samples
             if let sb { p.sampler = PriorBox.ownCopy(sb.sampler) }
-            if let r = try o.optionalNumber("beta_eff_rate") {
-                guard r.isFinite, r >= 0 else { throw args.optionError("beta_eff_rate", "must be finite and >= 0") }
-                p.betaEffRate = Float(r)
-            }
             return .object(PriorBox(p, graph: g, sampler: sb))
         }
         m.fn("exact", doc: """
@@ -326,9 +346,7 @@ extension QV {
             let g = try args.object(1, GraphBox.self, "graph")
             let o = try args.options(2, allowed: ["bias_scale", "weight_scale"])
             let bs = try o.number("bias_scale", default: 0), ws = try o.number("weight_scale", default: 0)
-            guard bs.isFinite, bs >= 0 else { throw args.optionError("bias_scale", "must be finite and >= 0") }
-            guard ws.isFinite, ws >= 0 else { throw args.optionError("weight_scale", "must be finite and >= 0") }
-            let p = try tensorOp(args) { try ExactPrior(graph: g.graph, biasScale: Float(bs), weightScale: Float(ws)) }
+            let p = try modelOp(args) { try ExactPrior(graph: g.graph, biasScale: Float(bs), weightScale: Float(ws)) }
             return .object(PriorBox(p, graph: g))
         }
     }

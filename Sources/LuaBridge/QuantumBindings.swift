@@ -29,8 +29,10 @@ private func slicesOption(_ args: Arguments, _ o: Options, default d: Int) throw
 }
 
 private func quantumMachine(_ args: Arguments, _ bm: BoltzmannMachine, _ gamma: [Float]) throws -> QuantumBoltzmannMachine {
-    gamma.count == 1 ? try QuantumBoltzmannMachine(machine: bm, gamma: gamma[0])
-                     : try QuantumBoltzmannMachine(machine: bm, gamma: gamma)
+    try modelOp(args) {
+        gamma.count == 1 ? try QuantumBoltzmannMachine(machine: bm, gamma: gamma[0])
+                         : try QuantumBoltzmannMachine(machine: bm, gamma: gamma)
+    }
 }
 
 extension QV {
@@ -54,8 +56,8 @@ extension QV {
             let bm = try args.object(1, BMBox.self, "bm")
             let o = try args.options(2, allowed: ["gamma", "slices"])
             let q = try quantumMachine(args, bm.bm, try gammaOption(args, o, units: bm.bm.units))
-            let r = o.has("slices") ? try QuantumExact.trotterMoments(q, slices: try slicesOption(args, o, default: 16))
-                                    : try QuantumExact.moments(q)
+            let m = o.has("slices") ? try slicesOption(args, o, default: 16) : nil
+            let r = try modelOp(args) { try m.map { try QuantumExact.trotterMoments(q, slices: $0) } ?? QuantumExact.moments(q) }
             var t: [String: LuaValue] = ["logz": .number(r.logZ), "means": .numbers(r.means),
                                          "edge_means": .numbers(r.edgeMeans), "sigma_z": .numbers(r.sigmaZ),
                                          "sigma_zz": .numbers(r.sigmaZZ)]
@@ -80,7 +82,7 @@ extension QV {
             let stream = try o.optionalObject("generator", RandomStream.self)
             var g = stream?.generator ?? GlobalRandom.split()
             defer { stream?.generator = g }
-            let e = try ais.estimateLogZ(q, chains: chains, generator: &g)
+            let e = try modelOp(args) { try ais.estimateLogZ(q, chains: chains, generator: &g) }
             return .values(.number(e.logZ), .number(e.error))
         }
 
@@ -173,7 +175,7 @@ extension QV {
             guard ws.isFinite, ws >= 0 else { throw args.optionError("weight_scale", "must be finite and >= 0") }
             guard b0.isFinite else { throw args.optionError("bias", "must be finite") }
             let samples = try positiveOption(args, o, "samples", default: 1000, max: 10_000_000)
-            let p = try tensorOp(args) {
+            let p = try modelOp(args, renamed: ["biasInit": "bias"]) {
                 try QuantumPrior(graph: g.graph, gamma: gamma, slices: slices, sweeps: sweeps, burnIn: burn,
                                  biasInit: Float(b0), weightScale: Float(ws), generator: &GlobalRandom.generator)
             }

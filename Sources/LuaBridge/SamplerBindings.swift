@@ -274,20 +274,6 @@ extension QV {
             exact, gibbs, sa, pa, ais, annealer (an emulated quantum annealer), lua (your own
             function) and command (another program). Unknown options are errors.
             """)
-        func nonNegative(_ args: Arguments, _ o: Options, _ key: String, default d: Int) throws -> Int {
-            let v = try o.int(key, default: d)
-            guard v >= 0, v <= 100_000_000 else { throw args.optionError(key, "must be in 0..100000000, got \(v)") }
-            return v
-        }
-        func finiteNumber(_ args: Arguments, _ o: Options, _ key: String, default d: Double,
-                          min lo: Double = 0, max hi: Double = .infinity, open: Bool = false) throws -> Double {
-            let v = try o.number(key, default: d)
-            guard v.isFinite, open ? v > lo : v >= lo, v <= hi else {
-                let range = hi.isFinite ? "in \(open ? "(" : "[")\(fmtNum(lo)), \(fmtNum(hi))]" : (open ? "> \(fmtNum(lo))" : ">= \(fmtNum(lo))")
-                throw args.optionError(key, "must be a finite number \(range), got \(fmtNum(v))")
-            }
-            return v
-        }
 
         m.fn("exact", doc: """
             qv.sampler.exact() -> qv.Sampler
@@ -311,11 +297,11 @@ extension QV {
             """) { args in
             try args.expectAtMost(1)
             let o = try args.options(1, allowed: ["sweeps", "burn_in", "beta", "persistent"])
-            let sweeps = try nonNegative(args, o, "sweeps", default: 10)
-            let burn = try nonNegative(args, o, "burn_in", default: 0)
-            let beta = try finiteNumber(args, o, "beta", default: 1)
+            let sweeps = try o.int("sweeps", default: 10), burn = try o.int("burn_in", default: 0)
+            let beta = try o.number("beta", default: 1)
             let persistent = try o.bool("persistent", default: true)
-            return .object(SamplerBox("gibbs", BlockGibbsSampler(sweeps: sweeps, burnIn: burn, beta: Float(beta), persistent: persistent),
+            let s = try validated(args, BlockGibbsSampler(sweeps: sweeps, burnIn: burn, beta: Float(beta), persistent: persistent))
+            return .object(SamplerBox("gibbs", s,
                                       [("sweeps", .int(sweeps)), ("burn_in", .int(burn)), ("beta", .number(beta)),
                                        ("persistent", .bool(persistent))]))
         }
@@ -331,14 +317,12 @@ extension QV {
             """) { args in
             try args.expectAtMost(1)
             let o = try args.options(1, allowed: ["sweeps", "beta_range", "spacing", "schedule"])
-            let sweeps = try positiveOption(args, o, "sweeps", default: 1000)
+            let sweeps = try o.int("sweeps", default: 1000)
             var settings: [(String, LuaValue)] = [("sweeps", .int(sweeps))]
             var range: (Double, Double)? = nil
             if o.has("beta_range") {
                 let (shape, v) = try args.convertingOption("beta_range") { try LuaArrays.read(o.value("beta_range"), state: args.state) }
-                guard shape == [2], v[0].isFinite, v[1].isFinite, v[0] > 0, v[1] >= v[0] else {
-                    throw args.optionError("beta_range", "expected {hot, cold} with 0 < hot <= cold")
-                }
+                guard shape == [2] else { throw args.optionError("beta_range", "expected {hot, cold} with 0 < hot <= cold") }
                 range = (Double(v[0]), Double(v[1]))
                 settings.append(("beta_range", .numbers([v[0], v[1]])))
             }
@@ -350,14 +334,12 @@ extension QV {
             var schedule: [Double]? = nil
             if o.has("schedule") {
                 let (shape, v) = try args.convertingOption("schedule") { try LuaArrays.read(o.value("schedule"), state: args.state) }
-                guard shape.count == 1, !v.isEmpty, v.allSatisfy({ $0.isFinite && $0 >= 0 }) else {
-                    throw args.optionError("schedule", "expected a non-empty table of betas >= 0")
-                }
+                guard shape.count == 1 else { throw args.optionError("schedule", "expected a non-empty table of betas >= 0") }
                 schedule = v.map(Double.init)
                 settings.append(("schedule", .string("{\(v.count) betas}")))
             }
-            return .object(SamplerBox("sa", SimulatedAnnealing(sweeps: sweeps, betaRange: range, spacing: spacing, schedule: schedule),
-                                      settings))
+            let sa = try validated(args, SimulatedAnnealing(sweeps: sweeps, betaRange: range, spacing: spacing, schedule: schedule))
+            return .object(SamplerBox("sa", sa, settings))
         }
         m.fn("pa", doc: """
             qv.sampler.pa{temperatures = 1000, sweeps_per_step = 1, populations = 4, resampling = "systematic"} -> qv.Sampler
@@ -375,12 +357,13 @@ extension QV {
             try args.expectAtMost(1)
             let o = try args.options(1, allowed: ["temperatures", "sweeps_per_step", "populations", "resampling",
                                                   "ess_threshold", "spacing", "path"])
-            let a = try AnnealingOptions.read(args, o, minSweeps: 0)
-            let pops = try positiveOption(args, o, "populations", default: 4, max: 1_000_000)
+            let a = try AnnealingOptions.read(args, o)
+            let pops = try o.int("populations", default: 4)
             let res = try resamplingOption(args, o)
-            let ess = try finiteNumber(args, o, "ess_threshold", default: 1, min: 0, max: 1)
-            let pa = PopulationAnnealing(temperatures: a.temperatures, sweepsPerStep: a.sweepsPerStep, populations: pops,
-                                         spacing: a.spacing, path: a.path, resampling: res, essThreshold: ess)
+            let ess = try o.number("ess_threshold", default: 1)
+            let pa = try validated(args, PopulationAnnealing(temperatures: a.temperatures, sweepsPerStep: a.sweepsPerStep,
+                                                             populations: pops, spacing: a.spacing, path: a.path,
+                                                             resampling: res, essThreshold: ess))
             return .object(SamplerBox("pa", pa, [
                 ("temperatures", .int(a.temperatures)), ("sweeps_per_step", .int(a.sweepsPerStep)),
                 ("populations", .int(pops)), ("resampling", .string(res.rawValue)), ("ess_threshold", .number(ess)),
@@ -396,8 +379,8 @@ extension QV {
             try args.expectAtMost(1)
             let o = try args.options(1, allowed: ["temperatures", "sweeps_per_step", "spacing", "path"])
             let a = try AnnealingOptions.read(args, o)
-            let ais = AnnealedImportanceSampling(temperatures: a.temperatures, sweepsPerStep: a.sweepsPerStep,
-                                                 spacing: a.spacing, path: a.path)
+            let ais = try validated(args, AnnealedImportanceSampling(temperatures: a.temperatures, sweepsPerStep: a.sweepsPerStep,
+                                                                     spacing: a.spacing, path: a.path))
             return .object(SamplerBox("ais", ais, [
                 ("temperatures", .int(a.temperatures)), ("sweeps_per_step", .int(a.sweepsPerStep)),
                 ("spacing", .string(a.spacing.rawValue)), ("path", .string(a.path.rawValue)),
@@ -419,16 +402,15 @@ extension QV {
             try args.expectAtMost(1)
             let o = try args.options(1, allowed: ["beta_eff", "h_noise", "j_noise", "gauges", "random_gauge",
                                                   "anneal_sweeps", "freeze_out", "pause_sweeps"])
-            let beta = try finiteNumber(args, o, "beta_eff", default: 1)
-            let hn = try finiteNumber(args, o, "h_noise", default: 0)
-            let jn = try finiteNumber(args, o, "j_noise", default: 0)
-            let gauges = try positiveOption(args, o, "gauges", default: 5, max: 1_000_000)
+            let beta = try o.number("beta_eff", default: 1)
+            let hn = try o.number("h_noise", default: 0), jn = try o.number("j_noise", default: 0)
+            let gauges = try o.int("gauges", default: 5)
             let rg = try o.bool("random_gauge", default: true)
-            let sweeps = try positiveOption(args, o, "anneal_sweeps", default: 100)
-            let fo = try finiteNumber(args, o, "freeze_out", default: 1, min: 0, max: 1, open: true)
-            let pause = try nonNegative(args, o, "pause_sweeps", default: 0)
-            let em = AnnealerEmulator(betaEff: beta, hNoise: hn, jNoise: jn, gauges: gauges, randomGauge: rg,
-                                      annealSweeps: sweeps, freezeOut: fo, pauseSweeps: pause)
+            let sweeps = try o.int("anneal_sweeps", default: 100)
+            let fo = try o.number("freeze_out", default: 1)
+            let pause = try o.int("pause_sweeps", default: 0)
+            let em = try validated(args, AnnealerEmulator(betaEff: beta, hNoise: hn, jNoise: jn, gauges: gauges, randomGauge: rg,
+                                                          annealSweeps: sweeps, freezeOut: fo, pauseSweeps: pause))
             return .object(SamplerBox("annealer", em, [
                 ("beta_eff", .number(beta)), ("h_noise", .number(hn)), ("j_noise", .number(jn)),
                 ("gauges", .int(gauges)), ("random_gauge", .bool(rg)), ("anneal_sweeps", .int(sweeps)),
@@ -476,7 +458,7 @@ extension QV {
             try args.expectAtMost(1)
             let (argv, o) = try args.mixedTable(1, "command", allowed: ["timeout", "problem", "params"])
             guard !argv.isEmpty else { throw args.argumentError(1, "command", "no program given (put it first: {\"prog\", ...})") }
-            let timeout = try finiteNumber(args, o, "timeout", default: 60, min: 0, max: 1e7, open: true)
+            let timeout = try o.number("timeout", default: 60)
             let problem = try o.string("problem", default: "ising")
             guard let pr = CommandSampler.Problem(rawValue: problem) else {
                 throw args.optionError("problem", "expected 'ising' or 'qubo', got '\(problem)'")
@@ -499,7 +481,7 @@ extension QV {
                     shown[k] = v
                 }
             }
-            let cs = CommandSampler(arguments: argv, timeout: timeout, problem: pr, params: params)
+            let cs = try validated(args, CommandSampler(arguments: argv, timeout: timeout, problem: pr, params: params))
             return .object(SamplerBox("command", cs, [
                 ("command", .string(cs.commandLine)), ("timeout", .number(timeout)), ("problem", .string(problem)),
                 ("params", .table(shown)),

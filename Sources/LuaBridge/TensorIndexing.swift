@@ -122,7 +122,7 @@ func atCaller(_ a: Arguments, level: Int32 = 2, _ body: () throws -> LuaValue) t
     } catch let e as ArgumentError {
         throw rawError(a, level, e.message)
     } catch let e as TensorError {
-        throw rawError(a, level, luaWords(stripOpPrefix(e.message)))
+        throw rawError(a, level, stripOpPrefix(e.message))
     }
 }
 

@@ -18,35 +18,9 @@ import Runtime
 @inline(__always)
 func tensorOp<R>(_ args: Arguments, _ body: () throws -> R) throws -> R {
     do { return try body() } catch let e as TensorError {
-        throw LuaError("\(args.function): \(luaWords(stripOpPrefix(e.message)))")
+        throw LuaError("\(args.function): \(stripOpPrefix(e.message))")
     }
 }
-
-/// Runtime's and Model's messages in Lua's words: the Swift API names some
-/// of them mention become the names a Lua user calls (Runtime and Model
-/// speak Swift; the bridge translates).
-func luaWords(_ m: String) -> String {
-    var s = m
-    for (swift, lua) in swiftToLua where s.contains(swift) {
-        s = s.replacingOccurrences(of: swift, with: lua)
-    }
-    return s
-}
-
-/// Swift names in Runtime/Model messages → what Lua users write.
-private let swiftToLua: [(String, String)] = [
-    ("; use noGrad", "; do it inside qv.no_grad(function() ... end), or on t:detach()"),
-    ("pass retainGraph: true to backward twice",
-     "to backward twice, keep it with t:backward(nil, true) (retain_graph) the first time"),
-    ("sweepsPerStep", "sweeps_per_step"),
-    ("essThreshold", "ess_threshold"),
-    ("burnIn", "burn_in"),
-    ("betaEff", "beta_eff"),
-    ("annealSweeps", "anneal_sweeps"),
-    ("pauseSweeps", "pause_sweeps"),
-    ("freezeOut", "freeze_out"),
-    ("maxRows", "max_rows"),
-]
 
 /// "view: shape [7] ..." -> "shape [7] ..." (the Lua name replaces Runtime's).
 func stripOpPrefix(_ m: String) -> String {

@@ -27,12 +27,12 @@ final class VAEBox {
 
 /// The `grouping` option: a name ("chains", "bipartite", another grouping
 /// of the graph) or a table of groups of 1-based unit numbers. Default:
-/// "chains" where the graph has it (the paper's better mapping), else "bipartite".
+/// `LatentGrouping(defaultFor:)` ("chains" where the graph has it, else "bipartite").
 func groupingOption(_ args: Arguments, _ o: Options, graph: Graph) throws -> LatentGrouping {
     let v = o.value("grouping")
     do {
         if v.isNil {
-            return try LatentGrouping(graph: graph, name: graph.groupings["chains"] != nil ? "chains" : "bipartite")
+            return try LatentGrouping(defaultFor: graph)
         }
         if let s = v.stringValue { return try LatentGrouping(parsing: s, graph: graph) }
         guard case .ref(let r) = v, r.typeName == "table" else {
@@ -50,22 +50,8 @@ func groupingOption(_ args: Arguments, _ o: Options, graph: Graph) throws -> Lat
         }
         return try LatentGrouping(name: "custom", groups: groups, units: graph.nodeCount)
     } catch let e as ModelError {
-        throw args.optionError("grouping", e.message.hasPrefix("grouping: ") ? String(e.message.dropFirst(10)) : e.message)
+        throw args.modelError(e)
     }
-}
-
-/// Images [B, P] for a VAE: checks the shape, names the argument.
-private func images(_ args: Arguments, _ i: Int, _ vae: DiscreteVAE) throws -> Tensor {
-    let x = try args.tensor(i, "x")
-    guard x.rank == 2, x.shape[1] == vae.inputSize, x.shape[0] >= 1 else {
-        throw args.argumentError(i, "x", "expected images [B, \(vae.inputSize)], got \(shapeText(x.shape))")
-    }
-    return x
-}
-
-/// Runs a model call, reporting Model and Runtime errors under the Lua name.
-func modelOp<R>(_ args: Arguments, _ body: () throws -> R) throws -> R {
-    do { return try tensorOp(args, body) } catch let e as ModelError { throw args.error(luaWords(e.message)) }
 }
 
 let vaeClass: LuaClass<VAEBox> = {
@@ -73,7 +59,8 @@ let vaeClass: LuaClass<VAEBox> = {
         qv.VAE — a variational autoencoder with discrete latents z ∈ {0,1}^N under a qv.Prior
         (qv.vae.dense, qv.vae.conv, qv.vae.new): hierarchical encoder q(z|x) over groups of units
         mapped onto the prior's graph, decoder p(x|ζ) with Bernoulli logits.
-          local out = model:loss(x, {k = 1, d = 8, kl = 1, tau = 1/7}); out.loss:backward()
+          local ph = model.prior:negative_phase()      -- the step's negative phase (advances the chains)
+          local out = model:loss(x, {k = 1, d = 8, kl = 1, tau = 1/7, negative_phase = ph}); out.loss:backward()
           qv.vae.evaluate(model, x_test, {k = 1000, logz = logz, logz_err = err})
         """)
     cls.property("prior", doc: "the qv.Prior") { v in .object(v.prior) }
@@ -92,24 +79,26 @@ let vaeClass: LuaClass<VAEBox> = {
                  get: { v in .bool(v.vae.training) }, set: { v, args in v.vae.setTraining(try args.bool(1)) })
 
     cls.method("loss", doc: """
-        model:loss(x [, {k = 1, d = 1, kl = 1, tau = 1/7}]) -> {loss = Tensor, elbo =, recon =, logq =, energy =, logz =, kl =, bound =, mean_q =}
+        model:loss(x [, {k = 1, d = 1, kl = 1, tau = 1/7, negative_phase = ph}]) -> {loss = Tensor, elbo =, recon =, logq =, energy =, logz =, kl =, bound =, mean_q =}
         The multi-sample bound L_{K,D} (Eq. A2) on images x [B, 784] (binarized): K·D relaxed posterior
         samples per image, log w = log p(x|ζ) − kl·(log q + H(ζ) + log Z). loss = −mean L_{K,D}, a
-        differentiable scalar (loss:backward() also draws the prior's negative phase). The numbers are
-        batch means: elbo (single-sample ELBO at KL weight 1), recon = −log p(x|ζ), logq, energy = H(ζ),
-        logz (exact, or the cached p:logz estimate), kl = logq + energy + logz, bound = −loss,
-        mean_q (mean posterior probability). Randomness from the global generator.
+        differentiable scalar. A forward pass changes no state: in grad mode, a prior with a sampled
+        negative phase needs ph = model.prior:negative_phase() (drawn first, once per training step),
+        whose moments are log Z's gradient and whose β_eff scales the energy's gradient reaching the
+        encoder (Eq. C2); without gradients (qv.no_grad) it is not needed. The numbers are batch means:
+        elbo (single-sample ELBO at KL weight 1), recon = −log p(x|ζ), logq, energy = H(ζ), logz (exact,
+        or the cached p:logz estimate), kl = logq + energy + logz, bound = −loss, mean_q (mean posterior
+        probability). Randomness from the global generator.
         """) { v, args in
         try args.expectAtMost(2)
-        let x = try images(args, 1, v.vae)
-        let o = try args.options(2, allowed: ["k", "d", "kl", "tau"])
-        let k = try positiveOption(args, o, "k", default: 1, max: 100_000)
-        let d = try positiveOption(args, o, "d", default: 1, max: 100_000)
+        let x = try args.tensor(1, "x")
+        let o = try args.options(2, allowed: ["k", "d", "kl", "tau", "negative_phase"])
+        let k = try o.int("k", default: 1), d = try o.int("d", default: 1)
         let kl = try o.number("kl", default: 1), tau = try o.number("tau", default: 1.0 / 7)
-        guard kl.isFinite, kl >= 0 else { throw args.optionError("kl", "the KL weight must be finite and >= 0, got \(fmtNum(kl))") }
-        guard tau.isFinite, tau > 0 else { throw args.optionError("tau", "the temperature must be finite and > 0, got \(fmtNum(tau))") }
-        let r = try modelOp(args) {
-            try v.vae.objective(x: x, k: k, d: d, klWeight: Float(kl), tau: Float(tau), generator: &GlobalRandom.generator)
+        let ph = try o.optionalObject("negative_phase", NegativePhaseBox.self)
+        let r = try modelOp(args, positions: ["x": 1], renamed: ["klWeight": "kl"]) {
+            try v.vae.objective(x: x, k: k, d: d, klWeight: Float(kl), tau: Float(tau), negativePhase: ph?.phase,
+                                generator: &GlobalRandom.generator)
         }
         return .table(["loss": .object(r.loss), "bound": .number(r.bound), "elbo": .number(r.elbo), "recon": .number(r.recon),
                        "logq": .number(r.logQ), "energy": .number(r.energy), "logz": .number(r.logZ), "kl": .number(r.kl),
@@ -121,12 +110,11 @@ let vaeClass: LuaClass<VAEBox> = {
         relaxed with temperature tau, and the logits [B·samples, N] (unit order). Differentiable.
         """) { v, args in
         try args.expectAtMost(2)
-        let x = try images(args, 1, v.vae)
+        let x = try args.tensor(1, "x")
         let o = try args.options(2, allowed: ["samples", "tau"])
         let s = try positiveOption(args, o, "samples", default: 1, max: 1_000_000)
         let tau = try o.optionalNumber("tau")
-        if let tau { guard tau.isFinite, tau > 0 else { throw args.optionError("tau", "must be finite and > 0") } }
-        let (z, l) = try modelOp(args) { () -> (Tensor, Tensor) in
+        let (z, l) = try modelOp(args, positions: ["x": 1]) { () -> (Tensor, Tensor) in
             let post = try v.vae.encode(x, samples: s, tau: tau.map(Float.init), generator: &GlobalRandom.generator)
             return (post.zeta, try v.vae.grouping.toUnits(Tensor.cat(post.logits, dim: 1)))
         }
@@ -138,10 +126,7 @@ let vaeClass: LuaClass<VAEBox> = {
         """) { v, args in
         try args.expectAtMost(1)
         let z = try args.tensor(1, "z")
-        guard z.rank == 2, z.shape[1] == v.vae.prior.units else {
-            throw args.argumentError(1, "z", "expected latents [R, \(v.vae.prior.units)], got \(shapeText(z.shape))")
-        }
-        return .object(try modelOp(args) { try v.vae.decode(z) })
+        return .object(try modelOp(args, positions: ["z": 1]) { try v.vae.decode(z) })
     }
     cls.method("generate", doc: """
         model:generate(n) -> probabilities, z
@@ -159,8 +144,8 @@ let vaeClass: LuaClass<VAEBox> = {
         (evaluation mode, no gradient).
         """) { v, args in
         try args.expectAtMost(1)
-        let x = try images(args, 1, v.vae)
-        return .object(try modelOp(args) { try v.vae.reconstruct(x, generator: &GlobalRandom.generator) })
+        let x = try args.tensor(1, "x")
+        return .object(try modelOp(args, positions: ["x": 1]) { try v.vae.reconstruct(x, generator: &GlobalRandom.generator) })
     }
     cls.method("decode_chain", doc: """
         model:decode_chain(n [, {sweeps = 10, burn_in = 1000}]) -> probabilities, z
@@ -171,22 +156,11 @@ let vaeClass: LuaClass<VAEBox> = {
         try args.expectAtMost(2)
         let n = try sampleCount(args, 1)
         let o = try args.options(2, allowed: ["sweeps", "burn_in"])
-        let sweeps = try positiveOption(args, o, "sweeps", default: 10, max: 10_000_000)
-        let burn = try o.int("burn_in", default: 1000)
-        guard burn >= 0, burn <= 100_000_000 else { throw args.optionError("burn_in", "must be in 0..100000000") }
-        let r = try modelOp(args) { () -> (Tensor, Tensor) in
-            let bm = try v.prior.machine()
-            let chain = BlockGibbsSampler(sweeps: sweeps, burnIn: burn, beta: 1, persistent: true)
-            var frames: [Float] = []
-            frames.reserveCapacity(n * bm.units)
-            for _ in 0..<n {
-                try Interrupt.check()
-                frames += try chain.sample(bm, count: 1, generator: &GlobalRandom.generator).samples
-            }
-            let z = try Tensor(frames, shape: [n, bm.units])
-            return (try v.vae.evaluating { try v.vae.decode(z).sigmoid() }, z)
+        let sweeps = try o.int("sweeps", default: 10), burn = try o.int("burn_in", default: 1000)
+        let r = try modelOp(args, positions: ["n": 1]) {
+            try v.vae.decodeChain(n, sweeps: sweeps, burnIn: burn, generator: &GlobalRandom.generator)
         }
-        return .values(.object(r.0), .object(r.1))
+        return .values(.object(r.probabilities), .object(r.latents))
     }
     cls.method("describe", doc: "model:describe() -> string\nThe encoder, decoder and prior as a tree of layers.") { v, args in
         try args.expectAtMost(0)
@@ -209,24 +183,21 @@ extension QV {
               from_config(config, prior)                     rebuild from model.config
               evaluate(model, x, {k = 1000, logz = v})       test log-likelihood, ELBO, active units
             """)
-        func build(_ args: Arguments, _ o: Options, arch: String, extra: [String: String]) throws -> LuaValue {
+        /// The required `prior` option.
+        func priorOption(_ args: Arguments, _ o: Options) throws -> PriorBox {
             guard let p = try o.optionalObject("prior", PriorBox.self) else {
                 throw args.argumentError(1, "options", "prior is required (a qv.Prior: qv.prior.new(graph))")
             }
-            let grouping = try groupingOption(args, o, graph: p.prior.graph)
-            var cfg = extra
-            cfg["arch"] = arch
-            cfg["grouping"] = grouping.descriptionString
-            let vae = try modelOp(args) { try DiscreteVAE(config: cfg, prior: p.prior) }
-            return .object(VAEBox(vae, prior: p))
+            return p
         }
-        func sizes(_ args: Arguments, _ o: Options, _ key: String) throws -> String? {
+        /// A table of layer sizes (checked by the model).
+        func sizes(_ args: Arguments, _ o: Options, _ key: String) throws -> [Int]? {
             guard o.has(key) else { return nil }
             let (shape, v) = try args.convertingOption(key) { try LuaArrays.read(o.value(key), state: args.state) }
-            guard shape.count == 1, v.allSatisfy({ $0 >= 1 && $0 == $0.rounded() && $0 < 1e7 }) else {
+            guard shape.count == 1, v.allSatisfy({ $0 == $0.rounded() && abs($0) < 1e9 }) else {
                 throw args.optionError(key, "expected a table of layer sizes, e.g. {512, 256}")
             }
-            return v.map { String(Int($0)) }.joined(separator: ",")
+            return v.map { Int($0) }
         }
         m.fn("dense", doc: """
             qv.vae.dense{prior = p [, grouping = "chains", encoder_hidden = {512, 256}, decoder_hidden = {256, 512}, input = 784]} -> qv.VAE
@@ -238,14 +209,16 @@ extension QV {
             """) { args in
             try args.expectAtMost(1)
             let o = try args.options(1, allowed: ["prior", "grouping", "encoder_hidden", "decoder_hidden", "input"])
-            var extra: [String: String] = [:]
-            if let s = try sizes(args, o, "encoder_hidden") { extra["encoder_hidden"] = s }
-            if let s = try sizes(args, o, "decoder_hidden") { extra["decoder_hidden"] = s }
-            if let i = try o.optionalInt("input") {
-                guard i >= 1 else { throw args.optionError("input", "must be >= 1") }
-                extra["input"] = String(i)
+            let p = try priorOption(args, o)
+            let grouping = try groupingOption(args, o, graph: p.prior.graph)
+            let eh = try sizes(args, o, "encoder_hidden"), dh = try sizes(args, o, "decoder_hidden")
+            let input = try o.int("input", default: 784)
+            let vae = try modelOp(args) {
+                try DiscreteVAE.dense(prior: p.prior, grouping: grouping.descriptionString, input: input,
+                                      encoderHidden: eh ?? [512, 256], decoderHidden: dh ?? [256, 512],
+                                      generator: &GlobalRandom.generator)
             }
-            return try build(args, o, arch: "dense", extra: extra)
+            return .object(VAEBox(vae, prior: p))
         }
         m.fn("conv", doc: """
             qv.vae.conv{prior = p [, grouping = "chains", dropout = 0.2]} -> qv.VAE
@@ -255,12 +228,14 @@ extension QV {
             """) { args in
             try args.expectAtMost(1)
             let o = try args.options(1, allowed: ["prior", "grouping", "dropout"])
-            var extra: [String: String] = [:]
-            if let d = try o.optionalNumber("dropout") {
-                guard d >= 0, d < 1 else { throw args.optionError("dropout", "must be in [0, 1)") }
-                extra["dropout"] = "\(d)"
+            let p = try priorOption(args, o)
+            let grouping = try groupingOption(args, o, graph: p.prior.graph)
+            let dropout = try o.number("dropout", default: 0.2)
+            let vae = try modelOp(args) {
+                try DiscreteVAE.conv(prior: p.prior, grouping: grouping.descriptionString, dropout: Float(dropout),
+                                     generator: &GlobalRandom.generator)
             }
-            return try build(args, o, arch: "conv", extra: extra)
+            return .object(VAEBox(vae, prior: p))
         }
         m.fn("from_config", doc: """
             qv.vae.from_config(config, prior) -> qv.VAE
@@ -279,13 +254,7 @@ extension QV {
                 default: throw args.argumentError(1, "config", "'\(k.hasPrefix("\u{0}") ? "(non-string key)" : k)' must be a string")
                 }
             }
-            if cfg["arch"] == "custom" {
-                throw args.argumentError(1, "config", "a VAE built with qv.vae.new cannot be rebuilt from its config; build it again with qv.vae.new")
-            }
-            if let g = cfg["prior_graph"], g != p.prior.graph.name {
-                throw args.argumentError(2, "prior", "the config was made for a prior on \(g), this one is on \(p.prior.graph.name)")
-            }
-            let vae = try modelOp(args) { try DiscreteVAE(config: cfg, prior: p.prior) }
+            let vae = try modelOp(args, positions: ["config": 1, "prior": 2]) { try DiscreteVAE(config: cfg, prior: p.prior) }
             return .object(VAEBox(vae, prior: p))
         }
         m.fn("new", doc: """
@@ -308,38 +277,12 @@ extension QV {
             guard let db = try o.optionalObject("decoder", ModuleBox.self), let decoder = db.layer else {
                 throw args.argumentError(1, "options", "decoder is required (a qv.nn.Module with a forward)")
             }
-            let input = try positiveOption(args, o, "input", default: 784, max: 1 << 24)
+            let input = try o.int("input", default: 784)
             let grouping = try groupingOption(args, o, graph: p.prior.graph)
-            let n = p.prior.units
-            // Trial runs in evaluation mode (no dropout draws, no running-statistics updates).
-            func trial(_ l: Layer, _ shape: [Int], _ what: String) throws -> [Int] {
-                do {
-                    return try l.evaluating { try l.forward(try Tensor.zeros(shape)).shape }
-                } catch let e as LuaError { throw e } catch {
-                    throw args.error("the \(what) fails on input \(shapeText(shape)): \(error)")
-                }
-            }
-            var h = try o.optionalInt("trunk_features")
-            let ts = try trial(trunk, [2, input], "trunk")
-            guard ts.count == 2, ts[0] == 2 else {
-                throw args.error("the trunk must map [B, \(input)] to [B, H], it gives \(shapeText(ts)) for B = 2")
-            }
-            if let hh = h, hh != ts[1] {
-                throw args.optionError("trunk_features", "is \(hh), but the trunk produces \(ts[1]) features")
-            }
-            h = ts[1]
-            let ds = try trial(decoder, [2, n], "decoder")
-            guard ds == [2, input] else {
-                throw args.error("the decoder must map latents [B, \(n)] to logits [B, \(input)], it gives \(shapeText(ds)) for B = 2")
-            }
-            let vae = try modelOp(args) { () -> DiscreteVAE in
-                let enc = try HierarchicalEncoder(trunk: trunk, hiddenSize: h!, groupSizes: grouping.sizes, generator: &GlobalRandom.generator)
-                let cfg = ["arch": "custom", "input": String(input), "trunk_features": String(h!),
-                           "grouping": grouping.descriptionString, "latent_units": String(n),
-                           "latent_groups": grouping.sizes.map(String.init).joined(separator: ","),
-                           "prior_graph": p.prior.graph.name]
-                return try DiscreteVAE(encoder: enc, decoder: decoder, prior: p.prior, grouping: grouping,
-                                       inputSize: input, config: cfg)
+            let h = try o.optionalInt("trunk_features")
+            let vae = try modelOp(args) {
+                try DiscreteVAE(trunk: trunk, decoder: decoder, prior: p.prior, grouping: grouping, input: input,
+                                trunkFeatures: h, generator: &GlobalRandom.generator)
             }
             return .object(VAEBox(vae, prior: p))
         }
@@ -348,7 +291,8 @@ extension QV {
             Evaluates model on binarized images x [n, 784] in evaluation mode (restored afterwards),
             with hard latents, in chunks (memory stays bounded):
               ll, ll_se   test log-likelihood L_K (K = k importance samples) and its standard error over
-                          the images; log Z = logz (default: estimated now with p:logz{}, AIS 1000 × 1000)
+                          the images; log Z = logz (default: estimated now by AIS 1000 × 1000, as p:logz{}
+                          but not cached: an evaluation changes no state)
               elbo, recon, logq, energy, kl   single-sample ELBO and its parts (hard z)
               active      active units: posterior-mean variance over x above threshold (Fig. 5)
               variances   that variance per unit, a Tensor [N]
@@ -357,29 +301,21 @@ extension QV {
             """) { args in
             try args.expectAtMost(3)
             let v = try args.object(1, VAEBox.self, "model")
-            let x = try images(args, 2, v.vae)
+            let x = try args.tensor(2, "x")
             let o = try args.options(3, allowed: ["k", "logz", "logz_err", "batch", "threshold"])
-            let k = try positiveOption(args, o, "k", default: 1000, max: 10_000_000)
-            let batch = try positiveOption(args, o, "batch", default: 500, max: 10_000_000)
+            let k = try o.int("k", default: 1000), batch = try o.int("batch", default: 500)
             let threshold = try o.number("threshold", default: 0.01)
-            guard threshold.isFinite, threshold >= 0 else { throw args.optionError("threshold", "must be finite and >= 0") }
-            var logz = try o.optionalNumber("logz"), err = try o.number("logz_err", default: 0)
-            if let z = logz, !z.isFinite { throw args.optionError("logz", "must be finite, got \(fmtNum(z))") }
-            guard err.isFinite, err >= 0 else { throw args.optionError("logz_err", "must be finite and >= 0") }
-            return try modelOp(args) {
-                if logz == nil {
-                    let e = try v.vae.prior.estimateLogZ(generator: &GlobalRandom.generator)
-                    logz = e.logZ; err = e.error
-                }
-                let ll = try v.vae.logLikelihood(x, k: k, logZ: (logz!, err), generator: &GlobalRandom.generator)
-                let r = try v.vae.evaluate(x: x, logZ: logz!, threshold: threshold, batchSize: batch, generator: &GlobalRandom.generator)
-                let mt = r.metrics
-                return .table(["ll": .number(ll.mean), "ll_se": .number(ll.standardError), "logz": .number(logz!),
-                               "logz_err": .number(err), "elbo": .number(mt.elbo), "recon": .number(mt.recon),
-                               "logq": .number(mt.logQ), "energy": .number(mt.energy), "kl": .number(mt.kl),
-                               "active": .int(r.active), "variances": .object(Tensor(r.variances.map { Float($0) })),
-                               "n": .int(x.shape[0]), "k": .int(k)])
+            let logz = try o.optionalNumber("logz"), err = try o.number("logz_err", default: 0)
+            let r = try modelOp(args, positions: ["x": 2], renamed: ["logZ": "logz", "logZError": "logz_err", "batchSize": "batch"]) {
+                try v.vae.evaluate(x, k: k, logZ: logz.map { ($0, err) }, threshold: threshold, batchSize: batch,
+                                   generator: &GlobalRandom.generator)
             }
+            let ll = r.logLikelihood, mt = r.set.metrics
+            return .table(["ll": .number(ll.mean), "ll_se": .number(ll.standardError), "logz": .number(r.logZ),
+                           "logz_err": .number(r.logZError), "elbo": .number(mt.elbo), "recon": .number(mt.recon),
+                           "logq": .number(mt.logQ), "energy": .number(mt.energy), "kl": .number(mt.kl),
+                           "active": .int(r.set.active), "variances": .object(Tensor(r.set.variances.map { Float($0) })),
+                           "n": .int(r.count), "k": .int(k)])
         }
     }
 }

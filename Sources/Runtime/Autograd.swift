@@ -17,7 +17,7 @@ final class GradNode {
 
     func apply(_ g: Tensor) throws -> [Tensor?] {
         guard let fn else {
-            throw TensorError("backward: the graph through '\(name)' was already freed by an earlier backward(); pass retainGraph: true to backward twice")
+            throw TensorError("backward: the graph through '\(name)' was already freed by an earlier backward; to run backward through it twice, retain the graph in the first backward")
         }
         return try fn(g)
     }

@@ -287,7 +287,7 @@ extension Tensor {
 extension Tensor {
     private func checkInPlace(_ op: String) throws {
         guard !(GradMode.isEnabled && requiresGrad) else {
-            throw TensorError("\(op): in-place operation on a tensor that requires grad; use noGrad")
+            throw TensorError("\(op): in-place operation on a tensor that requires grad; do it with gradient recording off (no-grad mode) or on a detached tensor")
         }
         guard !zip(shape, strides).contains(where: { $0.0 > 1 && $0.1 == 0 }) else {
             throw TensorError("\(op): in-place operation on an expanded tensor")

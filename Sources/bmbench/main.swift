@@ -79,10 +79,10 @@ if what == "pimc" || what == "all" {
         let prior = try QuantumPrior(graph: chimera, gamma: [0.5], slices: m, sweeps: 10, burnIn: 10,
                                      weightScale: 0.1, generator: &g)
         prior.exactUnits = 0
-        try prior.logZ().backward()
+        try prior.logZ(negativePhase: try prior.drawNegativePhase()).backward()
         _ = try time("QuantumPrior C(6,6,4) logZ negative phase + bwd, Γ = 0.5, M = \(m), 1000 chains × 10 sweeps", repeats: repeats) {
             prior.bias.grad = nil; prior.weights.grad = nil
-            try prior.logZ().backward(); return ""
+            try prior.logZ(negativePhase: try prior.drawNegativePhase()).backward(); return ""
         }
     }
 }
@@ -136,10 +136,10 @@ if what == "prior" || what == "all" {
             zeta.grad = nil; prior.bias.grad = nil; prior.weights.grad = nil
             try prior.energy(zeta).sum().backward(); return ""
         }
-        _ = try prior.logZ()  // chains initialized (burn-in) outside the timing
+        _ = try prior.drawNegativePhase()  // chains initialized (burn-in) outside the timing
         let tz = try time("  \(label) [\(path)] logZ negative phase + bwd (1000 chains × 10 sweeps)", repeats: reps) {
             prior.bias.grad = nil; prior.weights.grad = nil
-            try prior.logZ().backward(); return ""
+            try prior.logZ(negativePhase: prior.drawNegativePhase()).backward(); return ""
         }
         print("  -> \(label): \(f(te * 1e3, 3)) ms energy + \(f(tz * 1e3, 3)) ms logZ = \(f((te + tz) * 1e3, 3)) ms per step")
     }
@@ -157,11 +157,11 @@ if what == "prior" || what == "all" {
         var g = Generator(seed: 9)
         let prior = try BoltzmannPrior(graph: chimera, biasInit: 0, weightScale: 0.1, generator: &g)
         let x = try Tensor.rand([100, 784], generator: &g), w1 = try Tensor.rand([784, 512], generator: &g)
-        _ = try prior.logZ()
+        _ = try prior.drawNegativePhase()
         _ = try time("  chimera logZ negative phase + bwd right after a 100×784×512 sgemm", repeats: reps) {
             _ = try Tensor.noGrad { try x.mm(w1) }
             prior.bias.grad = nil; prior.weights.grad = nil
-            try prior.logZ().backward(); return ""
+            try prior.logZ(negativePhase: prior.drawNegativePhase()).backward(); return ""
         }
         _ = try time("  (the sgemm alone)", repeats: reps) { _ = try Tensor.noGrad { try x.mm(w1) }; return "" }
     }
@@ -215,7 +215,7 @@ if what == "step" {
         let (label, graph) = name == "full" ? ("full K(144,144)", try Graph.fullBipartite(144, 144)) : ("chimera C(6,6,4)", chimera)
         var pg = Generator(seed: 7)
         let prior = try BoltzmannPrior(graph: graph, biasInit: 0, weightScale: 0.1, generator: &pg)
-        _ = try prior.logZ()
+        _ = try prior.drawNegativePhase()
         var part: [String: [Double]] = [:], total: [String: [Double]] = [:], gemm: [String: [Double]] = [:]
         var ratio: [String: [Double]] = [:]
         for it in 0..<(reps + 1) {
@@ -236,7 +236,7 @@ if what == "step" {
                 if action == "sparse" { BlockGibbsSampler.denseThreshold = 2 }
                 defer { BlockGibbsSampler.denseThreshold = savedDense }
                 prior.bias.grad = nil; prior.weights.grad = nil
-                try prior.logZ().backward()
+                try prior.logZ(negativePhase: prior.drawNegativePhase()).backward()
                 if action == "nt1" { BLASKernels.setThreads(blasThreads) }
                 let t3 = now()
                 if it == 0 { continue }   // warm-up round

@@ -240,7 +240,7 @@ final class QuantumPriorTests: XCTestCase {
         let B = 50, n = bm.units
         let zv = (0..<(B * n)).map { _ in g.uniform() }
         let zeta = try Tensor(zv, shape: [B, n])
-        let lz = try p.logZ()
+        let lz = try p.logZ(negativePhase: try p.drawNegativePhase())
         XCTAssertEqual(Double(try lz.item()), ed, accuracy: 1e-4)
         XCTAssertEqual(p.stats["logZ_source"], 1)
         let loss = try p.energy(zeta).mean() + lz
@@ -286,7 +286,7 @@ final class QuantumPriorTests: XCTestCase {
         let (p, bm) = try prior(gamma: 0, seed: 34, slices: 4)
         p.negativeSamples = 4000
         let exact = try ExactSampler.moments(bm)
-        let lz = try p.logZ()
+        let lz = try p.logZ(negativePhase: try p.drawNegativePhase())
         XCTAssertEqual(Double(try lz.item()), exact.logZ, accuracy: 1e-4)
         try lz.backward()
         let gb = p.bias.grad!.toArray()
@@ -337,12 +337,12 @@ final class QuantumPriorStateTests: XCTestCase {
         p.negativeSamples = 64
         var ge = Generator(seed: 2)
         _ = try p.estimateLogZ(chains: 32, temperatures: 20, generator: &ge)
-        try p.logZ().backward()
+        try p.logZ(negativePhase: try p.drawNegativePhase()).backward()
         let saved = Dictionary(uniqueKeysWithValues: p.stateDict().map { ($0.0, $0.1.clone()) })
         XCTAssertEqual(Set(saved.keys), ["bias", "weights", "pimc_chains", "pimc_chains_valid", "logz_cache", "rng"])
         func step() throws -> ([Float], Float) {
             p.bias.grad = nil; p.weights.grad = nil
-            let lz = try p.logZ()
+            let lz = try p.logZ(negativePhase: try p.drawNegativePhase())
             try lz.backward()
             return (p.bias.grad!.toArray() + p.weights.grad!.toArray(), try lz.item())
         }

@@ -83,7 +83,13 @@ test("qv.prior.quantum: Q-ELBO prior in a VAE", function()
   expect.type(p, "qv.Prior")
   expect.eq(p.kind, "quantum")
   expect.match(tostring(p), "quantum Γ 0.5")
-  local lz = p:logz_tensor()
+  expect.error(function() p:logz_tensor() end, "negative_phase: is required")
+  local ph = p:negative_phase()
+  expect.type(ph, "qv.NegativePhase")
+  expect.eq(ph.samples, 200)
+  expect.truthy(ph.stats.sigma_x < 0)
+  expect.error(function() p:negative_phase{beta_eff_rate = 0.1} end, "does not track β_eff")
+  local lz = p:logz_tensor(ph)
   local exact = qv.quantum.exact(p:machine(), {gamma = 0.5}).logz
   expect.near(lz:item(), exact, 1e-4)
   expect.near((p:logz()), exact, 1e-6)
@@ -94,7 +100,7 @@ test("qv.prior.quantum: Q-ELBO prior in a VAE", function()
   expect.eq(s:size(), {5, 8})
   local m = qv.vae.dense{prior = p, grouping = "bipartite", encoder_hidden = {16}, decoder_hidden = {16}}
   local x = qv.rand(4, 784):bernoulli()
-  local out = m:loss(x)
+  local out = m:loss(x, {negative_phase = p:negative_phase()})
   out.loss:backward()
   expect.truthy(m:named_parameters()["prior.bias"].grad)
 end)
@@ -125,14 +131,13 @@ test("per-unit Γ, samples setting, and β_eff tracking with the SQA emulator", 
   expect.eq(p.samples, 64)
   p.samples = 32
   expect.eq(p.samples, 32)
-  expect.error(function() p.beta_eff = 2 end, "quantum prior has β_eff 1")
   expect.error(function() p:logz{method = "pa"} end, "bad option 'method'")
   -- a classical prior whose negative phase comes from the SQA emulator, tracking β_eff (Eq. C3)
   local root = qv.root or "."
   local sqa = qv.sampler.sqa{schedule = root .. "/docs/schedules/example_schedule.csv", temperature = 2,
                              freeze_out = 0.8, steps = 10, slices = 4}
   local c = qv.prior.new(g, {sampler = sqa, samples = 64, weight_scale = 0.5, beta_eff_rate = 0.01})
-  for _ = 1, 3 do c:logz_tensor() end
+  for _ = 1, 3 do c:logz_tensor(c:negative_phase()) end
   expect.truthy(c.beta_eff ~= 1, "beta_eff moved")
 end)
 

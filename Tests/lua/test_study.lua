@@ -1,5 +1,6 @@
--- scripts/lib/study.lua: the pure helpers of scripts/studies/*.lua, and one
--- study run end to end against a stub train.lua (no training).
+-- scripts/lib/study.lua: the pure helpers of scripts/studies/*.lua, a
+-- study end to end against a stub trainer, and one with real (tiny)
+-- training runs in this process: a killed run resumes.
 local study = require "study"
 local runlog = require "runlog"
 
@@ -15,22 +16,9 @@ test("lists and seeds", function()
   expect.eq(s, nil); expect.match(err, "'x' is not an integer")
 end)
 
-test("train.lua argument vectors: sorted, dashed, flags, floats, extra words", function()
-  local argv = study.train_argv({prior = "chimera", eval_k = 100, seed = 2, resume = true, paper = false,
-                                 h_noise = 0.05, data = nil, lr = 3e-3}, {"--chains", "200"})
-  expect.eq(argv, {"--eval-k", "100", "--h-noise", "0.05", "--lr", "0.003", "--prior", "chimera",
-                   "--resume", "--seed", "2", "--chains", "200"})
+test("--train-args words", function()
   expect.eq(study.words("  --chains 200\t--batch-size 50 "), {"--chains", "200", "--batch-size", "50"})
   expect.eq(study.words(nil), {})
-end)
-
-test("shell quoting", function()
-  expect.eq(study.shell_quote("runs/a-b_c.1"), "runs/a-b_c.1")
-  expect.eq(study.shell_quote("a b"), "'a b'")
-  expect.eq(study.shell_quote("it's"), "'it'\\''s'")
-  expect.eq(study.shell_quote(""), "''")
-  expect.eq(study.command_line{"qvlua", "scripts/train.lua", "--out", "my runs/x"},
-            "qvlua scripts/train.lua --out 'my runs/x'")
 end)
 
 test("the running interpreter's path", function()
@@ -46,45 +34,14 @@ test("the running interpreter's path", function()
   expect.truthy(qv.exists(study.interpreter(arg, qv.root)) or not study.interpreter(arg, qv.root):find("/"))
 end)
 
-test("supported options from a usage text", function()
-  local help = [[
-usage: qvlua scripts/train.lua [options]
-
-options:
-  --dataset fmnist|mnist   dataset (default: fmnist)
-  --prior bernoulli|chimera|pegasus|rbm|FILE
-                           prior connectivity
-  --eval-k INT             importance samples (default: 1000)
-  --resume                 continue
-  --help                   show this help and exit]]
-  local set = study.help_options(help)
-  expect.eq(set, {dataset = true, prior = true, ["eval-k"] = true, resume = true, help = true})
-  expect.eq(study.unsupported({"--prior", "chimera", "--h-noise", "0.1", "--no-resume", "--j-noise", "0", "--h-noise", "1"}, set),
-            {"--h-noise", "--j-noise"})
-  expect.eq(study.unsupported({"--eval-k", "5"}, set), {})
-end)
-
-test("summary line parsing", function()
-  local r = study.parse_summary("test LL -95.12 ± 0.30 (log Z 123.456 ± 0.004)  ELBO -101.20  active units 97")
-  expect.eq(r, {ll = -95.12, ll_err = 0.30, logz = 123.456, logz_err = 0.004, elbo = -101.2, active = 97})
-  r = study.parse_summary("test LL nan ± nan (log Z inf ± 0.000)  ELBO -nan  active units 0")
-  expect.truthy(r.ll ~= r.ll); expect.eq(r.logz, math.huge); expect.truthy(r.elbo ~= r.elbo); expect.eq(r.active, 0)
-  expect.eq(study.parse_summary("  valid ELBO -120.00  active units 40  (3.0 s train)"), nil)
-  expect.eq(study.parse_summary(nil), nil)
-  local lines = {"qvlua 0.1  mnist  prior chimera", "  test LL -99.00 ± 1.00 (log Z 1.000 ± 0.100)  ELBO -100.00  active units 5",
-                 "", "mnist on 100 test images, K = 100",
-                 "test LL -90.50 ± 0.25 (log Z 2.500 ± 0.010)  ELBO -92.00  active units 44", "wrote runs/x/{...}"}
-  expect.eq(study.find_summary(lines).ll, -90.5)
-  expect.eq(study.find_summary({"nothing"}), nil)
-end)
-
-test("flat JSON summaries", function()
-  local t = study.parse_flat_json('{"test_ll": -90.5, "test_ll_se": 0.25, "prior": "chimera", "note": "a, \\"b\\"}",' ..
-                                  ' "beta_eff": null, "ok": true, "active_units": 44}\n')
-  expect.eq(t, {test_ll = -90.5, test_ll_se = 0.25, prior = "chimera", note = 'a, "b"}', ok = true, active_units = 44})
-  expect.eq(study.parse_flat_json("not json"), nil)
-  expect.eq(study.parse_flat_json(nil), nil)
-  expect.eq(study.parse_flat_json("{}"), {})
+test("a run's numbers from trainer results", function()
+  local r = study.results_of({final = {ll = -90, ll_se = 0.3, logz = 12, logz_err = 0.4, elbo = -95, active = 40},
+                             rows = {{epoch = 1, seconds = 2, valid_elbo = -99, beta_eff = 1},
+                                     {epoch = 2, seconds = 3, valid_elbo = -97, beta_eff = 0.9, active_units = 41}}})
+  expect.eq(r.ll, -90); expect.near(r.ll_err, 0.5); expect.eq(r.elbo, -95); expect.eq(r.active, 40)
+  expect.eq(r.epochs_done, 2); expect.eq(r.train_seconds, 5); expect.eq(r.valid_elbo, -97); expect.eq(r.beta_eff, 0.9)
+  local none, err = study.results_of({rows = {}})
+  expect.eq(none, nil); expect.match(err, "no final evaluation")
 end)
 
 test("mean and standard error", function()
@@ -153,77 +110,94 @@ test("MNIST default directory beside the project root", function()
   expect.eq(study.default_data("fmnist", "/work/wt", function() return true end), nil)
 end)
 
--- A stub train.lua: knows a few options, writes log.csv, prints a summary
--- line whose LL depends on the prior; fails for --prior broken.
-local STUB = [[
-local o = {}
-local i = 1
-while i <= #arg do
-  local a = arg[i]
-  if a == "--help" then
-    print("usage: stub\n\noptions:\n  --dataset X\n  --data DIR\n  --network X\n  --epochs INT\n  --eval-k INT\n" ..
-          "  --eval-n INT\n  --out DIR\n  --prior P\n  --seed INT\n  --chains INT")
-    os.exit(0)
-  end
-  o[a:sub(3)] = arg[i + 1]; i = i + 2
+--- A stub trainer: an LL that depends on the prior and the seed; fails
+--- for prior "broken"; counts its calls.
+local calls = 0
+local function stub_train(o)
+  calls = calls + 1
+  if o.prior == "broken" then error("stub: broken prior", 0) end
+  local ll = ({bernoulli = -100, chimera = -95})[o.prior] - o.seed
+  o.echo("epoch 2/2")
+  return {final = {ll = ll, ll_se = 0.3, logz = 12, logz_err = 0.01, elbo = ll - 3, active = 40 - o.seed},
+          rows = {{epoch = 1, valid_elbo = ll - 5, beta_eff = 1, seconds = 0.5},
+                  {epoch = 2, valid_elbo = ll - 5, beta_eff = 1, seconds = 0.5}}}
 end
-if o.prior == "broken" then io.stderr:write("stub: broken prior\n"); os.exit(3) end
-qv.mkdir(o.out)
-local f = assert(io.open(o.out .. "/log.csv", "w"))
-f:write("epoch,valid_elbo,test_ll,active_units,beta_eff,seconds\n")
-local ll = ({bernoulli = -100, chimera = -95})[o.prior] - tonumber(o.seed)
-for e = 1, tonumber(o.epochs) do
-  f:write(("%d,%g,%s,%d,1,0.5\n"):format(e, ll - 5, e == tonumber(o.epochs) and tostring(ll) or "", 40))
-  print(("epoch %d/%s"):format(e, o.epochs))
-end
-f:close()
-print(("test LL %.2f ± 0.30 (log Z 12.000 ± 0.010)  ELBO %.2f  active units %d"):format(ll, ll - 3, 40 - tonumber(o.seed)))
-]]
 
-test("a study end to end against a stub train.lua: stream, parse, reuse, report", function()
+test("a study end to end against a stub trainer: conditions, seeds, options, report", function()
   local dir = os.tmpname()
   os.remove(dir)
   qv.mkdir(dir)
-  local stub = dir .. "/stub_train.lua"
-  local f = assert(io.open(stub, "w")); f:write(STUB); f:close()
   local o = {dataset = "fmnist", network = "dense", epochs = 2, seeds = "2", eval_k = 10, eval_n = 10,
-             out = dir .. "/study", train_args = "--chains 7", rerun = false, dry_run = false}
+             out = dir .. "/study", train_args = "--chains 7 --no-quiet", rerun = false, dry_run = false}
   local printed = {}
   local function echo(line) printed[#printed + 1] = line end
-  local s = study.new(o, {name = "stubby", train_script = stub, echo = echo})
+  local seen = {}
+  local s = study.new(o, {name = "stubby", echo = echo, train = function(opts)
+    seen[#seen + 1] = opts
+    return stub_train(opts)
+  end})
   s:condition("bernoulli", {prior = "bernoulli"})
   s:condition("chimera", {prior = "chimera"})
   local ok, err = pcall(function()
     local rows, results = s:run()
     expect.eq(#results, 4)
     for _, r in ipairs(results) do expect.truthy(r.ok, r.error) end
+    expect.eq(seen[1].chains, 7)                   -- --train-args, parsed by the trainer's parser
+    expect.eq(seen[1].quiet, false)
+    expect.eq(seen[1].eval_k, 10); expect.eq(seen[1].seed, 1); expect.eq(seen[3].seed, 2)
+    expect.eq(seen[2].out, dir .. "/study/chimera-s1")
     expect.eq(rows[1].condition, "bernoulli"); expect.near(rows[1].ll, -101.5); expect.near(rows[1].ll_se, 0.5)
     expect.near(rows[2].ll, -96.5); expect.near(rows[2].active, 38.5); expect.eq(rows[2].valid_elbo, -101.5)
-    expect.eq(results[1].source, "summary line")
-    expect.eq(study.read_file(dir .. "/study/bernoulli-s1/output.txt"):match("epoch 2/2") ~= nil, true)
+    expect.truthy(study.read_file(dir .. "/study/bernoulli-s1/output.txt"):find("epoch 2/2", 1, true))
+    local found = false
+    for _, l in ipairs(printed) do if l == "[chimera s2] epoch 2/2" then found = true end end
+    expect.truthy(found, "prefixed output")
     expect.eq(s:report(rows, {expected = {"bernoulli", "chimera"}}), 0)
     local csv = runlog.read_csv(dir .. "/study/stubby.csv")
     expect.eq(#csv, 2); expect.near(csv[2].test_ll, -96.5); expect.eq(csv[2].se_kind, "seeds")
     expect.eq(#runlog.read_csv(dir .. "/study/stubby-runs.csv"), 4)
     expect.truthy(qv.exists(dir .. "/study/stubby.png"))
-    -- a second study over the same directory reuses the finished runs
-    printed = {}
-    local s2 = study.new(o, {name = "stubby", train_script = stub, echo = echo})
-    s2.conditions = s.conditions
-    local rows2, results2 = s2:run()
-    expect.eq(#results2, 4)
-    expect.near(rows2[1].ll, -101.5)
-    local reused = 0
-    for _, l in ipairs(printed) do if l:find("finished run found", 1, true) then reused = reused + 1 end end
-    expect.eq(reused, 4)
     -- a failing run is recorded, not fatal
-    local s3 = study.new(o, {name = "stubby3", train_script = stub, echo = echo})
+    local s3 = study.new(o, {name = "stubby3", echo = echo, train = stub_train})
     s3:condition("broken", {prior = "broken"})
     local rows3, results3 = s3:run()
-    expect.eq(results3[1].ok, false); expect.match(results3[1].error, "exit status 3")
+    expect.eq(results3[1].ok, false); expect.match(results3[1].error, "stub: broken prior")
     expect.eq(rows3[1].n, 0)
     expect.eq(s3:report(rows3), 2)
   end)
-  os.execute("rm -rf " .. study.shell_quote(dir))
+  os.execute("rm -rf '" .. dir .. "'")
   if not ok then error(err, 0) end
+end)
+
+test("a study's runs train in this process; a killed run resumes, a finished one is reused", function()
+  local mnist = study.default_data("mnist")
+  if not mnist then print("    (skipped: no MNIST)"); return end
+  local dir = os.tmpname()
+  os.remove(dir)
+  local o = {dataset = "mnist", data = mnist, network = "dense", epochs = 2, seeds = "1", eval_k = 5, eval_n = 10,
+             out = dir, rerun = false, dry_run = false,
+             train_args = "--train-n 100 --batch-size 50 --chains 20 --valid-n 20 --logz-chains 10 --logz-temperatures 10"}
+  local printed = {}
+  local function echo(line) printed[#printed + 1] = line end
+  local s = study.new(o, {name = "tiny", echo = echo})
+  -- the first attempt is "killed" after its first epoch's checkpoint
+  s:condition("chimera", {prior = "chimera", on_checkpoint = function(run)
+    if run.epoch_done == 1 then error("interrupted", 0) end
+  end})
+  local ok, err = pcall(s.run, s)
+  expect.falsy(ok); expect.match(tostring(err), "interrupted")
+  expect.truthy(qv.exists(dir .. "/chimera-s1/checkpoint.safetensors"))
+  s.conditions[1].options.on_checkpoint = nil
+  printed = {}
+  local rows, results = s:run()
+  expect.truthy(results[1].ok, results[1].error)
+  expect.eq(results[1].epochs_done, 2)
+  local text = table.concat(printed, "\n")
+  expect.match(text, "%[chimera s1%] resuming .* at epoch 1")
+  expect.truthy(rows[1].ll < 0)
+  printed = {}
+  local _, again = s:run()
+  expect.eq(again[1].ll, results[1].ll)
+  expect.match(table.concat(printed, "\n"), "finished run found")
+  os.execute("rm -rf '" .. dir .. "'")
 end)

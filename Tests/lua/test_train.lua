@@ -159,7 +159,7 @@ local function check_resume(name, opts, epochs)
   end
   expect.truthy(n > 20)
   for _, f in ipairs{"samples.png", "recon.png", "curves.png", "log.csv", "summary.json"} do expect.truthy(qv.exists(B .. "/" .. f), f) end
-  local js = study.parse_flat_json(read(B .. "/summary.json"))
+  local js = require("json").decode(read(B .. "/summary.json"))
   expect.eq(string.format("%.2f", js.test_ll), sum_a:match("test LL (%-?[%d.]+)"), name .. ": summary.json test_ll")
   expect.eq(js.active_units, tonumber(sum_a:match("active units (%d+)")))
   return A

@@ -65,7 +65,7 @@ test("prior:logz agrees with the exact value; machine, sample, energy", function
   expect.truthy(big.bias.grad:equal(zz:sum(1)))
   -- log Z tensor: gradient is minus the model's means (negative phase)
   big.bias.grad = nil
-  big:logz_tensor():backward()
+  big:logz_tensor(big:negative_phase()):backward()
   expect.eq(big.bias.grad:size(), {72})
   expect.truthy(big.bias.grad:max():item() <= 0)
 end)
@@ -92,16 +92,24 @@ test("beta_eff_rate: every negative phase from an annealer moves beta_eff to the
   local p = qv.prior.new(qv.graph.chimera(2, 2, 4), {weight_scale = 1, bias = 0.5, samples = 500,
                                                      sampler = qv.sampler.annealer{beta_eff = 0.5}, beta_eff_rate = 0.02})
   expect.eq(p.beta_eff, 1)
-  for _ = 1, 100 do p:logz_tensor() end
+  local ph
+  for _ = 1, 100 do ph = p:negative_phase() end
   expect.near(p.beta_eff, 0.5, 0.05)
+  expect.eq(ph.beta_eff, p.beta_eff)
+  expect.truthy(ph.drawn_at_beta_eff ~= ph.beta_eff)
   local b = p.beta_eff
-  qv.no_grad(function() p:logz_tensor() end)      -- no negative phase, no update
+  p:logz_tensor(ph):backward()                       -- the loss side changes nothing
+  qv.no_grad(function() p:logz_tensor() end)
   expect.eq(p.beta_eff, b)
   expect.near(p.stats.beta_eff, b, 1e-6)
+  -- an explicit rate overrides the prior's; 0 means no update
+  p:negative_phase{beta_eff_rate = 0}
+  expect.eq(p.beta_eff, b)
   -- without a rate, beta_eff stays put
   local q = qv.prior.new(qv.graph.chimera(2, 2, 4), {sampler = qv.sampler.annealer{beta_eff = 0.5}})
-  for _ = 1, 5 do q:logz_tensor() end
+  for _ = 1, 5 do q:negative_phase() end
   expect.eq(q.beta_eff, 1)
+  expect.error(function() q:negative_phase{beta_eff_rate = -1} end, "bad option 'beta_eff_rate'")
 end)
 
 test("qv.vae.dense: loss parts, backward into every parameter, K and D", function()
@@ -116,7 +124,7 @@ test("qv.vae.dense: loss parts, backward into every parameter, K and D", functio
   expect.eq(m.config.encoder_hidden, "64")
   expect.match(tostring(m), "^qv.VAE dense 784%-64 | 32%-64%-784")
   local x = images(6)
-  local out = m:loss(x, {k = 2, d = 3, kl = 0.5, tau = 0.2})
+  local out = m:loss(x, {k = 2, d = 3, kl = 0.5, tau = 0.2, negative_phase = p:negative_phase()})
   expect.type(out.loss, "qv.Tensor")
   expect.eq(out.loss:dim(), 0)
   expect.near(out.bound, -out.loss:item(), 1e-5)
@@ -137,6 +145,9 @@ test("qv.vae.dense: loss parts, backward into every parameter, K and D", functio
   expect.error(function() m:loss(x, {k = 0}) end, "bad option 'k'")
   expect.error(function() m:loss(x, {tau = 0}) end, "bad option 'tau'")
   expect.error(function() m:loss(x, {beta = 1}) end, "unknown option 'beta'")
+  expect.error(function() m:loss(x) end, "bad option 'negative_phase' to 'qv.VAE:loss' (is required")
+  expect.error(function() m:loss(x, {kl = -1}) end, "bad option 'kl'")
+  qv.no_grad(function() m:loss(x) end)              -- no gradient, no phase needed
   expect.error(function() qv.vae.dense{} end, "prior is required")
   expect.error(function() qv.vae.dense{prior = qv.prior.new(qv.graph.bernoulli(8)), grouping = "chains"} end,
                "no grouping")
@@ -150,7 +161,8 @@ test("a few Adam steps lower the loss", function()
   local opt = qv.optim.adam(m:parameters(), {lr = 3e-3})
   local first, last
   for i = 1, 25 do
-    local out = m:loss(x)
+    local ph = p:negative_phase()
+    local out = m:loss(x, {negative_phase = ph})
     opt:zero_grad(); out.loss:backward(); opt:step()
     p:clamp{weights = 1}
     first = first or out.loss:item()
@@ -168,7 +180,8 @@ test("state round trip restores a model exactly, prior chains and stream include
   local a = make()
   local x = images(4)
   local opt = qv.optim.adam(a:parameters(), {lr = 1e-2})
-  for _ = 1, 3 do local o = a:loss(x); opt:zero_grad(); o.loss:backward(); opt:step() end
+  local function loss(m) return m:loss(x, {negative_phase = m.prior:negative_phase()}) end
+  for _ = 1, 3 do local o = loss(a); opt:zero_grad(); o.loss:backward(); opt:step() end
   local path = os.tmpname()
   local state = a:state()
   expect.truthy(state["prior.chains"] and state["prior.rng"] and state["prior.logz_cache"])
@@ -182,9 +195,9 @@ test("state round trip restores a model exactly, prior chains and stream include
   for name, t in pairs(a:named_parameters()) do expect.truthy(t:equal(b:named_parameters()[name]), name) end
   a:zero_grad()
   qv.set_rng_state(rng)
-  local la = a:loss(x); la.loss:backward()
+  local la = loss(a); la.loss:backward()
   qv.set_rng_state(rng)
-  local lb = b:loss(x); lb.loss:backward()
+  local lb = loss(b); lb.loss:backward()
   expect.eq(la.loss:item(), lb.loss:item())
   expect.truthy(a.prior.weights.grad:equal(b.prior.weights.grad), "negative phase differs")
   -- strict loading names the tensor
@@ -266,8 +279,9 @@ test("custom grouping and from_config", function()
   expect.eq(r.config, m.config)
   expect.eq(r:parameter_names(), m:parameter_names())
   r:load_state(m:state())
-  qv.seed(1); local a = m:loss(images(2)).loss:item()
-  qv.seed(1); local b = r:loss(images(2)).loss:item()
+  local function value(model) return qv.no_grad(function() return model:loss(images(2)).loss:item() end) end
+  qv.seed(1); local a = value(m)
+  qv.seed(1); local b = value(r)
   expect.eq(a, b)
   expect.error(function() qv.vae.dense{prior = p, grouping = {odd}} end, "cover")
   expect.error(function() qv.vae.from_config(m.config, qv.prior.new(qv.graph.chimera(1, 1, 4))) end, "prior")
@@ -335,14 +349,14 @@ test("qv.vae.new builds a VAE from qv.nn networks", function()
   expect.eq(m.config.arch, "custom")
   expect.eq(m.config.trunk_features, "48")
   expect.truthy(rawequal(m.decoder[1].weight, dec[1].weight), "the model uses the given layers")
-  local out = m:loss(images(4), {k = 2})
+  local out = m:loss(images(4), {k = 2, negative_phase = p:negative_phase()})
   out.loss:backward()
   expect.truthy(trunk[1].weight.grad)
   expect.truthy(m:named_parameters()["encoder.heads.1.weight"])
   expect.error(function() qv.vae.new{trunk = trunk, decoder = dec, prior = p, trunk_features = 10} end, "trunk_features")
-  expect.error(function() qv.vae.new{trunk = trunk, decoder = qv.nn.linear(32, 10), prior = p} end, "decoder must map")
+  expect.error(function() qv.vae.new{trunk = trunk, decoder = qv.nn.linear(32, 10), prior = p} end, "bad option 'decoder' to 'qv.vae.new' (must map latents")
   expect.error(function() qv.vae.new{trunk = qv.nn.linear(10, 5), decoder = dec, prior = p} end, "trunk")
-  expect.error(function() qv.vae.from_config(m.config, p) end, "qv.vae.new")
+  expect.error(function() qv.vae.from_config(m.config, p) end, "bad argument #1 to 'qv.vae.from_config' (config: a VAE built from custom networks")
 end)
 
 test("every qv.prior, qv.vae and qv.nn function and method is documented", function()
@@ -397,11 +411,77 @@ test("a prior whose negative phase comes from a Lua sampler", function()
   local p = qv.prior.new(qv.graph.chimera(1, 1, 4), {sampler = s, samples = 40})
   expect.truthy(rawequal(p.sampler, s))
   local m = qv.vae.dense{prior = p, encoder_hidden = {16}, decoder_hidden = {16}}
-  local out = m:loss(images(3))
+  local ph = p:negative_phase()
+  expect.eq(calls, 1)
+  local out = m:loss(images(3), {negative_phase = ph})
   out.loss:backward()
   expect.eq(calls, 1)
   expect.eq(p.bias.grad:size(), {8})
   local bad = qv.prior.new(qv.graph.chimera(1, 1, 4), {sampler = qv.sampler.lua(function() return {} end)})
-  local mb = qv.vae.dense{prior = bad, encoder_hidden = {16}, decoder_hidden = {16}}
-  expect.error(function() mb:loss(images(2)).loss:backward() end, "must return a table of")
+  expect.error(function() bad:negative_phase() end, "must return a table of")
+end)
+
+test("p:sample(n, sampler) gives equally weighted samples (AIS, PA, a Lua sampler) matching enumeration", function()
+  qv.seed(2)
+  local p = qv.prior.exact(qv.graph.chimera(1, 1, 4), {weight_scale = 3, bias_scale = 1})
+  local ex = p:machine():exact()
+  local function worst(z)
+    local m, w = z:mean(1), 0
+    for l = 1, 8 do w = math.max(w, math.abs(m[l] - ex.means[l])) end
+    return w
+  end
+  local ais = qv.sampler.ais{temperatures = 10}
+  expect.truthy(worst(qv.tensor(ais:sample(p:machine(), 10000):totable())) > 0.08,
+                "the raw AIS samples are importance-weighted (a test that can fail)")
+  for _, s in ipairs{ais, qv.sampler.pa{temperatures = 20}} do
+    local z = p:sample(10000, s)
+    expect.eq(z:size(), {10000, 8})
+    expect.truthy(worst(z) < 0.04, tostring(s) .. ": " .. worst(z))
+  end
+  -- a Lua sampler's samples come back as they are (equally weighted)
+  local rows = {}
+  for i = 1, 4 do rows[i] = {1, 0, 1, 0, 1, 0, 1, 0} end
+  local z = p:sample(4, qv.sampler.lua(function(bm, n) return rows end))
+  expect.eq(z:totable(), rows)
+  expect.error(function() p:sample(3, qv.sampler.lua(function() return rows end)) end, "must return a table of 3 rows")
+end)
+
+test("a forward pass (loss with and without no_grad, evaluate) changes no prior state", function()
+  qv.seed(13)
+  local p = qv.prior.new(qv.graph.chimera(2, 2, 4), {samples = 32, beta_eff_rate = 0.01,
+                                                     sampler = qv.sampler.annealer{beta_eff = 0.5}})
+  local m = qv.vae.dense{prior = p, encoder_hidden = {16}, decoder_hidden = {16}}
+  local x = images(4)
+  local ph = p:negative_phase()
+  expect.type(ph, "qv.NegativePhase")
+  expect.match(tostring(ph), "^qv.NegativePhase: 32 samples, mean energy")
+  expect.eq(ph.samples, 32); expect.falsy(ph.exact)
+  expect.type(ph.mean_energy, "number")
+  expect.eq(ph.means:size(), {32}); expect.eq(ph.edge_means:size(), {p.graph.edges})
+  expect.eq(ph.beta_eff, p.beta_eff)
+  local function snapshot()
+    local st = {}
+    for k, t in pairs(p:state()) do st[k] = t:clone() end
+    local stats = {}
+    for k, v in pairs(p.stats) do stats[k] = v end
+    return st, stats, p.beta_eff
+  end
+  local st0, stats0, beta0 = snapshot()
+  local out = m:loss(x, {k = 2, negative_phase = ph})
+  out.loss:backward()
+  qv.no_grad(function() m:loss(x) end)
+  qv.vae.evaluate(m, x, {k = 3})
+  local st1, stats1, beta1 = snapshot()
+  expect.eq(beta1, beta0)
+  expect.eq(stats1, stats0)
+  for k, t in pairs(st0) do
+    if k ~= "bias" and k ~= "weights" then expect.truthy(t:equal(st1[k]), k .. " changed") end
+  end
+  -- a prior without couplings, or an exact one, has an exact phase and needs none
+  local b = qv.prior.new(qv.graph.bernoulli(8))
+  local eph = b:negative_phase()
+  expect.truthy(eph.exact); expect.eq(eph.samples, 0)
+  expect.truthy(eph.means:allclose(b.bias:neg():sigmoid(), 1e-6, 1e-6))
+  b:logz_tensor():backward()
+  expect.error(function() p:logz_tensor(eph) end, "bad argument #1 to 'qv.Prior:logz_tensor' (negative_phase: was drawn for")
 end)

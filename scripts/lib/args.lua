@@ -13,6 +13,9 @@
 --- the result (opts.batch_size). `--name=value` and `--name value` both work.
 --- A parser with `config = true` accepts `--config FILE.lua`: a Lua chunk
 --- returning a table of the same options, which the command line overrides.
+--- The chunk sees the whole environment (it may `require "schedule"`);
+--- options declared `scheduled = true` also take a function or a callable
+--- table there, and `type = "function"` options (hooks) a function only.
 
 local M = {}
 
@@ -55,8 +58,9 @@ function Parser:option(o)
   local name = assert(o[1], "option needs a name")
   local opt = {name = name, key = key_of(name), type = o.type or (o.choices and "string") or "string",
                choices = o.choices, default = o.default, help = o.help or "", min = o.min, max = o.max,
-               check = o.check, metavar = o.metavar, kind = "option"}
-  assert(TYPES[opt.type], "unknown option type " .. tostring(opt.type))
+               check = o.check, metavar = o.metavar, kind = "option", scheduled = o.scheduled,
+               accepts = o.accepts}
+  assert(TYPES[opt.type] or opt.type == "function", "unknown option type " .. tostring(opt.type))
   self.options[#self.options + 1] = opt
   self.by_key[opt.key] = opt
   return self
@@ -114,8 +118,23 @@ function Parser:usage()
 end
 
 --- Converts and checks one value for `opt`; returns value or nil, message.
+local function callable(x)
+  if type(x) == "function" then return true end
+  local mt = getmetatable(x)
+  return type(mt) == "table" and mt.__call ~= nil
+end
+
 local function convert(opt, raw, from)
   local v = raw
+  if opt.type == "function" then
+    if type(raw) == "function" then return raw end
+    if type(raw) == "string" then return nil, ("%s %s: a function, given in a --config file"):format(from, flag_of(opt.name)) end
+    return nil, ("%s %s: expected a function, got %s"):format(from, flag_of(opt.name), type(raw))
+  end
+  if opt.scheduled and type(raw) ~= "string" and type(raw) ~= "number" and (callable(raw) or type(raw) == "table") then
+    return raw
+  end
+  if opt.accepts and opt.accepts(raw) then return raw end
   if opt.kind == "flag" then
     if type(raw) ~= "boolean" then return nil, ("%s: '%s' expects true or false"):format(from, opt.name) end
     return raw
@@ -151,7 +170,7 @@ end
 
 --- Loads a config file: a Lua chunk returning a table of options.
 local function load_config(path)
-  local chunk, err = loadfile(path, "t", {math = math})
+  local chunk, err = loadfile(path, "t", setmetatable({}, {__index = _G}))
   if not chunk then return nil, "cannot load config " .. tostring(err) end
   local ok, t = pcall(chunk)
   if not ok then return nil, "error in config " .. path .. ": " .. tostring(t) end

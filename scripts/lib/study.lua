@@ -1,7 +1,8 @@
---- Notebook-style studies that drive scripts/train.lua as child processes:
---- build its command line, run it with its output streamed under a prefix,
---- read back its results, and summarize conditions × seeds as a table, a
---- CSV and a plot. Used by scripts/studies/*.lua.
+--- Notebook-style studies: conditions × seeds of training runs, each run
+--- through the training library (scripts/lib/trainer.lua) in this process,
+--- summarized as a table, a CSV and a plot. A run that was killed resumes
+--- from its checkpoint; a finished one is reused. Used by
+--- scripts/studies/*.lua.
 ---
 ---   local study = require "study"
 ---   local p = study.parser{name = "scripts/studies/x.lua", about = "...", out = "runs/x"}
@@ -14,8 +15,8 @@
 ---   local rows = s:run()          -- one aggregated row per condition
 ---   s:report(rows, {...})         -- table, OUT/x.csv, OUT/x-runs.csv, OUT/x.png
 ---
---- Everything except `Study:run` (which starts processes) is a pure function
---- of its arguments, tested in Tests/lua/test_study.lua.
+--- Everything except `Study:run` (which trains) is a pure function of its
+--- arguments, tested in Tests/lua/test_study.lua.
 
 local args = require "args"
 local runlog = require "runlog"
@@ -56,74 +57,11 @@ function M.seeds(s)
   return t
 end
 
---- Quotes a word for /bin/sh (only when it needs quoting).
-function M.shell_quote(s)
-  s = tostring(s)
-  if s ~= "" and not s:find("[^%w%-%./_=:,+@%%]") then return s end
-  return "'" .. s:gsub("'", "'\\''") .. "'"
-end
-
---- One shell command line from an array of words.
-function M.command_line(words)
-  local q = {}
-  for i, w in ipairs(words) do q[i] = M.shell_quote(w) end
-  return table.concat(q, " ")
-end
-
---- The argument vector for train.lua from an options table (keys with
---- underscores become --dashed-flags, sorted for a stable command line):
---- true → --flag, false/nil → left out, anything else → --key value.
---- `extra` (an array of words, e.g. from --train-args) is appended as is.
-function M.train_argv(options, extra)
-  local keys = {}
-  for k in pairs(options) do keys[#keys + 1] = k end
-  table.sort(keys)
-  local argv = {}
-  for _, k in ipairs(keys) do
-    local v = options[k]
-    local flag = "--" .. tostring(k):gsub("_", "-")
-    if v == true then argv[#argv + 1] = flag
-    elseif v ~= false and v ~= nil then
-      argv[#argv + 1] = flag
-      if type(v) == "number" and math.type(v) == "float" then
-        argv[#argv + 1] = ("%.10g"):format(v)
-      else
-        argv[#argv + 1] = tostring(v)
-      end
-    end
-  end
-  for _, w in ipairs(extra or {}) do argv[#argv + 1] = w end
-  return argv
-end
-
 --- Splits a --train-args string on white space (no quoting).
 function M.words(s)
   local t = {}
   for w in tostring(s or ""):gmatch("%S+") do t[#t + 1] = w end
   return t
-end
-
---- The option names (without "--") that a usage text lists.
-function M.help_options(text)
-  local set = {}
-  for line in (text or ""):gmatch("[^\n]+") do
-    local name = line:match("^%s+%-%-([%w][%w%-]*)")
-    if name then set[name] = true end
-  end
-  return set
-end
-
---- The --flags of `argv` that `supported` (a set from help_options) lacks.
-function M.unsupported(argv, supported)
-  local missing, seen = {}, {}
-  for _, w in ipairs(argv) do
-    local name = w:match("^%-%-([%w][%w%-]*)")
-    if name and not supported[name] and not supported[name:match("^no%-(.*)") or ""] and not seen[name] then
-      seen[name] = true
-      missing[#missing + 1] = "--" .. name
-    end
-  end
-  return missing
 end
 
 --- The qvlua executable running this script: the interpreter's path from
@@ -144,84 +82,6 @@ function M.interpreter(argt, root, exists)
   root = root or (qv and qv.root)
   if root then return root .. "/.build/release/qvlua" end
   return "qvlua"
-end
-
-local function number(s)
-  if s == nil then return nil end
-  local l = s:lower()
-  if l == "nan" or l == "-nan" then return 0 / 0 end
-  if l == "inf" or l == "+inf" then return math.huge end
-  if l == "-inf" then return -math.huge end
-  return tonumber(s)
-end
-
-local NUM = "([%+%-]?[%w%.]+)"
-
---- Parses train.lua's summary line ("test LL -95.12 ± 0.30 (log Z 123.456 ±
---- 0.004)  ELBO -101.20  active units 97"). Returns {ll, ll_err, logz,
---- logz_err, elbo, active} or nil. ll_err is the line's error bar (the
---- importance-sampling s.e. and log Z's error combined).
-function M.parse_summary(line)
-  if type(line) ~= "string" then return nil end
-  local ll, ll_err = line:match("test LL%s+" .. NUM .. "%s*±%s*" .. NUM)
-  if not ll then ll = line:match("test LL%s+" .. NUM) end
-  if not number(ll) then return nil end
-  local r = {ll = number(ll), ll_err = number(ll_err)}
-  local lz, lz_err = line:match("log Z%s+" .. NUM .. "%s*±%s*" .. NUM)
-  r.logz, r.logz_err = number(lz), number(lz_err)
-  r.elbo = number(line:match("ELBO%s+" .. NUM))
-  r.active = number(line:match("active units%s+" .. NUM))
-  return r
-end
-
---- The parsed summary from the last line of `lines` that has one.
-function M.find_summary(lines)
-  for i = #lines, 1, -1 do
-    local r = M.parse_summary(lines[i])
-    if r then return r end
-  end
-  return nil
-end
-
---- Parses a flat JSON object ({"k": 1.5, "s": "x", "n": null}) — the shape
---- of OUT/summary.json — into a Lua table (null → absent). Nested values
---- are not supported. Returns nil when `text` is not an object.
-function M.parse_flat_json(text)
-  if type(text) ~= "string" or not text:find("^%s*{") then return nil end
-  local t = {}
-  local body = text:match("^%s*{(.*)}%s*$")
-  if not body then return nil end
-  local i, n = 1, #body
-  while i <= n do
-    local ks, ke, key = body:find('^%s*"([^"]*)"%s*:%s*', i)
-    if not ks then break end
-    i = ke + 1
-    if body:sub(i, i) == '"' then
-      local buf, j = {}, i + 1
-      while j <= n do
-        local c = body:sub(j, j)
-        if c == "\\" then
-          local e = body:sub(j + 1, j + 1)
-          buf[#buf + 1] = ({n = "\n", t = "\t", ['"'] = '"', ["\\"] = "\\", ["/"] = "/"})[e] or e
-          j = j + 2
-        elseif c == '"' then break
-        else buf[#buf + 1] = c; j = j + 1 end
-      end
-      t[key] = table.concat(buf)
-      i = j + 1
-    else
-      local v = body:match("^([^,}%s]+)", i)
-      if not v then break end
-      i = i + #v
-      if v == "true" then t[key] = true
-      elseif v == "false" then t[key] = false
-      elseif v ~= "null" then t[key] = number(v) end
-    end
-    local comma = body:find("^%s*,", i)
-    if not comma then break end
-    i = body:find(",", i, true) + 1
-  end
-  return t
 end
 
 --- Mean and standard error (sample s.d. / √n) of the finite numbers in
@@ -351,49 +211,24 @@ local function read_file(path)
 end
 M.read_file = read_file
 
-local function write_file(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
-
-local function lines_of(text)
-  local t = {}
-  for l in (text or ""):gmatch("[^\n]*") do t[#t + 1] = l end
-  return t
-end
-
---- Reads a finished run's results from its directory and its output lines:
---- OUT/summary.json when train.lua writes one, else the summary line;
---- valid_elbo, beta_eff, epoch and training seconds from log.csv's rows.
-function M.read_results(dir, lines)
+--- The numbers a study keeps of one run, from trainer results: test LL
+--- and its error (importance sampling and log Z together), log Z, ELBO,
+--- active units, and the last log row's validation ELBO and β_eff.
+function M.results_of(res)
   local r = {}
-  local last_log
-  local rows = runlog.read_csv(dir .. "/log.csv")
-  if #rows > 0 then
-    last_log = rows[#rows]
-    r.epochs_done = last_log.epoch
-    r.valid_elbo, r.beta_eff = last_log.valid_elbo, last_log.beta_eff
-    r.valid_active = last_log.active_units
+  local rows = res.rows or {}
+  local last = rows[#rows]
+  if last then
+    r.epochs_done = last.epoch
+    r.valid_elbo, r.beta_eff, r.valid_active = last.valid_elbo, last.beta_eff, last.active_units
     local secs = 0
     for _, row in ipairs(rows) do secs = secs + (tonumber(row.seconds) or 0) end
     r.train_seconds = secs
-    if last_log.test_ll then r.ll = last_log.test_ll end
   end
-  local js = M.parse_flat_json(read_file(dir .. "/summary.json"))
-  local s = M.find_summary(lines or {})
-  if js then
-    r.ll = js.test_ll or r.ll
-    local se, lz_err = js.test_ll_se, js.logz_err
-    if se or lz_err then r.ll_err = math.sqrt((se or 0) ^ 2 + (lz_err or 0) ^ 2) end
-    r.logz, r.logz_err = js.logz, lz_err
-    r.elbo, r.active = js.test_elbo or js.elbo, js.active_units or js.active
-    r.source = "summary.json"
-  elseif s then
-    for k, v in pairs(s) do r[k] = v end
-    r.source = "summary line"
-  end
-  if r.ll == nil then return nil, "no test LL: neither a summary line in the output nor a test_ll in log.csv" end
+  local f = res.final
+  if not f or f.ll == nil then return nil, "the run has no final evaluation" end
+  r.ll, r.logz, r.logz_err, r.elbo, r.active = f.ll, f.logz, f.logz_err, f.elbo, f.active
+  r.ll_err = math.sqrt((f.ll_se or 0) ^ 2 + (f.logz_err or 0) ^ 2)
   return r
 end
 
@@ -414,9 +249,8 @@ function M.parser(spec)
   p:option{"eval-n", type = "int", default = 1000, min = 1, help = "test images for the LL"}
   p:option{"out", default = spec.out, metavar = "DIR", help = "study directory: one sub-directory per run, tables, plot"}
   p:option{"train-args", metavar = "'--opt v ..'", help = "extra train.lua options for every run (split on spaces)"}
-  p:option{"qvlua", metavar = "PATH", help = "qvlua executable for the runs (default: the one running this script)"}
-  p:flag{"rerun", help = "train again even where OUT/<run> already holds a finished run with the same command"}
-  p:flag{"dry-run", help = "print the commands and exit"}
+  p:flag{"rerun", help = "train again from scratch even where OUT/<run> holds a finished or resumable run"}
+  p:flag{"dry-run", help = "print each run's options and exit"}
   return p
 end
 
@@ -444,8 +278,8 @@ function M.say(line)
 end
 
 --- A study from the parsed shared options `o`; spec.name names its files,
---- spec.train_script replaces <root>/scripts/train.lua (tests use a stub),
---- spec.echo(line) replaces print for everything the study prints.
+--- spec.echo(line) replaces print for everything the study prints,
+--- spec.train (a function(options) -> results) replaces trainer.run (tests).
 function M.new(o, spec)
   local seeds, err = M.seeds(o.seeds)
   if not seeds then io.stderr:write(spec.name, ": ", err, "\n"); os.exit(2) end
@@ -455,85 +289,98 @@ function M.new(o, spec)
                     tostring(qv.root), ")\n")
     os.exit(2)
   end
-  local root = qv.root or "."
-  return setmetatable({o = o, name = spec.name, seeds = seeds, data = data, conditions = {},
-                       exe = o.qvlua or M.interpreter(arg, qv.root),
-                       script = spec.train_script or (root .. "/scripts/train.lua"),
-                       extra = M.words(o.train_args), echo = spec.echo or M.say}, Study)
+  local extra = {}
+  if o.train_args then
+    local t, perr = require("trainer").parser{name = spec.name .. " --train-args"}:parse(M.words(o.train_args))
+    if not t then io.stderr:write(spec.name, ": --train-args: ", tostring(perr), "\n"); os.exit(2) end
+    local given = {}
+    for _, w in ipairs(M.words(o.train_args)) do
+      local name = w:match("^%-%-([%w%-]+)")
+      if name then given[(name:gsub("^no%-", ""):gsub("-", "_"))] = true end
+    end
+    for k in pairs(given) do extra[k] = t[k] end
+  end
+  return setmetatable({o = o, name = spec.name, seeds = seeds, data = data, conditions = {}, extra = extra,
+                       train = spec.train, echo = spec.echo or M.say}, Study)
 end
 
 --- Adds a condition: `label` (names its runs and table row) and the
---- train.lua options that distinguish it (merged over the shared ones).
+--- training options that distinguish it (merged over the shared ones).
 function Study:condition(label, options)
   self.conditions[#self.conditions + 1] = {label = label, options = options or {}}
 end
 
---- The train.lua options of one run.
+--- The training options of one run.
 function Study:run_options(cond, seed)
   local o = self.o
   local t = {dataset = o.dataset, data = self.data, network = o.network, epochs = o.epochs,
              eval_k = o.eval_k, eval_n = o.eval_n, seed = seed,
              out = ("%s/%s-s%d"):format(o.out, cond.label, seed)}
+  for k, v in pairs(self.extra) do t[k] = v end
   for k, v in pairs(cond.options) do t[k] = v end
   return t
 end
 
---- The words of one run's command line.
-function Study:run_words(cond, seed)
-  local words = {self.exe, self.script}
-  for _, w in ipairs(M.train_argv(self:run_options(cond, seed), self.extra)) do words[#words + 1] = w end
-  return words
+local function describe_options(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys)
+  local parts = {}
+  for _, k in ipairs(keys) do parts[#parts + 1] = ("%s = %s"):format(k, tostring(t[k])) end
+  return "{" .. table.concat(parts, ", ") .. "}"
 end
 
---- Runs `cmd` (a shell command line), printing each output line under
---- `prefix` (through `echo`, default stdout) and copying it to `log_path`.
---- Returns ok, exit code, lines.
-function M.stream(cmd, prefix, log_path, echo)
-  echo = echo or M.say
-  local log = log_path and io.open(log_path, "w")
-  local p = assert(io.popen(cmd .. " 2>&1", "r"))
-  local lines = {}
-  for line in p:lines() do
-    lines[#lines + 1] = line
-    echo(prefix .. line)
+local RUN_FILES = {"checkpoint.safetensors", "log.csv", "summary.json", "samples.png", "recon.png", "curves.png",
+                   "output.txt"}
+
+--- Trains (or resumes, or reuses) one run; returns the study's record.
+function Study:run_one(cond, seed, prefix)
+  local opts = self:run_options(cond, seed)
+  local dir = opts.out
+  local r = {condition = cond.label, seed = seed, dir = dir}
+  if self.o.rerun then for _, f in ipairs(RUN_FILES) do os.remove(dir .. "/" .. f) end end
+  qv.mkdir(dir)
+  local log = io.open(dir .. "/output.txt", "a")
+  opts.echo = function(line)
+    self.echo(prefix .. line)
     if log then log:write(line, "\n"); log:flush() end
   end
-  local ok, how, code = p:close()
+  opts.resume = qv.exists(dir .. "/checkpoint.safetensors")
+  opts.force = not opts.resume          -- the study owns its run directories
+  local t0 = qv.clock()
+  local ok, res = pcall(function()
+    if self.train then return self.train(opts) end
+    local trainer = require "trainer"
+    local run = trainer.new(opts)
+    if run:finished() then self.echo(prefix .. "finished run found in " .. dir .. " (--rerun trains it again)") end
+    local done, res_or_err = pcall(run.run, run)
+    run:close()
+    if not done then error(res_or_err, 0) end
+    return res_or_err
+  end)
   if log then log:close() end
-  if how == "signal" then code = 128 + (code or 0) end
-  return ok == true, code or (ok and 0 or 1), lines
+  r.seconds = qv.clock() - t0
+  if not ok then
+    local msg = tostring(res)
+    if msg:match("interrupted$") then error(res, 0) end
+    r.ok, r.error = false, msg
+    return r
+  end
+  local nums, err = M.results_of(res)
+  if not nums then r.ok, r.error = false, err; return r end
+  for k, v in pairs(nums) do r[k] = v end
+  if r.train_seconds and r.seconds < 0.5 * r.train_seconds then r.seconds = r.train_seconds end  -- reused
+  r.ok = true
+  return r
 end
 
---- Checks once that train.lua knows every option the runs pass.
-function Study:check_options()
-  local words = {}
-  for _, c in ipairs(self.conditions) do
-    for _, w in ipairs(M.train_argv(self:run_options(c, self.seeds[1]), self.extra)) do words[#words + 1] = w end
-  end
-  local p = io.popen(M.command_line{self.exe, self.script, "--help"} .. " 2>&1", "r")
-  local help = p and p:read("a") or ""
-  if p then p:close() end
-  local supported = M.help_options(help)
-  if not next(supported) then
-    return nil, ("cannot run %s --help:\n%s"):format(M.command_line{self.exe, self.script}, help)
-  end
-  local missing = M.unsupported(words, supported)
-  if #missing > 0 then
-    return nil, ("this train.lua has no %s; the study needs %s (see scripts/studies/README.md)")
-      :format(table.concat(missing, ", "), #missing > 1 and "them" or "it")
-  end
-  return true
-end
-
---- Runs every condition × seed (reusing finished runs unless --rerun) and
---- returns (aggregated rows, per-run results). A failed run is recorded
---- (ok = false, error) and the study goes on (the scripts exit 1 after the
---- table when `report` counts failures). Ctrl-C in a run stops the study.
+--- Runs every condition × seed (resuming killed runs and reusing finished
+--- ones unless --rerun) and returns (aggregated rows, per-run results). A
+--- failed run is recorded (ok = false, error) and the study goes on (the
+--- scripts exit 1 after the table when `report` counts failures). Ctrl-C
+--- stops the study; running it again resumes.
 function Study:run()
   local o = self.o
-  local ok, err = true, nil
-  if not o.dry_run then ok, err = self:check_options() end
-  if not ok then io.stderr:write(self.name, ": ", err, "\n"); os.exit(2) end
   local total = #self.conditions * #self.seeds
   self.echo(("%s: %d condition%s × %d seed%s = %d run%s of %d epoch%s, %s, out %s"):format(self.name,
     #self.conditions, #self.conditions == 1 and "" or "s", #self.seeds, #self.seeds == 1 and "" or "s",
@@ -543,53 +390,13 @@ function Study:run()
   for _, seed in ipairs(self.seeds) do
     for _, cond in ipairs(self.conditions) do
       k = k + 1
-      local words = self:run_words(cond, seed)
-      local cmd = M.command_line(words)
-      local dir = self:run_options(cond, seed).out
       local prefix = ("[%s s%d] "):format(cond.label, seed)
-      self.echo(("\n(%d/%d) %s"):format(k, total, cmd))
-      if o.dry_run then goto continue end
-      do
-        local r = {condition = cond.label, seed = seed, dir = dir, command = cmd}
-        local reused = false
-        if not o.rerun and read_file(dir .. "/study-command.txt") == cmd .. "\n" then
-          local prev = lines_of(read_file(dir .. "/output.txt"))
-          local res = M.read_results(dir, prev)
-          local before = tonumber(read_file(dir .. "/study-seconds.txt"))
-          if res and res.epochs_done == o.epochs then
-            for key, v in pairs(res) do r[key] = v end
-            r.ok, r.code, r.seconds, reused = true, 0, before, true
-            self.echo(prefix .. "finished run found in " .. dir .. " (--rerun trains it again)")
-          end
-        end
-        if not reused then
-          qv.mkdir(dir)
-          os.remove(dir .. "/study-command.txt")
-          local t0 = qv.clock()
-          local okc, code, lines = M.stream(cmd, prefix, dir .. "/output.txt", self.echo)
-          r.seconds, r.code = qv.clock() - t0, code
-          if code == 130 or code == 128 + 2 then
-            io.stderr:write(self.name, ": interrupted\n")
-            os.exit(130)
-          end
-          if okc then
-            local res, rerr = M.read_results(dir, lines)
-            if res then
-              for key, v in pairs(res) do r[key] = v end
-              r.ok = true
-              write_file(dir .. "/study-command.txt", cmd .. "\n")
-              write_file(dir .. "/study-seconds.txt", ("%.3f\n"):format(r.seconds))
-            else
-              r.ok, r.error = false, rerr
-            end
-          else
-            r.ok, r.error = false, ("exit status %d; output in %s/output.txt"):format(code, dir)
-          end
-        end
+      self.echo(("\n(%d/%d) %s"):format(k, total, describe_options(self:run_options(cond, seed))))
+      if not o.dry_run then
+        local r = self:run_one(cond, seed, prefix)
         if not r.ok then self.echo(prefix .. "FAILED: " .. tostring(r.error)) end
         results[#results + 1] = r
       end
-      ::continue::
     end
   end
   if o.dry_run then os.exit(0) end

@@ -9,9 +9,7 @@
 
 local M = {}
 
---- The options a model is rebuilt from (stored in every checkpoint).
-M.MODEL_KEYS = {"network", "prior", "grouping", "sampler", "chains", "sweeps", "negative_samples",
-                "beta_eff", "h_noise", "j_noise", "gauges", "gamma", "slices"}
+local json = require "json"
 
 --- Loads the dataset named by `o.dataset` ("fmnist" or "mnist"; `o.data` is
 --- the directory, required for MNIST).
@@ -34,9 +32,16 @@ function M.graph(o)
   return qv.graph.load(p)
 end
 
---- The negative-phase sampler named by `o.sampler`.
+--- The negative-phase sampler named by `o.sampler` (or `o.sampler` itself
+--- when it is a qv.Sampler; a checkpoint's record of a Lua sampler object,
+--- which cannot be rebuilt, gives the default PCD sampler).
 function M.sampler(o)
   local s = o.sampler or "pcd"
+  if type(s) == "userdata" then return s end
+  if type(s) == "table" then s = "pcd" end
+  -- a schedule of sweeps (a checkpoint records its description) starts at 10
+  local sweeps = math.type(o.sweeps) == "integer" and o.sweeps or 10
+  o = setmetatable({sweeps = sweeps}, {__index = o})
   if s == "pcd" then return qv.sampler.gibbs{sweeps = o.sweeps or 10, burn_in = 100, persistent = true}
   elseif s == "pa" then return qv.sampler.pa{temperatures = o.sweeps or 10, populations = 1}
   elseif s == "annealer" then
@@ -69,15 +74,13 @@ end
 --- PIMC negative phase of `o.sweeps` sweeps on `o.chains` chains).
 function M.build(o)
   local graph = M.graph(o)
-  local rate = o.beta_eff_rate
-  if rate ~= nil and rate <= 0 then rate = nil end
   local prior
   if (o.gamma or 0) > 0 then
     -- a quantum Boltzmann machine prior (Eqs. 13-16): PIMC negative phase
     prior = qv.prior.quantum(graph, {gamma = o.gamma, slices = o.slices or 16, sweeps = o.sweeps or 10,
                                      samples = o.chains or 1000})
   else
-    prior = qv.prior.new(graph, {sampler = M.sampler(o), samples = o.chains or 1000, beta_eff_rate = rate})
+    prior = qv.prior.new(graph, {sampler = M.sampler(o), samples = o.chains or 1000})
   end
   local ctor = (o.network or "dense") == "conv" and qv.vae.conv or qv.vae.dense
   local grouping, note = M.grouping(o, graph)
@@ -85,31 +88,45 @@ function M.build(o)
   return model, prior, note
 end
 
-local function serialize(v)
-  if type(v) == "string" then return string.format("%q", v) end
-  return tostring(v)
-end
-
---- A Lua literal of a flat table (sorted keys), read back by `deserialize`.
-function M.serialize(t)
-  local keys = {}
-  for k in pairs(t) do keys[#keys + 1] = k end
-  table.sort(keys)
-  local parts = {}
-  for _, k in ipairs(keys) do
-    local v = t[k]
-    if type(v) == "string" or type(v) == "number" or type(v) == "boolean" then
-      parts[#parts + 1] = ("%s = %s"):format(k, serialize(v))
+--- Reads the flat Lua table literal that format-1 checkpoints hold
+--- (`{key = "text", n = 1.5, flag = true}`) as data, without running it.
+function M.read_literal(text)
+  local t = {}
+  local body = text:match("^%s*{(.*)}%s*$")
+  if not body then error("corrupt options in checkpoint", 0) end
+  local i = 1
+  while true do
+    local _, e, key = body:find("^%s*([%a_][%w_]*)%s*=%s*", i)
+    if not key then break end
+    i = e + 1
+    local v
+    if body:sub(i, i) == '"' then
+      local j, buf = i + 1, {}
+      while true do
+        local c = body:sub(j, j)
+        if c == "" then error("corrupt options in checkpoint", 0) end
+        if c == '"' then break end
+        if c == "\\" then
+          local n = body:sub(j + 1, j + 1)
+          local digits = body:match("^%d%d?%d?", j + 1)
+          if digits then buf[#buf + 1] = string.char(tonumber(digits) % 256); j = j + 1 + #digits
+          else buf[#buf + 1] = ({n = "\n", t = "\t", r = "\r"})[n] or n; j = j + 2 end
+        else buf[#buf + 1] = c; j = j + 1 end
+      end
+      v, i = table.concat(buf), j + 1
+    else
+      local word = body:match("^[^,}%s]+", i)
+      if not word then error("corrupt options in checkpoint", 0) end
+      i = i + #word
+      if word == "true" then v = true elseif word == "false" then v = false
+      else v = math.tointeger(tonumber(word)) or tonumber(word) end
+      if v == nil then error("corrupt options in checkpoint: " .. key, 0) end
     end
+    t[key] = v
+    local _, e2 = body:find("^%s*,?", i)
+    i = e2 + 1
   end
-  return "{" .. table.concat(parts, ", ") .. "}"
-end
-
-function M.deserialize(s)
-  local chunk, err = load("return " .. s, "=checkpoint options", "t", {})
-  if not chunk then error("corrupt options in checkpoint: " .. err, 0) end
-  local ok, t = pcall(chunk)
-  if not ok or type(t) ~= "table" then error("corrupt options in checkpoint", 0) end
+  if body:find("%S", i) then error("corrupt options in checkpoint", 0) end
   return t
 end
 
@@ -121,8 +138,8 @@ function M.save_checkpoint(path, model, optim, o, epoch, extra)
   if optim then
     for name, t in pairs(optim:state()) do tensors["optim." .. name] = t end
   end
-  local meta = {format = "qvlua-vae-1", qvlua = qv.version, epoch = tostring(epoch),
-                options = M.serialize(o), config = M.serialize(model.config), rng = qv.rng_state()}
+  local meta = {format = "qvlua-vae-2", qvlua = qv.version, epoch = tostring(epoch),
+                options = json.encode(o), config = json.encode(model.config), rng = qv.rng_state()}
   for k, v in pairs(extra or {}) do meta[k] = tostring(v) end
   qv.save(path, tensors, meta)
 end
@@ -132,11 +149,19 @@ function M.load_checkpoint(path)
   if not qv.exists(path) then error("no checkpoint at " .. path, 0) end
   local ok, tensors, meta = pcall(qv.load, path)
   if not ok then error(tostring(tensors), 0) end
-  if meta.format ~= "qvlua-vae-1" then
+  local options
+  if meta.format == "qvlua-vae-2" then
+    local ok_json, t = pcall(json.decode, meta.options or "{}")
+    if not ok_json or type(t) ~= "table" then error(path .. ": corrupt options in checkpoint", 0) end
+    options = t
+  elseif meta.format == "qvlua-vae-1" then
+    options = M.read_literal(meta.options or "{}")
+  else
     error(path .. " is not a qvlua VAE checkpoint (format " .. tostring(meta.format) .. ")", 0)
   end
-  local c = {options = M.deserialize(meta.options or "{}"), epoch = tonumber(meta.epoch), rng = meta.rng,
-             model = {}, optim = {}, meta = meta}
+  local epoch = math.tointeger(tonumber(meta.epoch))
+  if not epoch or epoch < 0 then error(path .. ": corrupt epoch in checkpoint: " .. tostring(meta.epoch), 0) end
+  local c = {options = options, epoch = epoch, rng = meta.rng, model = {}, optim = {}, meta = meta}
   for name, t in pairs(tensors) do
     local group, rest = name:match("^(%a+)%.(.*)$")
     if group == "model" then c.model[rest] = t elseif group == "optim" then c.optim[rest] = t end
@@ -188,13 +213,28 @@ end
 --- Written to a temporary name and renamed, like every other output.
 function M.write_summary(path, r, extra)
   local t = {test_ll = r.ll, test_ll_se = r.ll_se, logz = r.logz, logz_err = r.logz_err,
-             test_elbo = r.elbo, active_units = r.active}
+             test_elbo = r.elbo, active_units = r.active, quantum = r.quantum or nil}
   for k, v in pairs(extra or {}) do t[k] = v end
   local tmp = path .. ".tmp"
   local f = assert(io.open(tmp, "w"))
-  f:write(require("runlog").to_json(t), "\n")
+  f:write(json.encode(t), "\n")
   f:close()
   assert(os.rename(tmp, path))
+end
+
+--- Reads OUT/summary.json back as an evaluation table (ll, ll_se, logz,
+--- logz_err, elbo, active) plus the summary's other fields.
+function M.read_summary(path)
+  local f = io.open(path, "r")
+  if not f then error("no summary at " .. path, 0) end
+  local text = f:read("a")
+  f:close()
+  local ok, t = pcall(json.decode, text)
+  if not ok or type(t) ~= "table" then error(path .. ": not a JSON summary", 0) end
+  local r = {ll = t.test_ll, ll_se = t.test_ll_se, logz = t.logz, logz_err = t.logz_err, elbo = t.test_elbo,
+             active = t.active_units}
+  for k, v in pairs(t) do if r[k] == nil then r[k] = v end end
+  return r
 end
 
 --- One line summarising an evaluation.

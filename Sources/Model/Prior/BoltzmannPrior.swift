@@ -19,19 +19,22 @@ public enum LogZMethod: Sendable {
 /// A Boltzmann machine as a trainable prior p(z) = e^{−H(z)}/Z over
 /// z ∈ {0,1}^N for the discrete VAE, H(z) = b·z + Σ_{e=(u,v)} W_e z_u z_v.
 ///
-/// The loss term −log p(ζ) = H(ζ) + log Z is built from two ops:
+/// The loss term −log p(ζ) = H(ζ) + log Z is built from two ops and one
+/// explicit step:
 ///
 /// * `energy(ζ)` — the positive phase, an exact differentiable op
 ///   [B, N] → [B] (gradients w.r.t. ζ, b and W);
-/// * `logZ()` — a 0-d tensor whose *gradient* is the negative phase
-///   ∂logZ/∂b = −⟨z⟩_p, ∂logZ/∂W = −⟨z_u z_v⟩_p, estimated from
-///   `negativeSamples` samples of `sampler` drawn when `logZ()` is called
-///   in grad mode (call it once per training step). Its *value* is exact
+/// * `drawNegativePhase()` — the step: ⟨z⟩_p and ⟨z_u z_v⟩_p from
+///   `negativeSamples` samples of `sampler` (PCD chains advance; optional
+///   Eq. C3 β_eff update). The only call that changes sampling state.
+/// * `logZ(negativePhase:)` — a 0-d tensor whose *gradient* is that phase,
+///   ∂logZ/∂b = −⟨z⟩_p, ∂logZ/∂W = −⟨z_u z_v⟩_p. Its *value* is exact
 ///   when the graph has no edges or N ≤ `exactUnits`, otherwise the value
-///   cached by the last `estimateLogZ` (see `logZ()`).
+///   cached by the last `estimateLogZ` (see `logZ(negativePhase:)`).
 ///
-/// Typical step: `loss = mean(recon + logq + prior.energy(ζ)) + prior.logZ()`,
-/// then `backward`, optimizer step, `prior.clamp(...)`.
+/// Typical step: `phase = prior.drawNegativePhase()`, then
+/// `loss = mean(recon + logq + prior.energy(ζ)) + prior.logZ(negativePhase: phase)`,
+/// `backward`, optimizer step, `prior.clamp(...)`.
 ///
 /// Graph families: any `Graph`. The edge-free graph (`Graph.bernoulli(N)`,
 /// the "Bernoulli" prior) has `weights` of shape [0] (a zero-size leaf
@@ -62,19 +65,19 @@ public final class BoltzmannPrior: Module {
     public var exactUnits: Int = 20
     /// Block Gibbs sweeps from fresh random chains in `sample` (default sampler).
     public var sampleSweeps: Int = 1000
-    /// When set, every grad-mode `logZ()` also applies one Eq. C3 update of
-    /// `betaEff` with the negative-phase samples just drawn, as the paper
-    /// does when the negative phase comes from an annealer at unknown β.
+    /// The default rate of `drawNegativePhase`: when > 0, every negative
+    /// phase also applies one Eq. C3 update of `betaEff` with the samples
+    /// just drawn, as the paper does when the negative phase comes from an
+    /// annealer at unknown β.
     public var betaEffRate: Float? = nil
     /// Number of thermal chains of the auxiliary BM in `updateBetaEff`.
     public let betaEffChains: Int
-    /// Statistics of the last `logZ()` / negative phase / β_eff update:
-    /// "logZ_source" (0 exact formula, 1 enumeration, 2 cached estimate,
-    /// 3 fallback Σ softplus(−b): no estimate yet), "logZ_stale" (1 when the
-    /// parameters changed since the cached estimate), "logZ_cache_age"
-    /// (negative phases since the estimate), "neg_energy" (mean H of the
-    /// negative samples), "hw_energy"/"bm_energy" (Eq. C3 expectations).
-    public private(set) var stats: [String: Double] = [:]
+    /// Statistics: those of the last negative phase ("neg_energy", the mean
+    /// H of its samples; "hw_energy"/"bm_energy"/"beta_eff" of its Eq. C3
+    /// update, or of the last `updateBetaEff`) and where `logZ`'s value
+    /// comes from now ("logZ_source", "logZ_stale", ... see `logZStats`).
+    public var stats: [String: Double] { phaseStats.merging(logZStats) { a, _ in a } }
+    private var phaseStats: [String: Double] = [:]
 
     let layout: EnergyLayout
     private var _sampler: any Sampler
@@ -96,10 +99,15 @@ public final class BoltzmannPrior: Module {
 
     /// Prior with b = `biasInit` and W ~ N(0, weightScale²) (random stream
     /// split from `generator`; the prior keeps its own stream for sampling).
-    public init(graph: Graph, biasInit: Float = 0, weightScale: Float = 0.01, generator: inout Generator) throws {
-        try require(graph.nodeCount >= 1, "BoltzmannPrior: the graph has no units")
-        try require(biasInit.isFinite && weightScale.isFinite && weightScale >= 0,
-                    "BoltzmannPrior: biasInit and weightScale must be finite, weightScale >= 0")
+    /// `betaEffRate` sets the property of that name (finite, ≥ 0).
+    public init(graph: Graph, biasInit: Float = 0, weightScale: Float = 0.01, betaEffRate: Float? = nil,
+                generator: inout Generator) throws {
+        try require(graph.nodeCount >= 1, field: "graph", "the graph has no units")
+        try require(biasInit.isFinite, field: "biasInit", "must be finite, got \(numberText(biasInit))")
+        try require(weightScale.isFinite && weightScale >= 0, field: "weightScale", "must be finite and >= 0, got \(numberText(weightScale))")
+        try require(betaEffRate.map { $0.isFinite && $0 >= 0 } ?? true, field: "betaEffRate",
+                    "must be finite and >= 0, got \(numberText(betaEffRate ?? 0))")
+        self.betaEffRate = betaEffRate
         self.graph = graph
         let n = graph.nodeCount, e = graph.edgeCount
         bias = try Tensor.full([n], biasInit).requiringGrad()
@@ -122,8 +130,9 @@ public final class BoltzmannPrior: Module {
     }
 
     /// Same, drawing W and the prior's stream from the global generator (qv.seed).
-    public convenience init(graph: Graph, biasInit: Float = 0, weightScale: Float = 0.01) throws {
-        try self.init(graph: graph, biasInit: biasInit, weightScale: weightScale, generator: &GlobalRandom.generator)
+    public convenience init(graph: Graph, biasInit: Float = 0, weightScale: Float = 0.01, betaEffRate: Float? = nil) throws {
+        try self.init(graph: graph, biasInit: biasInit, weightScale: weightScale, betaEffRate: betaEffRate,
+                      generator: &GlobalRandom.generator)
     }
 
     /// Bipartite graphs at least this dense (edges / (|A|·|B|) of the
@@ -169,60 +178,19 @@ public final class BoltzmannPrior: Module {
         set { betaEffBuffer.data[0] = newValue }
     }
 
-    // MARK: parameters
-
-    /// The current parameters as a numeric machine (a copy).
-    /// (Never fails: non-finite parameters are copied as they are; the
-    /// negative phase and estimators check for them and throw.)
-    public var machine: BoltzmannMachine {
-        var m = try! BoltzmannMachine(graph: graph)
-        m.bias = bias.toArray()
-        m.weights = weights.toArray()
-        return m
-    }
-
-    /// `machine`, or an error when a parameter is NaN or infinite.
-    func checkedMachine(_ what: String) throws -> BoltzmannMachine {
-        let m = machine
-        try require(m.bias.allSatisfy { $0.isFinite } && m.weights.allSatisfy { $0.isFinite },
-                    "\(what): the prior's parameters are not finite (diverged training?)")
-        return m
-    }
-
-    /// Clips the parameters in place: W into [−weights, weights], b into
-    /// [−bias, bias]; nil leaves a group unchanged.
-    public func clamp(weights w: Float?, bias b: Float?) throws {
-        try Tensor.noGrad {
-            if let w { try require(w >= 0, "clamp: weight bound must be >= 0"); try weights.clamp_(min: -w, max: w) }
-            if let b { try require(b >= 0, "clamp: bias bound must be >= 0"); try bias.clamp_(min: -b, max: b) }
-        }
-    }
-
     // MARK: positive phase
 
     /// H(ζ) of each row of ζ [B, N] → [B]; differentiable w.r.t. ζ, b and W.
+    /// (β_eff's scaling of the encoder's gradient, Eq. C2, is applied by
+    /// `DiscreteVAE.objective`, the one place that knows which ζ is the
+    /// encoder's.)
     public func energy(_ zeta: Tensor) throws -> Tensor {
-        try energy(zeta, zetaGradScale: 1)
-    }
-
-    /// H(ζ) for the encoder's share of the loss under an effective
-    /// temperature (Eq. C2): the value is H(ζ) of the programmed machine and
-    /// ∂/∂b, ∂/∂W are unscaled, but ∂/∂ζ is multiplied by `betaEff`.
-    /// With `betaEff == 1` it equals `energy(ζ)`. A VAE trained with an
-    /// annealer-style negative phase uses this in place of `energy`.
-    public func energyForEncoder(_ zeta: Tensor) throws -> Tensor {
-        try energy(zeta, zetaGradScale: betaEff)
-    }
-
-    /// H(ζ) with ∂/∂ζ scaled by `zetaGradScale` (parameter gradients unscaled).
-    public func energy(_ zeta: Tensor, zetaGradScale: Float) throws -> Tensor {
         let n = units
         guard zeta.rank == 2, zeta.shape[1] == n else {
             throw ModelError("prior energy: expected ζ of shape [batch, \(n)], got \(zeta.shape)")
         }
         let B = zeta.shape[0]
         let L = layout
-        let scale = zetaGradScale
         let zc = Tensor.noGrad { zeta.detach().contiguous() }
         let b = bias.detach(), w = weights.detach()
         let needZ = zeta.requiresGrad, needB = bias.requiresGrad, needW = weights.requiresGrad
@@ -254,7 +222,7 @@ public final class BoltzmannPrior: Module {
                     let out = try Tensor.zeros([B, n])
                     let o = out.data, xp = x.data, yp = y.data, bp = b.data
                     for s in 0..<B {
-                        let gs = scale * gp[s]
+                        let gs = gp[s]
                         for i in 0..<na { let l = d.a[i]; o[s * n + l] = gs * (bp[l] + xp[s * na + i]) }
                         for j in 0..<nb { let l = d.b[j]; o[s * n + l] = gs * (bp[l] + yp[s * nb + j]) }
                     }
@@ -289,7 +257,7 @@ public final class BoltzmannPrior: Module {
             if needZ {
                 let out = try Tensor.zeros([B, n])
                 PriorKernels.zetaGradient(L, zT: zT.data, batch: B, bias: b.data, weights: w.data,
-                                          g: gc.data, scale: scale, out: out.data)
+                                          g: gc.data, scale: 1, out: out.data)
                 dz = out
             }
             if needB || needW {
@@ -305,15 +273,64 @@ public final class BoltzmannPrior: Module {
 
     // MARK: negative phase
 
-    /// log Z as a 0-d tensor whose gradient is the negative phase.
+    /// Whether the gradient of log Z needs a drawn phase (the graph has couplers).
+    public var negativePhaseIsSampled: Bool { graph.edgeCount > 0 }
+
+    /// The negative phase of one training step (call once per step, before
+    /// the forward pass; nothing else changes the sampling state).
     ///
-    /// In grad mode (and when b or W require grad) this draws the negative
-    /// phase now: `negativeSamples` samples of `sampler` (PCD chains advance
-    /// by its sweeps), giving ∂logZ/∂b = −⟨z⟩, ∂logZ/∂W = −⟨z_u z_v⟩. With no
-    /// edges the gradient is exact, −σ(−b), and nothing is sampled.
+    /// * No couplers: exact, ⟨z_l⟩ = σ(−b_l); no state changes.
+    /// * Otherwise `negativeSamples` samples of `sampler` from the prior's
+    ///   own stream (a `BlockGibbsSampler`'s persistent chains advance by
+    ///   its sweeps; importance-weighted samples are resampled to equal
+    ///   weights), giving ⟨z⟩ and ⟨z_u z_v⟩; then, when `betaEffRate` (nil:
+    ///   the prior's `betaEffRate`) is > 0, one Eq. C3 update of β_eff with
+    ///   these samples (`updateBetaEff`).
     ///
-    /// The forward value (what training-loss reports show):
-    /// * no edges: exact Σ softplus(−b);
+    /// `stats` keeps the phase's statistics ("neg_energy", "hw_energy",
+    /// "bm_energy", "beta_eff") until the next phase.
+    public func drawNegativePhase(betaEffRate rate: Float?) throws -> NegativePhase {
+        absorbBuffers()
+        let rate = rate ?? betaEffRate ?? 0
+        try require(rate.isFinite && rate >= 0, field: "betaEffRate", "must be finite and >= 0, got \(numberText(rate))")
+        guard graph.edgeCount > 0 else { return try exactNegativePhase() }
+        let bm = try checkedMachine("prior negative phase")
+        cacheAge += 1
+        let count = _negativeSamples
+        let U = try Tensor.zeros([units, count])
+        let meanE: Double
+        if let gibbs = _sampler as? BlockGibbsSampler {
+            let (state, e) = try gibbs.advance(bm, count: count, generator: &_generator)
+            state.unitMajor(into: U.data)
+            meanE = e
+        } else {
+            let s = try samples(of: bm, count, sampler: _sampler, generator: &_generator)
+            s.samples.withUnsafeBufferPointer { PriorKernels.transpose($0.baseAddress!, rows: count, cols: units, into: U.data) }
+            meanE = s.energies.reduce(0) { $0 + Double($1) } / Double(count)
+        }
+        var st: [String: Double] = ["neg_energy": meanE]
+        let before = betaEff
+        if rate > 0 {
+            let u = try updateBetaEff(unitMajor: U, rate: rate, generator: &_generator)
+            st["hw_energy"] = u.hardwareEnergy; st["bm_energy"] = u.machineEnergy; st["beta_eff"] = Double(u.betaEff)
+        }
+        phaseStats = st
+        let (mb, mw) = try sampleMoments(layout, unitMajor: U)
+        return NegativePhase(means: mb, edgeMeans: mw, samples: count, meanEnergy: meanE,
+                             drawnAtBetaEff: before, betaEff: betaEff, stats: st)
+    }
+
+    /// log Z as a 0-d tensor whose gradient is the negative phase; changes
+    /// no state.
+    ///
+    /// Gradient (in grad mode, when b or W require grad): with no couplers
+    /// the exact −σ(−b); otherwise `negativePhase`'s moments,
+    /// ∂logZ/∂b = −⟨z⟩, ∂logZ/∂W = −⟨z_u z_v⟩ — a missing phase is then an
+    /// error (draw one with `drawNegativePhase`). Without gradients the
+    /// phase is not needed (and ignored).
+    ///
+    /// The forward value (what training-loss reports show), see `stats`:
+    /// * no couplers: exact Σ softplus(−b);
     /// * N ≤ `exactUnits`: exact by enumeration;
     /// * otherwise the value cached by the most recent `estimateLogZ` — it
     ///   belongs to the parameters of that moment (`stats["logZ_stale"]` = 1
@@ -321,74 +338,56 @@ public final class BoltzmannPrior: Module {
     ///   phases since); re-estimate periodically for honest loss reports;
     /// * before any estimate: the Bernoulli value Σ softplus(−b)
     ///   (`stats["logZ_source"]` = 3), finite but only a rough stand-in.
-    public func logZ() throws -> Tensor {
+    public func logZ(negativePhase: NegativePhase?) throws -> Tensor {
         absorbBuffers()
         let value = try logZValue()
         guard GradMode.isEnabled, bias.requiresGrad || weights.requiresGrad else {
             return Tensor(scalar: Float(value))
         }
-        let (mb, mw) = try negativePhase()
-        return try Tensor.custom(name: "bm_logZ", inputs: [bias, weights], forward: { _ in
-            Tensor(scalar: Float(value))
-        }, backward: { g in
-            let gv = try g.item()
-            return [Tensor(mb.map { -gv * $0 }), Tensor(mw.map { -gv * $0 })]
-        })
+        let phase: NegativePhase
+        if let negativePhase {
+            try negativePhase.check(units: units, edges: graph.edgeCount)
+            phase = negativePhase
+        } else {
+            try require(graph.edgeCount == 0, field: "negativePhase",
+                        "is required to train the prior's parameters (its log Z gradient is sampled): "
+                        + "draw the prior's negative phase before the forward pass, or compute without gradients")
+            phase = try exactNegativePhase()
+        }
+        return try phase.logZTensor(value: value, bias: bias, weights: weights)
     }
 
-    /// The forward value of `logZ()` (Double), updating stats.
+    /// The forward value of `logZ` (see there); no state changes.
     func logZValue() throws -> Double {
-        if graph.edgeCount == 0 {
-            stats["logZ_source"] = 0; stats["logZ_stale"] = 0
-            return BoltzmannMachine.softplusSum(bias.toArray())
-        }
+        if graph.edgeCount == 0 { return BoltzmannMachine.softplusSum(bias.toArray()) }
         if units <= min(exactUnits, ExactSampler.maxUnits) {
-            stats["logZ_source"] = 1; stats["logZ_stale"] = 0
             return try ExactSampler.logZ(try checkedMachine("prior logZ"))
         }
         let c = cacheBuffer.data
-        if c[2] == 1 {
-            stats["logZ_source"] = 2
-            stats["logZ_stale"] = decodeHash(c + 4) == parameterHash() ? 0 : 1
-            stats["logZ_error"] = Double(c[1])
-            stats["logZ_cache_age"] = Double(cacheAge)
-            return Double(c[0])
-        }
-        stats["logZ_source"] = 3; stats["logZ_stale"] = 1
+        if c[2] == 1 { return Double(c[0]) }
         return BoltzmannMachine.softplusSum(bias.toArray())
     }
 
-    /// ⟨z⟩ and ⟨z_u z_v⟩ under the model: exact without edges, else from
-    /// `negativeSamples` samples of the sampler.
-    func negativePhase() throws -> (means: [Float], edgeMeans: [Float]) {
-        cacheAge += 1
-        if graph.edgeCount == 0 {
-            return (bias.toArray().map { 1 / (1 + expf($0)) }, [])
-        }
-        let bm = try checkedMachine("prior negative phase")
-        let count = _negativeSamples
-        let U = try Tensor.zeros([units, count])
-        if let gibbs = _sampler as? BlockGibbsSampler {
-            let (state, meanE) = try gibbs.advance(bm, count: count, generator: &_generator)
-            state.unitMajor(into: U.data)
-            stats["neg_energy"] = meanE
-        } else {
-            // importance-weighted samples (AIS) are resampled to equal weights
-            let s = try _sampler.sample(bm, count: count, generator: &_generator).resampled(generator: &_generator)
-            try require(s.count == count && s.units == units, "prior: the sampler returned \(s.count) samples of \(s.units) units")
-            s.samples.withUnsafeBufferPointer { PriorKernels.transpose($0.baseAddress!, rows: count, cols: units, into: U.data) }
-            stats["neg_energy"] = s.energies.reduce(0) { $0 + Double($1) } / Double(count)
-        }
-        if let rate = betaEffRate { _ = try updateBetaEff(unitMajor: U, rate: rate, generator: &_generator) }
-        return try sampleMoments(layout, unitMajor: U)
+    /// Where `logZ`'s value comes from: "logZ_source" (0 exact formula,
+    /// 1 enumeration, 2 cached estimate, 3 fallback Σ softplus(−b): no
+    /// estimate yet), "logZ_stale" (1 when the parameters changed since the
+    /// cached estimate), "logZ_error", "logZ_cache_age".
+    var logZStats: [String: Double] {
+        if graph.edgeCount == 0 { return ["logZ_source": 0, "logZ_stale": 0] }
+        if units <= min(exactUnits, ExactSampler.maxUnits) { return ["logZ_source": 1, "logZ_stale": 0] }
+        let c = cacheBuffer.data
+        guard c[2] == 1 else { return ["logZ_source": 3, "logZ_stale": 1] }
+        return ["logZ_source": 2, "logZ_stale": decodeHash(c + 4) == parameterHash() ? 0 : 1,
+                "logZ_error": Double(c[1]), "logZ_cache_age": Double(cacheAge)]
     }
 
     // MARK: evaluation
 
     /// A thermal log Z estimate with its error bar: exact (error 0) when the
     /// graph has no edges, N ≤ `exactUnits`, or the method is `.exact`;
-    /// otherwise AIS or PA. The result is cached for `logZ()`'s value.
-    public func estimateLogZ(method: LogZMethod = .ais(chains: 1000, temperatures: 1000),
+    /// otherwise AIS or PA. With `cache` (the default) the result is kept
+    /// as `logZ`'s value (and saved with the buffers).
+    public func estimateLogZ(method: LogZMethod = .ais(chains: 1000, temperatures: 1000), cache: Bool = true,
                              generator: inout Generator) throws -> LogZEstimate {
         absorbBuffers()
         let bm = try checkedMachine("estimateLogZ")
@@ -407,6 +406,7 @@ public final class BoltzmannPrior: Module {
         } else {
             throw ModelError("estimateLogZ: unknown method")
         }
+        guard cache else { return est }
         let c = cacheBuffer.data
         c[0] = Float(est.logZ); c[1] = Float(est.error); c[2] = 1; c[3] = est.stats["exact"] == 1 ? 1 : 2
         encodeHash(parameterHash(), into: c + 4)
@@ -428,26 +428,26 @@ public final class BoltzmannPrior: Module {
                             stats: ["exact": c[3] == 1 ? 1 : 0, "stale": decodeHash(c + 4) == parameterHash() ? 0 : 1])
     }
 
-    /// `n` samples of the prior as an [n, N] tensor of 0/1. Default: fresh
-    /// uniformly random block-Gibbs chains run for `sampleSweeps` sweeps
-    /// (never the training chains); the edge-free prior is sampled exactly.
-    /// A sampler returning weighted samples (AIS) is resampled to equal weights.
+    /// `n` samples of the prior as an [n, N] tensor of 0/1, equally
+    /// weighted. Default: fresh uniformly random block-Gibbs chains run for
+    /// `sampleSweeps` sweeps (never the training chains); the edge-free
+    /// prior is sampled exactly. With `sampler`: its samples, resampled to
+    /// equal weights when it weights them (AIS). Changes no state.
     public func sample(_ n: Int, using sampler: (any Sampler)? = nil, generator: inout Generator) throws -> Tensor {
-        try require(n >= 1, "prior sample: n must be >= 1, got \(n)")
+        try require(n >= 1, field: "n", "must be >= 1, got \(n)")
         let bm = try checkedMachine("prior sample")
         let s: SampleSet
         if let sampler {
-            s = try sampler.sample(bm, count: n, generator: &generator).resampled(generator: &generator)
+            s = try samples(of: bm, n, sampler: sampler, generator: &generator)
         } else if graph.edgeCount == 0 {
             let p = bm.bias.map { 1 / (1 + expf($0)) }
             var out = [Float](repeating: 0, count: n * units)
             for r in 0..<n { for l in 0..<units where generator.uniform() < p[l] { out[r * units + l] = 1 } }
             return try Tensor(out, shape: [n, units])
         } else {
-            s = try BlockGibbsSampler(sweeps: sampleSweeps, burnIn: 0, persistent: false)
-                .sample(bm, count: n, generator: &generator)
+            s = try samples(of: bm, n, sampler: BlockGibbsSampler(sweeps: sampleSweeps, burnIn: 0, persistent: false),
+                            generator: &generator)
         }
-        try require(s.count == n && s.units == units, "prior sample: the sampler returned \(s.count) samples of \(s.units) units")
         return try Tensor(s.samples, shape: [n, units])
     }
 
@@ -471,13 +471,16 @@ public final class BoltzmannPrior: Module {
     public func updateBetaEff(hardwareSamples: Tensor, rate: Float, generator: inout Generator) throws -> Float {
         absorbBuffers()
         guard hardwareSamples.rank == 2, hardwareSamples.shape[1] == units, hardwareSamples.shape[0] >= 1 else {
-            throw ModelError("updateBetaEff: expected samples of shape [M, \(units)], got \(hardwareSamples.shape)")
+            throw ModelError(field: "hardwareSamples", "expected samples of shape [M, \(units)], got \(hardwareSamples.shape)")
         }
         let m = hardwareSamples.shape[0]
         let hc = hardwareSamples.contiguous()
         let U = try Tensor.zeros([units, m])
         PriorKernels.transpose(hc.data, rows: m, cols: units, into: U.data)
-        return try updateBetaEff(unitMajor: U, rate: rate, generator: &generator)
+        let u = try updateBetaEff(unitMajor: U, rate: rate, generator: &generator)
+        phaseStats["hw_energy"] = u.hardwareEnergy; phaseStats["bm_energy"] = u.machineEnergy
+        phaseStats["beta_eff"] = Double(u.betaEff)
+        return u.betaEff
     }
 
     /// Same, using the prior's own random stream.
@@ -493,8 +496,11 @@ public final class BoltzmannPrior: Module {
         try updateBetaEff(hardwareSamples: try Tensor(s.samples, shape: [s.count, s.units]), rate: rate)
     }
 
-    func updateBetaEff(unitMajor U: Tensor, rate: Float, generator: inout Generator) throws -> Float {
-        try require(rate.isFinite && rate >= 0, "updateBetaEff: rate must be finite and >= 0")
+    /// The Eq. C3 step on unit-major samples U [N, M]: the new β_eff and
+    /// the two expectations.
+    func updateBetaEff(unitMajor U: Tensor, rate: Float, generator: inout Generator) throws
+        -> (betaEff: Float, hardwareEnergy: Double, machineEnergy: Double) {
+        try require(rate.isFinite && rate >= 0, field: "rate", "must be finite and >= 0, got \(numberText(rate))")
         let bm = try checkedMachine("updateBetaEff")
         let m = U.shape[1]
         let e = try Tensor.zeros([m])
@@ -511,8 +517,7 @@ public final class BoltzmannPrior: Module {
         let (_, bmE) = try betaSampler.advance(bm, count: betaEffChains, generator: &generator)
         let next = max(1e-3, beta + rate * Float(bmE - hw))
         betaEff = next
-        stats["hw_energy"] = hw; stats["bm_energy"] = bmE; stats["beta_eff"] = Double(next)
-        return next
+        return (next, hw, bmE)
     }
 
     // MARK: buffers

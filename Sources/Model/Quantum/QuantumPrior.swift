@@ -32,13 +32,15 @@ extension QuantumBoltzmannMachine {
 ///
 /// * `energy(ζ)`: the classical diagonal energy, exactly the Boltzmann
 ///   prior's positive phase (delegated to `classical`);
-/// * `logZ()`: the *quantum* log Z, whose gradient is the negative phase of
-///   Eq. 16, ∂log Z/∂b_l = −⟨z_l⟩, ∂log Z/∂W_e = −⟨z_u z_v⟩ under the
-///   quantum Boltzmann distribution (exact: ∂H/∂θ is diagonal), estimated
-///   by path-integral Monte Carlo with persistent chains
-///   (`drawNegativePhase`).
+/// * `drawNegativePhase()`: the negative phase of Eq. 16, ⟨z_l⟩ and
+///   ⟨z_u z_v⟩ under the quantum Boltzmann distribution, estimated by
+///   path-integral Monte Carlo with persistent chains (the one call that
+///   advances them);
+/// * `logZ(negativePhase:)`: the *quantum* log Z, whose gradient is that
+///   phase, ∂log Z/∂b_l = −⟨z_l⟩, ∂log Z/∂W_e = −⟨z_u z_v⟩ (exact: ∂H/∂θ
+///   is diagonal, so the quantum log Z has this gradient).
 ///
-/// The value of `logZ()` is exact by diagonalization for N ≤ `exactUnits`
+/// The value of `logZ(negativePhase:)` is exact by diagonalization for N ≤ `exactUnits`
 /// (closed form without couplers), otherwise the estimate cached by the
 /// last `estimateLogZ` (quantum AIS; `stats["logZ_stale"]` says whether the
 /// parameters changed since), or before any estimate the uncoupled value.
@@ -68,7 +70,9 @@ public final class QuantumPrior: LatentPrior {
     public var aisChains: Int = 256
     public var aisTemperatures: Int = 1000
     public var training = true
-    public let betaEff: Float = 1
+    /// β_eff of Eq. C2 (the scale of H(ζ)'s gradient into the encoder);
+    /// 1 for PIMC, which samples the QBM at β = 1.
+    public var betaEff: Float = 1
     /// "logZ_source" (0 closed form, 1 diagonalization, 2 cached estimate,
     /// 3 uncoupled stand-in), "logZ_stale", "logZ_error", "neg_energy"
     /// (mean H_cl of the negative samples), "sigma_x" (mean ⟨σx⟩).
@@ -116,34 +120,41 @@ public final class QuantumPrior: LatentPrior {
 
     /// The current parameters as a numeric QBM (a copy).
     public func quantumMachine() throws -> QuantumBoltzmannMachine {
-        try QuantumBoltzmannMachine(machine: try classical.checkedMachine("quantum prior"), gamma: gamma)
+        try QuantumBoltzmannMachine(machine: try checkedMachine("quantum prior"), gamma: gamma)
     }
 
     /// H(ζ) (the classical diagonal energy, Eq. 14), differentiable in ζ, b, W.
     public func energy(_ zeta: Tensor) throws -> Tensor { try classical.energy(zeta) }
 
-    /// Quantum log Z as a 0-d tensor whose gradient is the sampled negative
-    /// phase of Eq. 16 (drawn now in grad mode; call once per step).
-    public func logZ() throws -> Tensor {
+    /// The PIMC negative phase is always sampled.
+    public var negativePhaseIsSampled: Bool { true }
+
+    /// Quantum log Z as a 0-d tensor whose gradient is `negativePhase`'s
+    /// moments (required in grad mode when b or W require grad: draw it with
+    /// `drawNegativePhase`); changes no sampling state.
+    public func logZ(negativePhase: NegativePhase?) throws -> Tensor {
         absorbBuffers()
         let value = try logZValue()
         guard GradMode.isEnabled, bias.requiresGrad || weights.requiresGrad else { return Tensor(scalar: Float(value)) }
-        let (mb, mw) = try drawNegativePhase()
-        return try Tensor.custom(name: "qbm_logZ", inputs: [bias, weights], forward: { _ in
-            Tensor(scalar: Float(value))
-        }, backward: { g in
-            let gv = try g.item()
-            return [Tensor(mb.map { -gv * Float($0) }), Tensor(mw.map { -gv * Float($0) })]
-        })
+        guard let phase = negativePhase else {
+            throw ModelError(field: "negativePhase",
+                             "is required to train the quantum prior's parameters (its log Z gradient is sampled by PIMC): "
+                             + "draw the prior's negative phase before the forward pass, or compute without gradients")
+        }
+        try phase.check(units: units, edges: graph.edgeCount)
+        return try phase.logZTensor(value: value, bias: bias, weights: weights)
     }
 
     /// The negative phase of Eq. 16: ⟨z_l⟩ and ⟨z_u z_v⟩ under the quantum
     /// Boltzmann distribution, from `negativeSamples` persistent PIMC chains
     /// advanced by the sampler's sweeps, averaged over all M slices (each
-    /// slice's marginal is p(z)). The one place the quantum negative phase
-    /// is drawn (to be adapted to an explicit negative-phase step).
-    public func drawNegativePhase() throws -> (means: [Double], edgeMeans: [Double]) {
+    /// slice's marginal is p(z)); `meanEnergy` is ⟨H(z)⟩ over the slices.
+    /// β_eff is not tracked (PIMC samples at β = 1): a `betaEffRate` > 0 is
+    /// an error. Stats: "neg_energy", "sigma_x" (mean ⟨σx⟩), "slices".
+    public func drawNegativePhase(betaEffRate: Float?) throws -> NegativePhase {
         absorbBuffers()
+        try require((betaEffRate ?? 0) == 0, field: "betaEffRate",
+                    "a quantum prior does not track β_eff (PIMC samples the QBM at β = 1)")
         let q = try quantumMachine()
         let count = negativeSamples, n = units, m = slices, T = ChainState.tileWidth
         let r = try sampler.advance(q, count: count, generator: &generator)
@@ -159,10 +170,12 @@ public final class QuantumPrior: LatentPrior {
             for l in 0..<n { means[l] += Double(mo.means[l]) / Double(m) }
             for e in 0..<edges.count { edges[e] += Double(mo.edgeMeans[e]) / Double(m) }
         }
-        stats["neg_energy"] = r.meanEnergy
         let sx = sigmaXEstimate(r.state, chains: count, units: n, slices: m, gamma: q.gamma)
-        stats["sigma_x"] = sx.mean.reduce(0, +) / Double(max(1, n))
-        return (means, edges)
+        let st: [String: Double] = ["neg_energy": r.meanEnergy, "sigma_x": sx.mean.reduce(0, +) / Double(max(1, n)),
+                                    "slices": Double(m)]
+        stats.merge(st) { _, b in b }
+        return NegativePhase(means: means.map(Float.init), edgeMeans: edges.map(Float.init), samples: count,
+                             meanEnergy: r.meanEnergy, drawnAtBetaEff: betaEff, betaEff: betaEff, stats: st)
     }
 
     /// The forward value of `logZ()`, updating stats.
@@ -226,9 +239,14 @@ public final class QuantumPrior: LatentPrior {
     }
 
     /// `n` samples of p(z) as [n, N] 0/1: slice 0 of fresh PIMC chains after
-    /// `sampleSweeps` sweeps (never the training chains).
-    public func sample(_ n: Int, generator g: inout Generator) throws -> Tensor {
-        try require(n >= 1, "quantum prior sample: n must be >= 1, got \(n)")
+    /// `sampleSweeps` sweeps (never the training chains), or `sampler`'s
+    /// samples of the classical machine (e.g. a `PathIntegralSampler`).
+    public func sample(_ n: Int, using other: (any Sampler)?, generator g: inout Generator) throws -> Tensor {
+        try require(n >= 1, field: "n", "must be >= 1, got \(n)")
+        if let other {
+            return try Tensor(try samples(of: try checkedMachine("prior sample"), n, sampler: other, generator: &g).samples,
+                              shape: [n, units])
+        }
         let s = PathIntegralSampler(gamma: gamma, slices: slices, sweeps: sampleSweeps, burnIn: 0, persistent: false)
         let r = try s.sample(try quantumMachine(), count: n, generator: &g)
         return try Tensor(r.samples.samples, shape: [n, units])
@@ -282,9 +300,6 @@ public final class QuantumPrior: LatentPrior {
                              loadWords(1, from: c + 4)[0]) : nil
         if let g = Generator(state: loadWords(4, from: rngBuffer.data)) { generator = g }
     }
-
-    /// Clips the parameters in place (the classical prior's clamp).
-    public func clamp(weights w: Float?, bias b: Float?) throws { try classical.clamp(weights: w, bias: b) }
 }
 
 /// 64-bit words as 16-bit pieces in Float buffers (exact in Float32), for

@@ -43,9 +43,7 @@ public struct AnnealerEmulator: Sampler {
 
     /// The β of every sweep one read experiences.
     public func schedule() throws -> [Double] {
-        try require(betaEff.isFinite && betaEff >= 0, "emulator: betaEff must be finite and >= 0")
-        try require(freezeOut > 0 && freezeOut <= 1, "emulator: freezeOut must be in (0, 1], got \(freezeOut)")
-        try require(annealSweeps >= 1 && pauseSweeps >= 0, "emulator: annealSweeps >= 1 and pauseSweeps >= 0 required")
+        try validate()
         let ramp = max(1, Int((freezeOut * Double(annealSweeps)).rounded()))
         return (1...ramp).map { betaEff * Double($0) / Double(ramp) }
             + [Double](repeating: betaEff, count: pauseSweeps)
@@ -53,9 +51,6 @@ public struct AnnealerEmulator: Sampler {
 
     public func sample(_ bm: BoltzmannMachine, count: Int, generator: inout Generator) throws -> SampleSet {
         try checkCount(count, "annealer emulator")
-        try require(gauges >= 1, "emulator: gauges must be >= 1, got \(gauges)")
-        try require(hNoise >= 0 && jNoise >= 0 && hNoise.isFinite && jNoise.isFinite,
-                    "emulator: noise levels must be finite and >= 0")
         try require(count >= gauges, "emulator: \(count) reads cannot be split over \(gauges) gauges")
         let betas = try schedule().map { Float($0) }
         let sched = SweepSchedule(bb: betas, bw: betas)

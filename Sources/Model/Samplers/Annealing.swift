@@ -50,7 +50,7 @@ public struct AnnealedImportanceSampling: Sampler {
     public func run(_ bm: BoltzmannMachine, chains: Int, generator: inout Generator) throws
         -> (estimate: LogZEstimate, samples: [Float], logWeights: [Double]) {
         try checkCount(chains, "AIS")
-        try require(temperatures >= 1 && sweepsPerStep >= 1, "AIS: temperatures and sweepsPerStep must be >= 1")
+        try validate()
         let (betas, logZ0) = pathSchedule(bm, temperatures: temperatures, sweepsPerStep: sweepsPerStep,
                                           spacing: spacing, path: path)
         var bb: [Float] = [], bw: [Float] = [], cb: [Float] = [], cw: [Float] = []
@@ -165,10 +165,9 @@ public struct PopulationAnnealing: Sampler {
 
     public func sample(_ bm: BoltzmannMachine, count: Int, generator: inout Generator) throws -> SampleSet {
         try checkCount(count, "population annealing")
-        try require(populations >= 1 && count >= populations,
+        try validate()
+        try require(count >= populations,
                     "PA: need populations >= 1 and at least one replica per population (count \(count), populations \(populations))")
-        try require(temperatures >= 1 && sweepsPerStep >= 0, "PA: temperatures >= 1 and sweepsPerStep >= 0 required")
-        try require(essThreshold >= 0 && essThreshold <= 1, "PA: essThreshold must be in [0, 1]")
         let (betas, logZ0) = pathSchedule(bm, temperatures: temperatures, sweepsPerStep: sweepsPerStep,
                                           spacing: spacing, path: path)
         let P = populations

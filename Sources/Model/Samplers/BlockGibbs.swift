@@ -73,8 +73,7 @@ public final class BlockGibbsSampler: Sampler {
     func step(_ bm: BoltzmannMachine, count: Int, generator: inout Generator) throws
         -> (state: ChainState, sweeps: Int, eb: [Double], ew: [Double]) {
         try checkCount(count, "block Gibbs")
-        try require(sweeps >= 0 && burnIn >= 0, "block Gibbs: sweeps and burnIn must be >= 0")
-        try require(beta.isFinite && beta >= 0, "block Gibbs: beta must be finite and >= 0")
+        try validate()
         var extra = 0
         if !persistent || state == nil || state!.chains != count || state!.units != bm.units {
             let s = ChainState(units: bm.units, chains: count)
@@ -127,12 +126,12 @@ public struct SimulatedAnnealing: Sampler {
 
     func betas(for ising: IsingModel) throws -> [Double] {
         if let s = schedule {
-            try require(!s.isEmpty && s.allSatisfy { $0.isFinite && $0 >= 0 }, "SA: schedule must be non-empty, finite, >= 0")
+            try validate()
             return s
         }
-        try require(sweeps >= 1, "SA: sweeps must be >= 1, got \(sweeps)")
+        try validate()
         let (hot, cold) = betaRange ?? SimulatedAnnealing.defaultBetaRange(ising)
-        try require(hot > 0 && cold >= hot && cold.isFinite, "SA: beta range must satisfy 0 < hot <= cold")
+        try require(hot > 0 && cold >= hot && cold.isFinite, field: "betaRange", "must satisfy 0 < hot <= cold")
         if sweeps == 1 { return [cold] }
         switch spacing {
         case .geometric: return (0..<sweeps).map { hot * pow(cold / hot, Double($0) / Double(sweeps - 1)) }

@@ -123,8 +123,7 @@ public struct CommandSampler: Sampler {
 
     public func sample(_ bm: BoltzmannMachine, count: Int, generator: inout Generator) throws -> SampleSet {
         try checkCount(count, "command sampler")
-        try require(!arguments.isEmpty, "command sampler: no command given")
-        try require(timeout > 0 && timeout.isFinite, "command sampler: timeout must be a finite number > 0")
+        try validate()
         let input = Array(problemText(bm, count: count).utf8)
         var ts0 = timespec(); clock_gettime(CLOCK_MONOTONIC, &ts0)
         let r = try Subprocess.run(arguments, input: input, timeout: timeout)

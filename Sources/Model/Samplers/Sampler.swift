@@ -126,6 +126,9 @@ func systematicResample(_ wn: [Double], _ g: inout Generator) -> [Int] {
 /// are classes.
 public protocol Sampler {
     func sample(_ bm: BoltzmannMachine, count: Int, generator: inout Generator) throws -> SampleSet
+    /// Checks the settings; errors name the offending property
+    /// (Sampler+Validation.swift). Sampling runs it first.
+    func validate() throws
 }
 
 extension Sampler {

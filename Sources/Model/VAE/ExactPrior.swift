@@ -26,9 +26,11 @@ public final class ExactPrior: LatentPrior {
     /// (zeros by default).
     public init(graph: Graph, biasScale: Float = 0, weightScale: Float = 0, generator: inout Generator) throws {
         let n = graph.nodeCount
-        try require(n > 0, "ExactPrior: the graph has no units")
-        try require(graph.edgeCount == 0 || n <= ExactPrior.maxEnumeratedUnits,
-                    "ExactPrior: \(graph.name) has \(n) units; exact enumeration needs ≤ \(ExactPrior.maxEnumeratedUnits) (or no couplers)")
+        try require(n > 0, field: "graph", "the graph has no units")
+        try require(biasScale.isFinite && biasScale >= 0, field: "biasScale", "must be finite and >= 0, got \(numberText(biasScale))")
+        try require(weightScale.isFinite && weightScale >= 0, field: "weightScale", "must be finite and >= 0, got \(numberText(weightScale))")
+        try require(graph.edgeCount == 0 || n <= ExactPrior.maxEnumeratedUnits, field: "graph",
+                    " \(graph.name) has \(n) units; exact enumeration needs ≤ \(ExactPrior.maxEnumeratedUnits) (or no couplers)")
         self.graph = graph
         bias = try Tensor.randn([n], generator: &generator).mul(biasScale).requiringGrad()
         weights = try Tensor.randn([graph.edgeCount], generator: &generator).mul(weightScale).requiringGrad()
@@ -64,7 +66,20 @@ public final class ExactPrior: LatentPrior {
         return t
     }
 
-    public func logZ() throws -> Tensor {
+    /// Its log Z gradient is exact (autograd through the enumeration).
+    public var negativePhaseIsSampled: Bool { false }
+
+    /// The exact moments (nothing is sampled, no state changes; β_eff is
+    /// not tracked, so `betaEffRate` is ignored).
+    public func drawNegativePhase(betaEffRate: Float?) throws -> NegativePhase {
+        try exactNegativePhase()
+    }
+
+    /// Exact log Z by enumeration (Σ softplus(−b) without couplers), its
+    /// gradient by autograd; `negativePhase` is not needed (checked for
+    /// shape when given).
+    public func logZ(negativePhase: NegativePhase?) throws -> Tensor {
+        try negativePhase?.check(units: units, edges: graph.edgeCount)
         if graph.edgeCount == 0 { return try bias.neg().softplus().sum() }
         return try energy(states()).neg().logsumexp(0)
     }
@@ -81,8 +96,13 @@ public final class ExactPrior: LatentPrior {
         }
     }
 
-    public func sample(_ n: Int, generator: inout Generator) throws -> Tensor {
-        try require(n >= 0, "sample: count must be ≥ 0, got \(n)")
+    /// Exact samples from the enumeration, or `sampler`'s (equally weighted).
+    public func sample(_ n: Int, using sampler: (any Sampler)?, generator: inout Generator) throws -> Tensor {
+        try require(n >= 0, field: "n", "must be >= 0, got \(n)")
+        if let sampler {
+            return try Tensor(try samples(of: try checkedMachine("sample"), n, sampler: sampler, generator: &generator).samples,
+                              shape: [n, units])
+        }
         let N = units
         if graph.edgeCount == 0 {
             let p = Tensor.noGrad { bias.neg().sigmoid() }

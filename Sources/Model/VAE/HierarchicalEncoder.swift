@@ -68,7 +68,7 @@ public final class HierarchicalEncoder: Module {
     public func sample(features h: Tensor, samples s: Int, tau: Float?, grouping: LatentGrouping,
                        generator: inout Generator) throws -> PosteriorSample {
         try require(s >= 1, "encoder: samples per example must be ≥ 1, got \(s)")
-        if let tau { try require(tau > 0 && tau.isFinite, "encoder: temperature τ must be positive, got \(tau)") }
+        if let tau { try require(tau > 0 && tau.isFinite, field: "tau", "the temperature τ must be finite and > 0, got \(numberText(tau))") }
         try require(grouping.sizes == groupSizes, "encoder: grouping sizes \(grouping.sizes) differ from the encoder's \(groupSizes)")
         let b = h.shape[0], r = b * s
         var logits: [Tensor] = [], zs: [Tensor] = []

@@ -19,27 +19,33 @@ public struct LatentGrouping {
     public var sizes: [Int] { groups.map(\.count) }
 
     public init(name: String = "custom", groups: [[Int]], units: Int) throws {
-        try require(!groups.isEmpty && groups.allSatisfy({ !$0.isEmpty }), "grouping: every group must be non-empty")
+        try require(!groups.isEmpty && groups.allSatisfy({ !$0.isEmpty }), field: "grouping", "every group must be non-empty")
         var pos = [Int](repeating: -1, count: units)
         var k = 0
         for g in groups {
             for u in g {
-                try require(u >= 0 && u < units, "grouping: unit \(u) outside 0..<\(units)")
-                try require(pos[u] < 0, "grouping: unit \(u) is in two groups")
+                try require(u >= 0 && u < units, field: "grouping", "unit \(u) outside 0..<\(units)")
+                try require(pos[u] < 0, field: "grouping", "unit \(u) is in two groups")
                 pos[u] = k; k += 1
             }
         }
-        try require(k == units, "grouping: the groups cover \(k) of \(units) units")
+        try require(k == units, field: "grouping", "the groups cover \(k) of \(units) units")
         self.name = name; self.groups = groups; self.units = units
         unitToPosition = pos
         isIdentity = pos.enumerated().allSatisfy { $0.offset == $0.element }
         positions = Tensor(pos.map(Float.init))
     }
 
+    /// The default grouping of `graph`: "chains" where the graph has it (the
+    /// paper's better mapping), else "bipartite".
+    public init(defaultFor graph: Graph) throws {
+        try self.init(graph: graph, name: graph.groupings["chains"] != nil ? "chains" : "bipartite")
+    }
+
     /// The graph's grouping `name` (e.g. "bipartite", "chains").
     public init(graph: Graph, name: String) throws {
         guard let g = graph.groupings[name] else {
-            throw ModelError("grouping: \(graph.name) has no grouping \"\(name)\" (it has \(graph.groupings.keys.sorted().joined(separator: ", ")))")
+            throw ModelError(field: "grouping", "\(graph.name) has no grouping \"\(name)\" (it has \(graph.groupings.keys.sorted().joined(separator: ", ")))")
         }
         try self.init(name: name, groups: g, units: graph.nodeCount)
     }
@@ -64,7 +70,7 @@ public struct LatentGrouping {
         if s.hasPrefix("custom:") {
             let groups = try s.dropFirst(7).split(separator: ";").map { part in
                 try part.split(separator: ",").map { t -> Int in
-                    guard let v = Int(t.trimmingCharacters(in: .whitespaces)) else { throw ModelError("grouping: bad unit index '\(t)'") }
+                    guard let v = Int(t.trimmingCharacters(in: .whitespaces)) else { throw ModelError(field: "grouping", "bad unit index '\(t)'") }
                     return v
                 }
             }

@@ -34,32 +34,45 @@ extension DiscreteVAE {
     /// importance-weighted L_K. K, D, the KL weight and τ may change
     /// between calls (schedules).
     ///
-    /// β_eff: the energy is evaluated at ζ' = ζ̄ + β_eff(ζ − ζ̄), ζ̄ = ζ
-    /// detached: the same value (so the loss and the prior parameters'
-    /// gradients are unchanged), but the gradient reaching the encoder
-    /// through H(ζ) is scaled by β_eff (Eq. C2). Decoder and log q see ζ.
+    /// The negative phase: in grad mode, when the prior's parameters
+    /// require grad and its log Z gradient is sampled, `negativePhase` (from
+    /// `prior.drawNegativePhase()`, drawn before this call) is required;
+    /// without gradients it is not needed. The forward pass changes no
+    /// state of the prior.
+    ///
+    /// β_eff (Eq. C2, applied here and nowhere else): the energy is
+    /// evaluated at ζ' = ζ̄ + β(ζ − ζ̄), ζ̄ = ζ detached, β the phase's
+    /// `drawnAtBetaEff` (the prior's `betaEff` without a phase): the same
+    /// value (so the loss and the prior parameters' gradients are
+    /// unchanged), but the gradient reaching the encoder through H(ζ) is
+    /// scaled by β. Decoder and log q see ζ.
     public func objective(x: Tensor, k: Int = 1, d: Int = 1, klWeight: Float = 1, tau: Float = 1.0 / 7,
-                          generator: inout Generator) throws -> ObjectiveResult {
+                          negativePhase: NegativePhase? = nil, generator: inout Generator) throws -> ObjectiveResult {
         try checkInput(x)
-        try require(k >= 1 && d >= 1, "objective: K and D must be ≥ 1, got K = \(k), D = \(d)")
-        try require(klWeight >= 0 && klWeight.isFinite, "objective: KL weight must be ≥ 0, got \(klWeight)")
-        try require(tau > 0 && tau.isFinite, "objective: temperature τ must be positive, got \(tau)")
+        try require(k >= 1, field: "k", "the number of importance samples K must be >= 1, got \(k)")
+        try require(d >= 1, field: "d", "the number of bounds D must be >= 1, got \(d)")
+        try require(klWeight >= 0 && klWeight.isFinite, field: "klWeight", "the KL weight must be finite and >= 0, got \(numberText(klWeight))")
+        try require(tau > 0 && tau.isFinite, field: "tau", "the temperature τ must be finite and > 0, got \(numberText(tau))")
+        if negativePhase == nil, GradMode.isEnabled, prior.negativePhaseIsSampled,
+           prior.bias.requiresGrad || prior.weights.requiresGrad {
+            _ = try prior.logZ(negativePhase: nil)   // the error naming `negativePhase`, before any random draw
+        }
         let b = x.shape[0], s = k * d
         // Random draws, in this order, all from `generator`: the encoder's
         // relaxation noise (group by group), then the decoder's dropout masks
-        // (layer by layer). The prior's negative phase in `logZ()` draws from
-        // the prior's own (checkpointed) stream.
+        // (layer by layer). The prior's negative phase was drawn before,
+        // from the prior's own (checkpointed) stream.
         let post = try encode(x, samples: s, tau: tau, generator: &generator)
         let logpx = try Dropout.drawing(from: &generator) { try decode(post.zeta) }.bernoulliLogLikelihood(x)  // [R]
         let logq = try post.logQ()                                            // [R]
-        let beta = prior.betaEff
+        let beta = negativePhase?.drawnAtBetaEff ?? prior.betaEff
         var zetaE = post.zeta
         if beta != 1 {
             let zd = post.zeta.detach()
             zetaE = try zd + (post.zeta - zd).mul(beta)
         }
         let energy = try prior.energy(zetaE)                                 // [R]
-        let logZ = try prior.logZ()                                           // []
+        let logZ = try prior.logZ(negativePhase: negativePhase)               // []
         let klTerm = try (logq + energy) + logZ
         let logw = klWeight == 1 ? try logpx - klTerm : try logpx - klTerm.mul(klWeight)
         var bound = try logw.view([b, d, k])
@@ -83,7 +96,10 @@ extension DiscreteVAE {
                                k: k, d: d, klWeight: klWeight, tau: tau)
     }
 
-    public func objective(x: Tensor, k: Int = 1, d: Int = 1, klWeight: Float = 1, tau: Float = 1.0 / 7) throws -> ObjectiveResult {
-        try objective(x: x, k: k, d: d, klWeight: klWeight, tau: tau, generator: &GlobalRandom.generator)
+    /// Same, with the global generator.
+    public func objective(x: Tensor, k: Int = 1, d: Int = 1, klWeight: Float = 1, tau: Float = 1.0 / 7,
+                          negativePhase: NegativePhase? = nil) throws -> ObjectiveResult {
+        try objective(x: x, k: k, d: d, klWeight: klWeight, tau: tau, negativePhase: negativePhase,
+                      generator: &GlobalRandom.generator)
     }
 }
