@@ -101,13 +101,11 @@ extension QV {
             try args.expectAtMost(1)
             let o = try args.options(1, allowed: ["gamma", "slices", "sweeps", "burn_in", "persistent", "all_slices"])
             let gamma = try gammaOption(args, o, units: nil, default: 0.5)
-            let slices = try slicesOption(args, o, default: 16)
+            let slices = try o.int("slices", default: 16)
             let sweeps = try o.int("sweeps", default: 10), burn = try o.int("burn_in", default: 100)
-            guard sweeps >= 0, sweeps <= 100_000_000 else { throw args.optionError("sweeps", "must be in 0..100000000, got \(sweeps)") }
-            guard burn >= 0, burn <= 100_000_000 else { throw args.optionError("burn_in", "must be in 0..100000000, got \(burn)") }
             let persistent = try o.bool("persistent", default: true), all = try o.bool("all_slices", default: false)
-            let s = PathIntegralSampler(gamma: gamma, slices: slices, sweeps: sweeps, burnIn: burn,
-                                        persistent: persistent, allSlices: all)
+            let s = try validated(args, PathIntegralSampler(gamma: gamma, slices: slices, sweeps: sweeps, burnIn: burn,
+                                                            persistent: persistent, allSlices: all))
             return .object(SamplerBox("pimc", s, [("gamma", gamma.count == 1 ? .number(Double(gamma[0])) : .numbers(gamma)),
                                                   ("slices", .int(slices)), ("sweeps", .int(sweeps)),
                                                   ("burn_in", .int(burn)), ("persistent", .bool(persistent)),
@@ -116,7 +114,7 @@ extension QV {
 
         state.module("qv.sampler").fn("sqa", doc: """
             qv.sampler.sqa{schedule = "file.csv", temperature = T, freeze_out = s_star, steps = 100,
-                           sweeps_per_step = 1, pause = 0, slices = 16} -> qv.Sampler
+                           sweeps_per_step = 1, pause_sweeps = 0, slices = 16} -> qv.Sampler
             Simulated quantum annealing as an annealer emulator (Section II): PIMC chains follow the
             thermal state of H(s) = A(s) Σσx + B(s)[Σ h σz + Σ J σz σz] at temperature T while s runs
             from 0 to the freeze-out point s*, where they freeze, so the reads follow the QBM of Eq. 17:
@@ -126,31 +124,27 @@ extension QV {
                            documents the format; D-Wave's published tables: halve A and B)
               temperature  k_B T in the schedule's unit (12 mK ≈ 0.25 GHz)
               freeze_out   s* in (0, 1]
-              pause        extra sweeps held at s* (an anneal pause)
+              pause_sweeps extra sweeps held at s* (an anneal pause)
             """) { args in
             try args.expectAtMost(1)
             let o = try args.options(1, allowed: ["schedule", "temperature", "freeze_out", "steps", "sweeps_per_step",
-                                                  "pause", "slices"])
+                                                  "pause_sweeps", "slices"])
             guard let path = try o.optionalString("schedule") else { throw args.optionError("schedule", "required (a CSV file s,A,B)") }
             let sched: AnnealingSchedule
             do { sched = try AnnealingSchedule.load(path: path) } catch let e as ModelError {
                 throw args.optionError("schedule", e.message)
             }
-            guard let t = try o.optionalNumber("temperature"), t.isFinite, t > 0 else {
+            guard let t = try o.optionalNumber("temperature") else {
                 throw args.optionError("temperature", "required, a finite number > 0")
             }
             let fo = try o.number("freeze_out", default: 1)
-            guard fo.isFinite, fo > 0, fo <= 1 else { throw args.optionError("freeze_out", "must be in (0, 1], got \(fmtNum(fo))") }
-            let steps = try positiveOption(args, o, "steps", default: 100)
-            let sps = try positiveOption(args, o, "sweeps_per_step", default: 1)
-            let pause = try o.int("pause", default: 0)
-            guard pause >= 0, pause <= 100_000_000 else { throw args.optionError("pause", "must be in 0..100000000, got \(pause)") }
-            let slices = try slicesOption(args, o, default: 16)
-            let sqa = SimulatedQuantumAnnealing(schedule: sched, temperature: t, freezeOut: fo, steps: steps,
-                                                sweepsPerStep: sps, pauseSweeps: pause, slices: slices)
+            let steps = try o.int("steps", default: 100), sps = try o.int("sweeps_per_step", default: 1)
+            let pause = try o.int("pause_sweeps", default: 0), slices = try o.int("slices", default: 16)
+            let sqa = try validated(args, SimulatedQuantumAnnealing(schedule: sched, temperature: t, freezeOut: fo, steps: steps,
+                                                                    sweepsPerStep: sps, pauseSweeps: pause, slices: slices))
             return .object(SamplerBox("sqa", sqa, [("schedule", .string(path)), ("temperature", .number(t)),
                                                    ("freeze_out", .number(fo)), ("steps", .int(steps)),
-                                                   ("sweeps_per_step", .int(sps)), ("pause", .int(pause)),
+                                                   ("sweeps_per_step", .int(sps)), ("pause_sweeps", .int(pause)),
                                                    ("slices", .int(slices))]))
         }
 
@@ -158,22 +152,20 @@ extension QV {
             qv.prior.quantum(graph, {gamma = 0.5, slices = 16, sweeps = 10, burn_in = 100, samples = 1000,
                                      weight_scale = 0.01, bias = 0}) -> qv.Prior
             A quantum Boltzmann machine prior (Section I.C): H = Σ Γ σx + H(z), Γ fixed, trained with
-            the Q-ELBO (Eq. 14: p̃(z) = e^{-H(z)}/Z, Z quantum): p:energy(z) is the classical H(z), and
-            p:logz_tensor() is the quantum log Z (exact for N <= 10) whose gradient is the negative
-            phase of Eq. 16 from `samples` persistent PIMC chains (all slices averaged).
-            p:logz() is exact for N <= 12, quantum AIS otherwise. Γ = 0 is the classical prior.
+            the Q-ELBO (Eq. 14: p̃(z) = e^{-H(z)}/Z, Z quantum): p:energy(z) is the classical H(z);
+            p:negative_phase() draws Eq. 16's negative phase from `samples` persistent PIMC chains (all
+            slices averaged; β_eff is not tracked), and p:logz_tensor(ph) is the quantum log Z (exact for
+            N <= 10, else the last p:logz estimate) whose gradient is ph. p:logz() is exact for
+            N <= 12, quantum AIS otherwise. Γ = 0 is the classical prior. In a VAE:
+            model:loss(x, {negative_phase = p:negative_phase()}).
             """) { args in
             try args.expectAtMost(2)
             let g = try args.object(1, GraphBox.self, "graph")
             let o = try args.options(2, allowed: ["gamma", "slices", "sweeps", "burn_in", "samples", "weight_scale", "bias"])
             let gamma = try gammaOption(args, o, units: g.graph.nodeCount, default: 0.5)
-            let slices = try slicesOption(args, o, default: 16)
-            let sweeps = try positiveOption(args, o, "sweeps", default: 10)
+            let slices = try o.int("slices", default: 16), sweeps = try o.int("sweeps", default: 10)
             let burn = try o.int("burn_in", default: 100)
-            guard burn >= 0, burn <= 100_000_000 else { throw args.optionError("burn_in", "must be in 0..100000000, got \(burn)") }
             let ws = try o.number("weight_scale", default: 0.01), b0 = try o.number("bias", default: 0)
-            guard ws.isFinite, ws >= 0 else { throw args.optionError("weight_scale", "must be finite and >= 0") }
-            guard b0.isFinite else { throw args.optionError("bias", "must be finite") }
             let samples = try positiveOption(args, o, "samples", default: 1000, max: 10_000_000)
             let p = try modelOp(args, renamed: ["biasInit": "bias"]) {
                 try QuantumPrior(graph: g.graph, gamma: gamma, slices: slices, sweeps: sweeps, burnIn: burn,

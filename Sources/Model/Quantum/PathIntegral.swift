@@ -265,8 +265,7 @@ public final class PathIntegralSampler: Sampler {
     func advance(_ q: QuantumBoltzmannMachine, count: Int, generator: inout Generator) throws
         -> (state: ChainState, sweeps: Int, meanEnergy: Double) {
         try checkCount(count, "path integral")
-        try require(slices >= 2 && slices <= 1024, "path integral: slices must be in 2...1024, got \(slices)")
-        try require(sweeps >= 0 && burnIn >= 0, "path integral: sweeps and burnIn must be >= 0")
+        try validate()
         try require(q.machine.bias.allSatisfy { $0.isFinite } && q.machine.weights.allSatisfy { $0.isFinite },
                     "path integral: parameters must be finite")
         let n = q.units, m = slices

@@ -91,14 +91,15 @@ public final class QuantumPrior: LatentPrior {
     /// unit), b = `biasInit`, W ~ N(0, weightScale²), M = `slices`.
     public init(graph: Graph, gamma: [Float], slices: Int = 16, sweeps: Int = 10, burnIn: Int = 100,
                 biasInit: Float = 0, weightScale: Float = 0.01, generator: inout Generator) throws {
-        try require(gamma.count == 1 || gamma.count == graph.nodeCount,
-                    "QuantumPrior: gamma needs 1 or \(graph.nodeCount) values, got \(gamma.count)")
-        try require(gamma.allSatisfy { $0.isFinite && $0 >= 0 }, "QuantumPrior: gamma must be finite and >= 0")
-        try require(slices >= 2 && slices <= 1024, "QuantumPrior: slices must be in 2...1024, got \(slices)")
-        try require(sweeps >= 1 && burnIn >= 0, "QuantumPrior: sweeps must be >= 1 and burnIn >= 0")
+        try require(gamma.count == 1 || gamma.count == graph.nodeCount, field: "gamma",
+                    "expected 1 or \(graph.nodeCount) values (one per unit), got \(gamma.count)")
+        try requireRange(sweeps, 1, 100_000_000, field: "sweeps")
+        try requireFinite(Double(biasInit), min: -.greatestFiniteMagnitude, field: "biasInit")
+        try requireFinite(Double(weightScale), field: "weightScale")
         classical = try BoltzmannPrior(graph: graph, biasInit: biasInit, weightScale: weightScale, generator: &generator)
         sampler = PathIntegralSampler(gamma: gamma, slices: slices, sweeps: sweeps, burnIn: burnIn,
                                       persistent: true, allSlices: true)
+        try sampler.validate()
         self.generator = generator.split()
         chainsBuffer = try Tensor.zeros([_negativeSamples, graph.nodeCount * slices])
     }

@@ -113,10 +113,7 @@ public struct SimulatedQuantumAnnealing: Sampler {
 
     public func sample(_ bm: BoltzmannMachine, count: Int, generator: inout Generator) throws -> SampleSet {
         try checkCount(count, "SQA")
-        try require(temperature.isFinite && temperature > 0, "SQA: temperature must be finite and > 0")
-        try require(freezeOut > 0 && freezeOut <= 1, "SQA: freezeOut must be in (0, 1], got \(freezeOut)")
-        try require(steps >= 1 && sweepsPerStep >= 1 && pauseSweeps >= 0, "SQA: steps, sweepsPerStep >= 1, pauseSweeps >= 0")
-        try require(slices >= 2 && slices <= 1024, "SQA: slices must be in 2...1024, got \(slices)")
+        try validate()
         let n = bm.units, m = slices
         try checkPathSize(units: n, slices: m, chains: count, "SQA")
         let beta = 1 / temperature
