@@ -1,7 +1,7 @@
 # qvlua — build, test and run. `make help` lists the targets.
 SWIFT   ?= swift
 QVLUA   := .build/release/qvlua
-APT_PKGS := liblua5.4-dev libopenblas-dev libreadline-dev dataset-fashion-mnist pkg-config
+APT_PKGS := liblua5.4-dev libopenblas-dev libreadline-dev zlib1g-dev dataset-fashion-mnist pkg-config
 
 .PHONY: help setup build debug test test-swift test-lua test-repl train bench clean
 
@@ -23,8 +23,10 @@ setup:
 build: setup
 	$(SWIFT) build -c release --product qvlua
 
+# A second `make train` continues runs/default (or finds it finished);
+# `make train ARGS=--force` starts it afresh.
 train: build
-	$(QVLUA) scripts/train.lua
+	$(QVLUA) scripts/train.lua $$([ -e runs/default/checkpoint.safetensors ] && echo --resume) $(ARGS)
 
 # `swift test` includes the REPL tests (Tests/QvluaTests, driven through a pty).
 test: build test-swift test-lua

@@ -119,6 +119,13 @@ public struct Arguments {
         }
         return s
     }
+    /// The bytes of a string argument, unchanged (binary data survives).
+    public func bytes(_ i: Int, _ name: String? = nil) throws -> [UInt8] {
+        guard luaType(i) == LUA_TSTRING, let b = state.bytes(at: stackIndex(i), L) else {
+            throw typeError(i, name, expected: "string")
+        }
+        return b
+    }
     public func string(_ i: Int, _ name: String? = nil, default d: String) throws -> String {
         isNil(i) ? d : try string(i, name)
     }

@@ -137,10 +137,15 @@ extension LuaState {
 
     /// The string at idx without conversion (nil unless it is a string).
     public func string(at idx: Int32, _ L: OpaquePointer) -> String? {
+        bytes(at: idx, L).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// The bytes of the string at idx, as they are (nil unless it is a string).
+    public func bytes(at idx: Int32, _ L: OpaquePointer) -> [UInt8]? {
         guard lua_type(L, idx) == LUA_TSTRING else { return nil }
         var len = 0
         guard let p = lua_tolstring(L, idx, &len) else { return nil }
-        return String(decoding: UnsafeRawBufferPointer(start: p, count: len), as: UTF8.self)
+        return Array(UnsafeRawBufferPointer(start: p, count: len))
     }
 
     /// tostring(value), with __tostring run under a protected call.

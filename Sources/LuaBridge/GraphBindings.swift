@@ -371,15 +371,11 @@ let graphClass = LuaClass<GraphBox>("qv.Graph", doc: """
     .method("save", doc: """
         g:save(path)
         Writes the edge-list file that qv.graph.load reads ('nodes N', then one 0-based
-        'u v' pair per line).
+        'u v' pair per line), atomically.
         """) { b, args in
         try args.expectAtMost(1)
         let path = try args.string(1, "path")
-        guard let f = fopen(path, "wb") else { throw args.error("cannot write '\(path)'") }
-        let bytes = Array(b.graph.edgeListText().utf8)
-        let k = fwrite(bytes, 1, bytes.count, f)
-        let ok = fclose(f) == 0 && k == bytes.count
-        guard ok else { throw args.error("error writing '\(path)'") }
+        do { try AtomicFile.write(b.graph.edgeListText(), to: path) } catch { throw args.error("\(error)") }
         return .none
     }
     .tostring { b in b.summary }

@@ -173,7 +173,11 @@ let priorClass: LuaClass<PriorBox> = {
                      p.samplerBox = s
                  })
     cls.property("samples", doc: "negative-phase samples per training step (settable)",
-                 get: { p in p.boltzmann.map { .int($0.negativeSamples) } ?? p.quantum.map { .int($0.negativeSamples) } ?? .nil },
+                 get: { p -> LuaValue in
+                     if let b = p.boltzmann { return .int(b.negativeSamples) }
+                     if let q = p.quantum { return .int(q.negativeSamples) }
+                     return .nil
+                 },
                  set: { p, args in
                      guard p.boltzmann != nil || p.quantum != nil else {
                          throw args.argumentError(1, nil, "an exact prior has no negative samples")
@@ -183,11 +187,29 @@ let priorClass: LuaClass<PriorBox> = {
                      p.boltzmann?.negativeSamples = n
                      p.quantum?.negativeSamples = n
                  })
+    cls.property("sweeps", doc: "sweeps per negative phase of the PCD (a quantum prior: PIMC) chains (nil for other samplers; settable)",
+                 get: { p -> LuaValue in
+                     if let b = p.boltzmann { return b.negativeSweeps.map { LuaValue.int($0) } ?? .nil }
+                     if let q = p.quantum { return q.negativeSweeps.map { LuaValue.int($0) } ?? .nil }
+                     return .nil
+                 },
+                 set: { p, args in
+                     guard p.boltzmann != nil || p.quantum != nil else {
+                         throw args.argumentError(1, nil, "an exact prior has no negative-phase sweeps")
+                     }
+                     let n = try args.int(1)
+                     try modelOp(args, positions: ["sweeps": 1]) {
+                         if let b = p.boltzmann { try b.setNegativeSweeps(n) } else { try p.quantum?.setNegativeSweeps(n) }
+                     }
+                 })
     cls.property("stats", doc: """
         statistics of the last negative phase (neg_energy, hw_energy, bm_energy, beta_eff) and where
         log Z's value comes from (logZ_source, logZ_stale, logZ_error, logZ_cache_age); a quantum
         prior: neg_energy, sigma_x, slices, logZ_source, logZ_stale, logZ_error
-        """) { p in statsTable(p.boltzmann?.stats ?? p.quantum?.stats ?? [:]) }
+        """) { p -> LuaValue in
+            if let b = p.boltzmann { return statsTable(b.stats) }
+            return statsTable(p.quantum?.stats ?? [:])
+        }
     cls.property("training", doc: "training mode (settable; p:train(), p:eval())",
                  get: { p in .bool(p.prior.training) },
                  set: { p, args in p.prior.setTraining(try args.bool(1)) })

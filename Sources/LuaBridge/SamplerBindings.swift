@@ -463,7 +463,7 @@ extension QV {
             guard let pr = CommandSampler.Problem(rawValue: problem) else {
                 throw args.optionError("problem", "expected 'ising' or 'qubo', got '\(problem)'")
             }
-            var params: [String: JSONScalar] = [:]
+            var params: [String: JSON] = [:]
             var shown: [String: LuaValue] = [:]
             if o.has("params") {
                 guard case .ref(let t) = o.value("params"), t.typeName == "table" else {
@@ -472,7 +472,7 @@ extension QV {
                 for (k, v) in luaStringKeyedPairs(t, state: args.state) {
                     if k.hasPrefix("\u{0}") { throw args.optionError("params", "keys must be strings, got \(k.dropFirst())") }
                     switch v {
-                    case .int(let i): params[k] = .number(Double(i))
+                    case .int(let i): params[k] = .int(i)
                     case .number(let d): params[k] = .number(d)
                     case .string(let s): params[k] = .string(s)
                     case .bool(let b): params[k] = .bool(b)

@@ -18,6 +18,8 @@ extension QV {
                 try SafeTensors.write(tensors, metadata: meta, to: path)
             } catch let e as TensorError {
                 throw LuaError("qv.save: cannot write '\(path)': \(stripSafetensors(e.message))")
+            } catch {
+                throw LuaError("qv.save: \(error)")
             }
             return .none
         }

@@ -36,6 +36,18 @@ extension QV {
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { return .bool(false) }
             return .values(.bool(true), .string(isDir.boolValue ? "directory" : "file"))
         }
+        qv.fn("write_file", doc: """
+            qv.write_file(path, data)
+            Writes the string data to path atomically: a temporary file in the same directory,
+            flushed to disk, then renamed over path, so a killed run never leaves a torn file.
+            Refuses to replace anything that is not a regular file (a directory, FIFO, device).
+            """) { a in
+            try a.expectAtMost(2)
+            let path = try a.string(1, "path")
+            let data = try a.bytes(2, "data")
+            do { try AtomicFile.write(data, to: path) } catch { throw a.error("\(error)") }
+            return .none
+        }
         qv.fn("rng_state", doc: """
             qv.rng_state() -> string
             The global generator's state (64 hex digits); qv.set_rng_state(s) continues the same stream (exact resume).

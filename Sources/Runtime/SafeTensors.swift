@@ -7,7 +7,7 @@ import Glibc
 /// "__metadata__": {string: string}}`, then the raw little-endian data.
 ///
 /// Files are written as F32, atomically (temporary file in the same
-/// directory, fsync, rename). Reading accepts F32, F64, F16, BF16, I64,
+/// directory, fsync, rename: `AtomicFile`). Reading accepts F32, F64, F16, BF16, I64,
 /// I32, I16, I8, U8 and BOOL (converted to Float32) and validates
 /// everything before allocating tensors, so a truncated or corrupt file is
 /// a `TensorError`, never a crash or a huge allocation.
@@ -28,12 +28,9 @@ public enum SafeTensors {
     /// Serializes tensors (as F32, in the given order) and metadata.
     public static func encode(_ tensors: [(String, Tensor)], metadata: [String: String] = [:]) throws -> [UInt8] {
         var seen = Set<String>()
-        var header = "{"
-        var first = true
+        var members: [(String, JSON)] = []
         if !metadata.isEmpty {
-            header += "\"__metadata__\":{" + metadata.sorted { $0.key < $1.key }
-                .map { jsonString($0.key) + ":" + jsonString($0.value) }.joined(separator: ",") + "}"
-            first = false
+            members.append(("__metadata__", .object(metadata.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })))
         }
         var offset = 0
         for (name, t) in tensors {
@@ -41,12 +38,11 @@ public enum SafeTensors {
                 throw TensorError("safetensors: duplicate or reserved tensor name '\(name)'")
             }
             let bytes = t.count * 4
-            header += (first ? "" : ",") + jsonString(name) + ":{\"dtype\":\"F32\",\"shape\":[" +
-                t.shape.map(String.init).joined(separator: ",") + "],\"data_offsets\":[\(offset),\(offset + bytes)]}"
-            first = false
+            members.append((name, .object([("dtype", .string("F32")), ("shape", .array(t.shape.map { .int($0) })),
+                                           ("data_offsets", .array([.int(offset), .int(offset + bytes)]))])))
             offset += bytes
         }
-        header += "}"
+        let header = try JSON.object(members).text()
         var h = Array(header.utf8)
         while (h.count + 8) % 8 != 0 { h.append(0x20) }
         var out = [UInt8]()
@@ -62,32 +58,7 @@ public enum SafeTensors {
 
     /// Writes a safetensors file atomically.
     public static func write(_ tensors: [(String, Tensor)], metadata: [String: String] = [:], to path: String) throws {
-        let bytes = try encode(tensors, metadata: metadata)
-        let tmp = path + ".tmp.\(getpid())"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else { throw TensorError("safetensors: cannot create \(tmp): \(String(cString: strerror(errno)))") }
-        var ok = true
-        bytes.withUnsafeBytes { b in
-            var done = 0
-            while done < b.count {
-                let n = Glibc.write(fd, b.baseAddress! + done, b.count - done)
-                if n <= 0 { if errno == EINTR { continue }; ok = false; return }
-                done += n
-            }
-        }
-        let err = String(cString: strerror(errno))
-        if ok && fsync(fd) != 0 { ok = false }
-        if close(fd) != 0 { ok = false }
-        guard ok else { unlink(tmp); throw TensorError("safetensors: writing \(tmp) failed: \(err)") }
-        guard rename(tmp, path) == 0 else {
-            let e = String(cString: strerror(errno)); unlink(tmp)
-            throw TensorError("safetensors: cannot rename \(tmp) to \(path): \(e)")
-        }
-        // Make the rename durable.
-        var dir = path
-        if let slash = dir.lastIndex(of: "/") { dir = String(dir[..<slash]); if dir.isEmpty { dir = "/" } } else { dir = "." }
-        let dfd = open(dir, O_RDONLY)
-        if dfd >= 0 { _ = fsync(dfd); close(dfd) }
+        try AtomicFile.write(try encode(tensors, metadata: metadata), to: path)
     }
 
     /// Writes tensors given as a dictionary (sorted by name).
@@ -134,8 +105,10 @@ public enum SafeTensors {
         guard n <= UInt64(maxHeaderBytes) else { throw TensorError("safetensors: header length \(n) is too large") }
         let hlen = Int(n)
         let dataStart = 8 + hlen, dataLen = bytes.count - dataStart
-        var parser = JSONParser(bytes[8..<dataStart])
-        let root = try parser.parseDocument()
+        let root: JSON
+        do { root = try JSON.parse(bytes[8..<dataStart], maxDepth: 16) } catch let e as JSONError {
+            throw TensorError("safetensors: malformed JSON header: \(e)")
+        }
         guard case .object(let members) = root else { throw TensorError("safetensors: header is not a JSON object") }
         var entries: [Entry] = []
         var metadata: [String: String] = [:]
@@ -151,7 +124,7 @@ public enum SafeTensors {
                 continue
             }
             guard case .object(let fields) = value else { throw TensorError("safetensors: entry '\(key)' is not an object") }
-            func field(_ f: String) -> JSONValue? { fields.first { $0.0 == f }?.1 }
+            func field(_ f: String) -> JSON? { fields.first { $0.0 == f }?.1 }
             guard case .string(let dtype)? = field("dtype") else { throw TensorError("safetensors: entry '\(key)' has no dtype") }
             guard let esize = dtypeSizes[dtype] else { throw TensorError("safetensors: entry '\(key)' has unsupported dtype \(dtype)") }
             guard case .array(let shp)? = field("shape") else { throw TensorError("safetensors: entry '\(key)' has no shape") }
@@ -212,152 +185,5 @@ public enum SafeTensors {
         if exp == 0 { let v = Float(man) * 0x1p-24; return sign != 0 ? -v : v }
         if exp == 31 { return Float(bitPattern: sign | 0x7F80_0000 | (man << 13)) }
         return Float(bitPattern: sign | (UInt32(exp + 112) << 23) | (man << 13))
-    }
-
-    static func jsonString(_ s: String) -> String { JSONText.quote(s) }
-}
-
-// MARK: A small strict JSON parser (bounded depth, no recursion blow-up)
-
-enum JSONValue {
-    case object([(String, JSONValue)]), array([JSONValue]), string(String), int(Int), double(Double), bool(Bool), null
-}
-
-struct JSONParser {
-    let b: [UInt8]
-    var i = 0
-    var depth = 0
-    static let maxDepth = 16
-
-    init(_ s: ArraySlice<UInt8>) { b = Array(s) }
-
-    private func err(_ m: String) -> TensorError { TensorError("safetensors: malformed JSON header: \(m) at byte \(i)") }
-
-    mutating func parseDocument() throws -> JSONValue {
-        let v = try value()
-        skipWS()
-        guard i == b.count else { throw err("trailing characters") }
-        return v
-    }
-
-    private mutating func skipWS() { while i < b.count, b[i] == 0x20 || b[i] == 0x09 || b[i] == 0x0A || b[i] == 0x0D { i += 1 } }
-
-    private mutating func value() throws -> JSONValue {
-        skipWS()
-        guard i < b.count else { throw err("unexpected end") }
-        switch b[i] {
-        case UInt8(ascii: "{"):
-            depth += 1; defer { depth -= 1 }
-            guard depth <= JSONParser.maxDepth else { throw err("nesting too deep") }
-            i += 1
-            var m: [(String, JSONValue)] = []
-            skipWS()
-            if i < b.count, b[i] == UInt8(ascii: "}") { i += 1; return .object(m) }
-            while true {
-                skipWS()
-                guard i < b.count, b[i] == UInt8(ascii: "\"") else { throw err("expected a key") }
-                let k = try string()
-                skipWS()
-                guard i < b.count, b[i] == UInt8(ascii: ":") else { throw err("expected ':'") }
-                i += 1
-                m.append((k, try value()))
-                skipWS()
-                guard i < b.count else { throw err("unexpected end") }
-                if b[i] == UInt8(ascii: ",") { i += 1; continue }
-                if b[i] == UInt8(ascii: "}") { i += 1; return .object(m) }
-                throw err("expected ',' or '}'")
-            }
-        case UInt8(ascii: "["):
-            depth += 1; defer { depth -= 1 }
-            guard depth <= JSONParser.maxDepth else { throw err("nesting too deep") }
-            i += 1
-            var a: [JSONValue] = []
-            skipWS()
-            if i < b.count, b[i] == UInt8(ascii: "]") { i += 1; return .array(a) }
-            while true {
-                a.append(try value())
-                skipWS()
-                guard i < b.count else { throw err("unexpected end") }
-                if b[i] == UInt8(ascii: ",") { i += 1; continue }
-                if b[i] == UInt8(ascii: "]") { i += 1; return .array(a) }
-                throw err("expected ',' or ']'")
-            }
-        case UInt8(ascii: "\""): return .string(try string())
-        case UInt8(ascii: "t"): try literal("true"); return .bool(true)
-        case UInt8(ascii: "f"): try literal("false"); return .bool(false)
-        case UInt8(ascii: "n"): try literal("null"); return .null
-        default: return try number()
-        }
-    }
-
-    private mutating func literal(_ s: String) throws {
-        let u = Array(s.utf8)
-        guard i + u.count <= b.count, Array(b[i..<i + u.count]) == u else { throw err("invalid literal") }
-        i += u.count
-    }
-
-    private mutating func number() throws -> JSONValue {
-        let start = i
-        while i < b.count, let c = Optional(b[i]), (c >= 0x30 && c <= 0x39) || c == 0x2D || c == 0x2B || c == 0x2E || c == 0x65 || c == 0x45 { i += 1 }
-        guard i > start, i - start <= 40 else { throw err("invalid number") }
-        let s = String(decoding: b[start..<i], as: UTF8.self)
-        if let v = Int(s) { return .int(v) }
-        if let d = Double(s), d.isFinite { return .double(d) }
-        throw err("invalid number '\(s)'")
-    }
-
-    private mutating func hex4() throws -> UInt32 {
-        guard i + 4 <= b.count else { throw err("truncated \\u escape") }
-        var v: UInt32 = 0
-        for _ in 0..<4 {
-            let c = b[i]; i += 1
-            let d: UInt32
-            switch c {
-            case 0x30...0x39: d = UInt32(c - 0x30)
-            case 0x41...0x46: d = UInt32(c - 0x41 + 10)
-            case 0x61...0x66: d = UInt32(c - 0x61 + 10)
-            default: throw err("invalid \\u escape")
-            }
-            v = v * 16 + d
-        }
-        return v
-    }
-
-    private mutating func string() throws -> String {
-        i += 1  // opening quote
-        var out: [UInt8] = []
-        while true {
-            guard i < b.count else { throw err("unterminated string") }
-            let c = b[i]; i += 1
-            if c == UInt8(ascii: "\"") { break }
-            if c < 0x20 { throw err("control character in string") }
-            if c != UInt8(ascii: "\\") { out.append(c); continue }
-            guard i < b.count else { throw err("unterminated escape") }
-            let e = b[i]; i += 1
-            switch e {
-            case UInt8(ascii: "\""): out.append(0x22)
-            case UInt8(ascii: "\\"): out.append(0x5C)
-            case UInt8(ascii: "/"): out.append(0x2F)
-            case UInt8(ascii: "b"): out.append(0x08)
-            case UInt8(ascii: "f"): out.append(0x0C)
-            case UInt8(ascii: "n"): out.append(0x0A)
-            case UInt8(ascii: "r"): out.append(0x0D)
-            case UInt8(ascii: "t"): out.append(0x09)
-            case UInt8(ascii: "u"):
-                var cp = try hex4()
-                if cp >= 0xD800 && cp < 0xDC00 {
-                    guard i + 1 < b.count, b[i] == UInt8(ascii: "\\"), b[i + 1] == UInt8(ascii: "u") else { throw err("unpaired surrogate") }
-                    i += 2
-                    let lo = try hex4()
-                    guard lo >= 0xDC00 && lo < 0xE000 else { throw err("invalid surrogate pair") }
-                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00)
-                } else if cp >= 0xDC00 && cp < 0xE000 { throw err("unpaired surrogate") }
-                guard let sc = Unicode.Scalar(cp) else { throw err("invalid code point") }
-                out.append(contentsOf: Array(String(Character(sc)).utf8))
-            default: throw err("invalid escape")
-            }
-        }
-        guard let s = String(validating: out, as: UTF8.self) else { throw err("invalid UTF-8 in string") }
-        return s
     }
 }

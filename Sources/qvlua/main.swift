@@ -5,7 +5,21 @@ import Runtime
 import Glibc
 #endif
 
-// Must come first: may re-exec the process with faster OpenBLAS kernels.
+// Must come first, before any Runtime code runs: Runtime's kernels are
+// compiled for x86-64 Haswell (AVX2, FMA, BMI2, …; see Package.swift and
+// BENCHMARKS.md). On an older CPU they would die with an illegal instruction;
+// say why instead. This file is compiled without that flag.
+if let missing = String(validatingCString: qv_cpu_missing_haswell_features()), !missing.isEmpty {
+    fputs("""
+        qvlua: this CPU lacks instructions qvlua is built for (x86-64 Haswell or newer: \
+        AVX2, FMA, BMI2, …); missing: \(missing).
+        Rebuild without "-target-cpu haswell" in Package.swift (slower kernels) to run here.
+
+        """, stderr)
+    exit(1)
+}
+
+// May re-exec the process with faster OpenBLAS kernels.
 BLASKernels.relaunchWithFastKernelsIfNeeded()
 
 let progname = "qvlua"

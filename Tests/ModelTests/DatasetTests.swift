@@ -17,7 +17,7 @@ final class DatasetTests: XCTestCase {
         var payload = (0..<50_000).map { _ in UInt8(truncatingIfNeeded: g.next()) }
         payload += Array(repeating: 7, count: 70_000) + Array("qvlua ".utf8).flatMap { Array(repeating: $0, count: 3) }
         for level in [0, 1, 6, 9] {
-            XCTAssertEqual(try Gzip.decompress(try gzipWithPython(payload, level: level)), payload, "level \(level)")
+            XCTAssertEqual(try Gzip.decompress(try gzipWithPython(payload, level: level), maxSize: payload.count), payload, "level \(level)")
         }
     }
 
@@ -26,18 +26,65 @@ final class DatasetTests: XCTestCase {
         var payload = [UInt8]()
         for i in 0..<20_000 { payload.append(UInt8(truncatingIfNeeded: i % 251 == 0 ? g.next() : UInt64(i / 97))) }
         let gz = try gzipWithPython(payload)
-        XCTAssertEqual(try Gzip.decompress(gz), payload)
+        XCTAssertEqual(try Gzip.decompress(gz, maxSize: 1 << 20), payload)
         for cut in stride(from: 0, to: gz.count, by: 97) {
-            XCTAssertThrowsError(try Gzip.decompress(Array(gz[0..<cut])))
+            XCTAssertThrowsError(try Gzip.decompress(Array(gz[0..<cut]), maxSize: 1 << 20))
         }
+        XCTAssertThrowsError(try Gzip.decompress(Array(gz.dropLast(8)), maxSize: 1 << 20)) { e in
+            XCTAssertEqual(e as? GzipError, .truncated)
+        }
+        var badCRC = gz
+        badCRC[gz.count - 6] ^= 1
+        XCTAssertThrowsError(try Gzip.decompress(badCRC, maxSize: 1 << 20)) { e in XCTAssertEqual(e as? GzipError, .checksum) }
+        XCTAssertThrowsError(try Gzip.decompress([1, 2, 3], maxSize: 10)) { e in XCTAssertEqual(e as? GzipError, .notGzip) }
         for _ in 0..<2000 {
             var bad = gz
             for _ in 0..<(1 + Int(g.next() % 4)) {
                 let i = Int(g.next() % UInt64(bad.count))
                 bad[i] ^= UInt8(1 << (g.next() % 8))
             }
-            _ = try? Gzip.decompress(bad)  // must return or throw, never trap
+            _ = try? Gzip.decompress(bad, maxSize: 1 << 20)  // must return or throw, never trap
         }
+    }
+
+    /// A small file that inflates to far more than expected (a "gzip bomb",
+    /// or members repeated without end) stops at the caller's limit.
+    func testGzipBombIsBoundedByTheExpectedSize() throws {
+        let zeros = [UInt8](repeating: 0, count: 32 << 20)
+        let gz = try gzipWithPython(zeros)
+        XCTAssertLessThan(gz.count, 64 << 10)
+        XCTAssertThrowsError(try Gzip.decompress(gz, maxSize: 1 << 20)) { e in
+            XCTAssertEqual(e as? GzipError, .tooLarge(limit: 1 << 20))
+            XCTAssertEqual("\(e)", "gzip data inflates to more than the expected 1048576 bytes")
+        }
+        // Concatenated members are one stream, bounded as a whole.
+        let small = try gzipWithPython(Array(repeating: 1, count: 1000))
+        XCTAssertEqual(try Gzip.decompress(small + small, maxSize: 2000).count, 2000)
+        XCTAssertThrowsError(try Gzip.decompress(small + small + small, maxSize: 2000))
+        XCTAssertThrowsError(try Gzip.decompress(small + [0, 0, 7, 7], maxSize: 2000))  // junk after padding
+        XCTAssertEqual(try Gzip.decompress(small + [0, 0, 0], maxSize: 2000).count, 1000)
+    }
+
+    /// A gzip IDX file is inflated only as far as its header implies.
+    func testGzipIDXReadsNoMoreThanItsHeaderImplies() throws {
+        let idx: [UInt8] = [0, 0, 8, 2, 0, 0, 0, 2, 0, 0, 0, 3] + [1, 2, 3, 4, 5, 6]
+        let ok = try IDX.inflate(try gzipWithPython(idx))
+        XCTAssertEqual(ok.dims, [2, 3]); XCTAssertEqual(ok.bytes, [1, 2, 3, 4, 5, 6])
+        // The same header followed by 32 MiB more: an error, not 32 MiB of memory.
+        let bomb = try gzipWithPython(idx + [UInt8](repeating: 0, count: 32 << 20))
+        XCTAssertThrowsError(try IDX.inflate(bomb)) { e in XCTAssertEqual(e as? GzipError, .tooLarge(limit: 18)) }
+        // A header that claims more than the file could ever hold.
+        let huge = try gzipWithPython([0, 0, 8, 2, 0x7F, 0xFF, 0xFF, 0xFF, 0x7F, 0xFF, 0xFF, 0xFF])
+        XCTAssertThrowsError(try IDX.inflate(huge)) { e in XCTAssert("\(e)".contains("exceed the file's possible size"), "\(e)") }
+        // Short body, truncated stream, corrupt stream.
+        XCTAssertThrowsError(try IDX.inflate(try gzipWithPython(Array(idx.dropLast())))) { e in
+            XCTAssert("\(e)".contains("need 6 bytes, file has 5"), "\(e)")
+        }
+        let gz = try gzipWithPython(idx)
+        XCTAssertThrowsError(try IDX.inflate(Array(gz.prefix(gz.count / 2))))
+        var corrupt = gz
+        corrupt[gz.count - 5] ^= 0xFF
+        XCTAssertThrowsError(try IDX.inflate(corrupt))
     }
 
     /// `payload` compressed by Python's gzip module (an independent encoder).

@@ -116,6 +116,20 @@ final class BatchTests: XCTestCase {
         XCTAssertTrue(bad.stderr.contains("unrecognized option '--frobnicate'"), bad.stderr)
     }
 
+    /// On a CPU without the Haswell features Runtime is compiled for, qvlua
+    /// says so and exits 1 instead of dying with an illegal instruction
+    /// (simulated: the check reports what QVLUA_TEST_CPU_MISSING names).
+    func testCPUWithoutRequiredFeaturesGetsAClearMessage() throws {
+        let r = try runQvlua(["-e", "print('ran')"], env: ["QVLUA_TEST_CPU_MISSING": "avx2 fma"])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertEqual(r.stdout, "")
+        XCTAssertTrue(r.stderr.hasPrefix("qvlua: this CPU lacks instructions qvlua is built for"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("missing: avx2 fma."), r.stderr)
+        let ok = try runQvlua(["-e", "print('ran')"])
+        XCTAssertEqual(ok.status, 0, ok.stderr)
+        XCTAssertEqual(ok.stdout, "ran\n")
+    }
+
     func testInteractiveAfterScriptWithPipedInput() throws {
         let s = try write("init.lua", "x = 40")
         let r = try runQvlua(["-i", s], stdin: "x + 2\nfunction f()\nreturn 'ok' end\nf()\n")

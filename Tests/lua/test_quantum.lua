@@ -158,3 +158,12 @@ test("sampler and prior settings are checked by the model, named as options", fu
   expect.error(function() qv.prior.quantum(g, {sweeps = 0}) end, "bad option 'sweeps'")
   expect.error(function() qv.prior.quantum(g, {weight_scale = -1}) end, "bad option 'weight_scale'")
 end)
+
+test("p.sweeps: the PIMC sweeps per negative phase (a training schedule sets it)", function()
+  local p = qv.prior.quantum(qv.graph.chimera(1, 1, 4), {sweeps = 7, samples = 32, slices = 4})
+  expect.eq(p.sweeps, 7)
+  p.sweeps = 3
+  expect.eq(p.sweeps, 3)
+  expect.match(tostring(p), "sweeps = 3")
+  expect.error(function() p.sweeps = 0 end, "must be in 1..1000000")
+end)

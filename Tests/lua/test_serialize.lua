@@ -94,3 +94,22 @@ test("isatty", function()
   expect.type(qv.isatty(), "boolean")
   expect.error(function() qv.isatty("tty") end, "expected one of 'stdout', 'stderr', 'stdin'")
 end)
+
+test("qv.write_file: atomic, binary-safe, refuses non-regular targets", function()
+  local dir = os.tmpname(); os.remove(dir); qv.mkdir(dir)
+  local path = dir .. "/out.bin"
+  qv.write_file(path, "old")
+  local data = "a\0b\255\n" .. string.rep("x", 100000)
+  qv.write_file(path, data)
+  local f = assert(io.open(path, "rb")); expect.eq(f:read("a"), data); f:close()
+  local p = io.popen("ls -a " .. dir); local listing = p:read("a"); p:close()
+  expect.eq(listing:find(".tmp-", 1, true), nil, "no temporary file left")
+  if os.execute("mkfifo " .. dir .. "/fifo 2>/dev/null") then
+    expect.error(function() qv.write_file(dir .. "/fifo", "x") end,
+      "qv.write_file: refusing to replace '" .. dir .. "/fifo': it is a FIFO, not a regular file")
+  end
+  expect.error(function() qv.write_file(dir, "x") end, "it is a directory, not a regular file")
+  expect.error(function() qv.write_file(dir .. "/no/such", "x") end, "qv.write_file: cannot write '" .. dir .. "/no/such'")
+  expect.error(function() qv.write_file(path) end, "bad argument #2 to 'qv.write_file'")
+  os.execute("rm -rf " .. dir)
+end)

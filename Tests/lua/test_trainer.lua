@@ -140,6 +140,21 @@ test("bad schedules are errors naming the schedule, found when the run is built 
   expect.falsy(qv.exists(tmp .. "/bad/log.csv"))
 end)
 
+test("a schedule of negative-phase sweeps moves the PCD chains' sweeps between steps", function()
+  if not MNIST then print("    (skipped: no MNIST)"); return end
+  local run = trainer.new(tiny{out = tmp .. "/sweeps", epochs = 1, sweeps = function(epoch) return epoch < 0.5 and 2 or 7 end})
+  local seen = {}
+  run.hooks.on_step = function(r) seen[#seen + 1] = r.prior.sweeps end
+  for _ = 1, 4 do run:step() end
+  expect.eq(seen, {2, 2, 7, 7})
+  run:close()
+  expect_error(function() trainer.new(tiny{out = tmp .. "/sweeps-pa", sampler = "pa", sweeps = schedule.constant(3)}) end,
+               "a schedule of sweeps needs the pcd sampler")
+  local p = qv.prior.new(qv.graph.chimera(1, 1, 4), {sampler = qv.sampler.pa{}})
+  expect.eq(p.sweeps, nil)
+  expect_error(function() p.sweeps = 3 end, "only a gibbs %(PCD%) sampler's sweeps can change")
+end)
+
 test("any sampler object drives the negative phase, e.g. one written in Lua", function()
   if not MNIST then print("    (skipped: no MNIST)"); return end
   local calls = 0

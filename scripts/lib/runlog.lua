@@ -15,27 +15,20 @@ local M = {}
 local Log = {}
 Log.__index = Log
 
-local function json_value(v)
-  local t = type(v)
-  if t == "number" then
-    if v ~= v or v == math.huge or v == -math.huge then return "null" end
-    if math.type(v) == "integer" then return tostring(v) end
-    return string.format("%.9g", v)
-  elseif t == "boolean" then return tostring(v)
-  elseif v == nil then return "null" end
-  return '"' .. tostring(v):gsub('[%c"\\]', function(c)
-    return ({['"'] = '\\"', ["\\"] = "\\\\", ["\n"] = "\\n", ["\t"] = "\\t"})[c] or string.format("\\u%04x", c:byte())
-  end) .. '"'
+local json = require "json"
+
+--- `row`'s values with NaN and ±inf as JSON null (a log keeps such rows).
+local function finite_or_null(row)
+  local out = {}
+  for k, v in pairs(row) do
+    out[k] = (type(v) == "number" and (v ~= v or v == math.huge or v == -math.huge)) and json.null or v
+  end
+  return out
 end
 
 --- A flat table as one JSON object (keys sorted; NaN and inf as null).
 function M.to_json(t)
-  local keys = {}
-  for k in pairs(t) do keys[#keys + 1] = tostring(k) end
-  table.sort(keys)
-  local parts = {}
-  for i, k in ipairs(keys) do parts[i] = json_value(k) .. ": " .. json_value(t[k]) end
-  return "{" .. table.concat(parts, ", ") .. "}"
+  return json.encode(finite_or_null(t))
 end
 
 local function csv_value(v)
@@ -76,7 +69,8 @@ function M.open(path, opts)
       end
     elseif format == "json" then
       for _, l in ipairs(lines) do
-        local epoch = tonumber(l:match('"epoch":%s*([%d%.]+)'))
+        local ok, row = pcall(json.decode, l)
+        local epoch = ok and type(row) == "table" and tonumber(row.epoch)
         if epoch and epoch <= opts.keep_until then kept[#kept + 1] = l end
       end
     end
@@ -110,8 +104,7 @@ function Log:write(row)
     for i, k in ipairs(self.fields) do parts[i] = csv_value(row[k]) end
     self.file:write(table.concat(parts, ","), "\n")
   else
-    for i, k in ipairs(self.fields) do parts[i] = json_value(k) .. ": " .. json_value(row[k]) end
-    self.file:write("{", table.concat(parts, ", "), "}\n")
+    self.file:write(json.encode(finite_or_null(row), {keys = self.fields}), "\n")
   end
   self.file:flush()
 end

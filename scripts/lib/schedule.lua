@@ -246,6 +246,15 @@ function M.map(s, f, name)
   return m
 end
 
+--- `s` held constant through each epoch: its value at the epoch's start
+--- (the learning rate and K, D of the paper's protocol change per epoch).
+function M.per_epoch(s)
+  s = lift(s, "schedule")
+  local p = new(s.name .. ", per epoch", function(e) return s.fn(math.floor(e)) end)
+  p.horizon, p.marks = s.horizon, s.marks
+  return p
+end
+
 --- `s` limited to [lo, hi].
 function M.clamp(s, lo, hi)
   s = lift(s, "schedule")

@@ -20,8 +20,9 @@
 --- every training step with the fractional epoch (2.5 = half-way through the
 --- third epoch) and the global step count (from 0). kd's value is {k = K,
 --- d = D} (or {K, D}, or "K,D"). A number for lr is the initial rate of the
---- default decay (to lr_min at 90% of the epochs); give a schedule or a
---- function for anything else.
+--- default decay (to lr_min at 90% of the epochs, changed at each epoch's
+--- start like the paper's K<->D table); give a schedule or a function for
+--- anything else.
 ---
 --- Hooks: on_step(run, info), on_epoch(run, row), on_eval(run, evaluation),
 --- on_checkpoint(run, path). They may log, change the run's options or
@@ -310,12 +311,12 @@ local function build_schedules(o)
   end
   local lr = o.lr
   if type(lr) == "number" then
-    lr = schedule.exponential{from = lr, to = math.min(lr, o.lr_min), at = 0.9 * o.epochs}
+    lr = schedule.per_epoch(schedule.exponential{from = lr, to = math.min(lr, o.lr_min), at = 0.9 * o.epochs})
   end
   local kl = o.kl
   if kl == nil then kl = o.kl_anneal and schedule.linear{from = 0, to = 1, over = o.kl_anneal} or paper.kl end
   local kd = o.kd
-  if kd == "paper" then kd = paper.kd elseif type(kd) == "string" then kd = kd_value(kd, "option") end
+  if kd == "paper" then kd = schedule.per_epoch(paper.kd) elseif type(kd) == "string" then kd = kd_value(kd, "option") end
   s.lr = lift("lr", lr)
   s.kl = lift("kl", kl)
   s.kd = lift("kd", kd)
@@ -451,6 +452,10 @@ function M.new(given)
     option_error("--sampler exact enumerates all states: at most 24 units, the %s prior has %d", o.prior, prior.units)
   end
   self.model, self.prior, self.note = model, prior, note
+  self.sweeps_scheduled = type(o.sweeps) ~= "number"
+  if self.sweeps_scheduled and prior.sweeps == nil then
+    option_error("option 'sweeps': a schedule of sweeps needs the pcd sampler (persistent Gibbs chains)")
+  end
   self.optim = qv.optim.adam(model:parameters(), {lr = initial.lr})
   self.names, self.named = model:parameter_names(), model:named_parameters()
   self.epoch_done, self.batch, self.step_count = 0, 0, 0
@@ -536,11 +541,8 @@ end
 --- pass changes no state; the phase advances the prior's chains).
 local function loss_with_negative_phase(self, x, v)
   local prior = self.prior
-  local ok_api, has = pcall(function() return prior.negative_phase end)
-  if not (ok_api and has) then   -- TEMPORARY: the bridge branch adds it
-    return self.model:loss(x, {k = v.k, d = v.d, kl = v.kl, tau = v.tau})
-  end
-  local ph = prior:negative_phase{beta_eff_rate = v.beta_eff_rate, sweeps = v.sweeps}
+  if self.sweeps_scheduled and prior.sweeps ~= v.sweeps then prior.sweeps = v.sweeps end
+  local ph = prior:negative_phase{beta_eff_rate = v.beta_eff_rate}
   return self.model:loss(x, {k = v.k, d = v.d, kl = v.kl, tau = v.tau, negative_phase = ph})
 end
 

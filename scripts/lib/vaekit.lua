@@ -210,16 +210,12 @@ end
 --- Writes the final evaluation as OUT/summary.json (one flat JSON object,
 --- for scripts that compare runs): test_ll, test_ll_se (importance sampling
 --- alone), logz, logz_err, test_elbo, active_units, plus `extra` fields.
---- Written to a temporary name and renamed, like every other output.
+--- Written atomically (qv.write_file), like every other output.
 function M.write_summary(path, r, extra)
   local t = {test_ll = r.ll, test_ll_se = r.ll_se, logz = r.logz, logz_err = r.logz_err,
              test_elbo = r.elbo, active_units = r.active, quantum = r.quantum or nil}
   for k, v in pairs(extra or {}) do t[k] = v end
-  local tmp = path .. ".tmp"
-  local f = assert(io.open(tmp, "w"))
-  f:write(json.encode(t), "\n")
-  f:close()
-  assert(os.rename(tmp, path))
+  qv.write_file(path, require("runlog").to_json(t) .. "\n")
 end
 
 --- Reads OUT/summary.json back as an evaluation table (ll, ll_se, logz,

@@ -16,4 +16,9 @@ void qv_raise_interrupt(void);
 
 /* 1 if the CPU and OS support AVX-512F state, else 0. */
 int qv_cpu_has_avx512f(void);
+/* The instruction-set extensions of x86-64 "haswell" (what Runtime's kernels
+   are compiled for) that this CPU or OS lacks, space-separated; "" if none.
+   The environment variable QVLUA_TEST_CPU_MISSING, when set and non-empty,
+   is returned instead (to test the start-up message). */
+const char *qv_cpu_missing_haswell_features(void);
 #endif

@@ -118,7 +118,8 @@ public struct DatasetSplits: Sendable {
     }
 
     private static func crcOf(header: [UInt8], body: [UInt8]) -> UInt32 {
-        (header + body).withUnsafeBufferPointer { CRC32.checksum($0) }
+        let h = header.withUnsafeBufferPointer { Zlib.crc32($0) }
+        return body.withUnsafeBufferPointer { Zlib.crc32($0, continuing: h) }
     }
 }
 

@@ -12,19 +12,41 @@ public enum IDX {
     /// Reads and validates the IDX file at `path` (gzip or raw, by content).
     public static func read(path: String) throws -> IDXArray {
         let raw = try readFile(path)
-        let bytes: [UInt8]
         do {
-            bytes = Gzip.isGzip(raw) ? try Gzip.decompress(raw) : raw
+            return Gzip.isGzip(raw) ? try inflate(raw) : try parse(raw)
+        } catch let DatasetError.corrupt(_, why) {
+            throw DatasetError.corrupt(path: path, why: why)
         } catch {
             throw DatasetError.corrupt(path: path, why: "\(error)")
-        }
-        do { return try parse(bytes) } catch let DatasetError.corrupt(_, why) {
-            throw DatasetError.corrupt(path: path, why: why)
         }
     }
 
     /// Parses an uncompressed IDX byte stream of unsigned bytes.
     public static func parse(_ b: [UInt8]) throws -> IDXArray {
+        let dims = try header(b, available: b.count)
+        let start = 4 + 4 * dims.count
+        try checkBody(need: dims.reduce(1, *), have: b.count - start, dims)
+        return IDXArray(dims: dims, bytes: Array(b[start...]))
+    }
+
+    /// Decompresses a gzip IDX file, inflating no more than its header
+    /// implies: data beyond that (a "gzip bomb") is an error, not an allocation.
+    public static func inflate(_ gz: [UInt8]) throws -> IDXArray {
+        let stream = try InflateStream(gz, format: .gzip)
+        let limit = Gzip.maxInflatedSize(compressedSize: gz.count)
+        var head = try stream.read(upTo: 4)
+        if head.count == 4 { head += try stream.read(upTo: 4 * Int(head[3])) }
+        let dims = try header(head, available: limit)
+        let total = dims.reduce(1, *)
+        let body = try stream.read(upTo: total)
+        try checkBody(need: total, have: body.count, dims)
+        try stream.finish(expected: head.count + total)
+        return IDXArray(dims: dims, bytes: body)
+    }
+
+    /// The dimensions in the header at the start of `b`; their product must
+    /// fit in `available` bytes.
+    private static func header(_ b: [UInt8], available: Int) throws -> [Int] {
         guard b.count >= 4, b[0] == 0, b[1] == 0 else {
             throw DatasetError.corrupt(path: "", why: "bad IDX magic number")
         }
@@ -42,13 +64,17 @@ public enum IDX {
             let n = Int(b[o]) << 24 | Int(b[o + 1]) << 16 | Int(b[o + 2]) << 8 | Int(b[o + 3])
             dims.append(n)
             total *= n
-            guard total <= b.count else { break }
+            guard total <= available else {
+                throw DatasetError.corrupt(path: "", why: "IDX dimensions \(dims) exceed the file's possible size")
+            }
         }
-        let header = 4 + 4 * ndim
-        guard total == b.count - header else {
-            throw DatasetError.corrupt(path: "", why: "IDX dimensions \(dims) need \(total) bytes, file has \(b.count - header)")
+        return dims
+    }
+
+    private static func checkBody(need: Int, have: Int, _ dims: [Int]) throws {
+        guard need == have else {
+            throw DatasetError.corrupt(path: "", why: "IDX dimensions \(dims) need \(need) bytes, file has \(have)")
         }
-        return IDXArray(dims: dims, bytes: Array(b[header...]))
     }
 
     static func readFile(_ path: String) throws -> [UInt8] {

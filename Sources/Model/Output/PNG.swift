@@ -1,13 +1,17 @@
-import Foundation
+import Runtime
 
-/// PNG encoding of 8-bit grey or RGB images. The image data goes into
-/// stored (uncompressed) DEFLATE blocks: the files are larger than a
-/// compressor's, but the encoder stays small and needs no library.
+/// PNG encoding of 8-bit grey or RGB images: each row gets the PNG filter
+/// (None, Sub, Up, Average or Paeth) that minimises the sum of absolute
+/// filtered bytes — the heuristic the PNG specification recommends and
+/// libpng uses — and the filtered rows are DEFLATE-compressed by zlib.
 public enum PNG {
+    /// zlib level for the image data (6 is zlib's default speed/size balance).
+    public static let compressionLevel = 6
+
     /// Encodes `pixels` (row-major, `channels` bytes per pixel: 1 = grey,
     /// 3 = RGB) as a PNG file.
     public static func encode(width: Int, height: Int, channels: Int, pixels: [UInt8]) throws -> [UInt8] {
-        guard width > 0, height > 0, channels == 1 || channels == 3 else {
+        guard width > 0, height > 0, width < 1 << 31, height < 1 << 31, channels == 1 || channels == 3 else {
             throw OutputError.invalid("PNG: bad image size \(width)×\(height)×\(channels)")
         }
         guard pixels.count == width * height * channels else {
@@ -17,24 +21,68 @@ public enum PNG {
         ihdr += bigEndian(UInt32(width)) + bigEndian(UInt32(height))
         ihdr += [8, channels == 3 ? 2 : 0, 0, 0, 0]
 
-        let stride = width * channels
-        var raw = [UInt8]()
-        raw.reserveCapacity((stride + 1) * height)
-        for y in 0..<height {
-            raw.append(0)  // filter type None
-            raw += pixels[(y * stride)..<((y + 1) * stride)]
-        }
+        let idat = try Zlib.compress(filtered(pixels, stride: width * channels, height: height, bpp: channels),
+                                     level: compressionLevel)
         var file: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
         file += chunk("IHDR", ihdr)
-        file += chunk("IDAT", zlibStored(raw))
+        file += chunk("IDAT", idat)
         file += chunk("IEND", [])
         return file
     }
 
-    /// Writes a PNG file atomically (temporary name, then rename).
+    /// Writes a PNG file atomically (see `AtomicFile`).
     public static func write(path: String, width: Int, height: Int, channels: Int, pixels: [UInt8]) throws {
-        let bytes = try encode(width: width, height: height, channels: channels, pixels: pixels)
-        try AtomicFile.write(Data(bytes), to: path)
+        try AtomicFile.write(try encode(width: width, height: height, channels: channels, pixels: pixels), to: path)
+    }
+
+    /// The PNG filter types (specification §9.2).
+    enum Filter: UInt8, CaseIterable { case none = 0, sub, up, average, paeth }
+
+    /// The image data as PNG scanlines: per row, a filter type byte and the
+    /// row filtered by the adaptive choice.
+    static func filtered(_ px: [UInt8], stride: Int, height: Int, bpp: Int) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: (stride + 1) * height)
+        var candidate = [UInt8](repeating: 0, count: stride)
+        let padded = [UInt8](repeating: 0, count: stride) + px  // a row of zeros above the first
+        padded.withUnsafeBufferPointer { p in
+            for y in 0..<height {
+                let prior = UnsafeBufferPointer(rebasing: p[(y * stride)..<((y + 1) * stride)])
+                let row = UnsafeBufferPointer(rebasing: p[((y + 1) * stride)..<((y + 2) * stride)])
+                var best = (cost: Int.max, filter: Filter.none)
+                for f in Filter.allCases {
+                    apply(f, row, prior, bpp, into: &candidate)
+                    let cost = candidate.reduce(0) { $0 + Int(Int8(bitPattern: $1).magnitude) }
+                    if cost < best.cost { best = (cost, f) }
+                }
+                apply(best.filter, row, prior, bpp, into: &candidate)
+                out[y * (stride + 1)] = best.filter.rawValue
+                out.replaceSubrange((y * (stride + 1) + 1)...((y + 1) * (stride + 1) - 1), with: candidate)
+            }
+        }
+        return out
+    }
+
+    /// Filters one row (`prior` is the row above, zeros for the first).
+    static func apply(_ f: Filter, _ row: UnsafeBufferPointer<UInt8>, _ prior: UnsafeBufferPointer<UInt8>,
+                      _ bpp: Int, into out: inout [UInt8]) {
+        let n = row.count
+        func left(_ i: Int) -> Int { i >= bpp ? Int(row[i - bpp]) : 0 }
+        func upLeft(_ i: Int) -> Int { i >= bpp ? Int(prior[i - bpp]) : 0 }
+        func put(_ i: Int, _ predictor: Int) { out[i] = UInt8(truncatingIfNeeded: Int(row[i]) - predictor) }
+        switch f {
+        case .none: for i in 0..<n { out[i] = row[i] }
+        case .sub: for i in 0..<n { put(i, left(i)) }
+        case .up: for i in 0..<n { put(i, Int(prior[i])) }
+        case .average: for i in 0..<n { put(i, (left(i) + Int(prior[i])) / 2) }
+        case .paeth: for i in 0..<n { put(i, paeth(left(i), Int(prior[i]), upLeft(i))) }
+        }
+    }
+
+    /// The Paeth predictor (specification §9.4).
+    static func paeth(_ a: Int, _ b: Int, _ c: Int) -> Int {
+        let p = a + b - c
+        let pa = abs(p - a), pb = abs(p - b), pc = abs(p - c)
+        return pa <= pb && pa <= pc ? a : pb <= pc ? b : c
     }
 
     private static func bigEndian(_ v: UInt32) -> [UInt8] {
@@ -43,26 +91,8 @@ public enum PNG {
 
     private static func chunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
         let body = Array(type.utf8) + data
-        let crc = body.withUnsafeBufferPointer { CRC32.checksum($0) }
+        let crc = body.withUnsafeBufferPointer { Zlib.crc32($0) }
         return bigEndian(UInt32(data.count)) + body + bigEndian(crc)
-    }
-
-    private static func zlibStored(_ data: [UInt8]) -> [UInt8] {
-        var out: [UInt8] = [0x78, 0x01]
-        var pos = 0
-        repeat {
-            let n = min(65_535, data.count - pos)
-            let final: UInt8 = pos + n == data.count ? 1 : 0
-            out += [final, UInt8(n & 0xFF), UInt8(n >> 8), UInt8(~n & 0xFF), UInt8((~n >> 8) & 0xFF)]
-            out += data[pos..<(pos + n)]
-            pos += n
-        } while pos < data.count
-        var a: UInt32 = 1, b: UInt32 = 0
-        for byte in data {
-            a = (a + UInt32(byte)) % 65_521
-            b = (b + a) % 65_521
-        }
-        return out + bigEndian(b << 16 | a)
     }
 }
 
@@ -73,32 +103,6 @@ public enum OutputError: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case .invalid(let s), .io(let s): return s
-        }
-    }
-}
-
-/// Writes files so that a killed process never leaves a torn one: the data
-/// goes to a temporary file in the same directory, is flushed, then renamed.
-public enum AtomicFile {
-    public static func write(_ data: Data, to path: String) throws {
-        let url = URL(fileURLWithPath: path)
-        let tmp = url.deletingLastPathComponent()
-            .appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
-        guard FileManager.default.createFile(atPath: tmp.path, contents: nil) else {
-            throw OutputError.io("cannot create \(tmp.path)")
-        }
-        do {
-            let fh = try FileHandle(forWritingTo: tmp)
-            try fh.write(contentsOf: data)
-            try fh.synchronize()
-            try fh.close()
-            if rename(tmp.path, url.path) != 0 {
-                throw OutputError.io("cannot rename \(tmp.path) to \(path): \(String(cString: strerror(errno)))")
-            }
-        } catch {
-            try? FileManager.default.removeItem(at: tmp)
-            if let e = error as? OutputError { throw e }
-            throw OutputError.io("cannot write \(path): \(error.localizedDescription)")
         }
     }
 }

@@ -159,6 +159,22 @@ public final class BoltzmannPrior: Module {
         set { absorbBuffers(); _sampler = newValue }
     }
 
+    /// Sweeps of the persistent Gibbs chains per negative phase (PCD), nil
+    /// when the sampler is not a `BlockGibbsSampler`. A schedule of sweeps
+    /// sets it between steps (`setNegativeSweeps`).
+    public var negativeSweeps: Int? { (sampler as? BlockGibbsSampler)?.sweeps }
+
+    /// Sets the PCD chains' sweeps per negative phase; an error naming the
+    /// field `sweeps` for another sampler or a count outside 1...1,000,000.
+    public func setNegativeSweeps(_ n: Int) throws {
+        absorbBuffers()
+        try require(n >= 1 && n <= 1_000_000, field: "sweeps", "must be in 1..1000000, got \(n)")
+        guard let g = _sampler as? BlockGibbsSampler else {
+            throw ModelError(field: "sweeps", "only a gibbs (PCD) sampler's sweeps can change; this prior samples with \(type(of: _sampler))")
+        }
+        g.sweeps = n
+    }
+
     /// Samples per negative phase (paper: 1000).
     public var negativeSamples: Int {
         get { _negativeSamples }

@@ -115,6 +115,16 @@ public final class QuantumPrior: LatentPrior {
     public var bias: Tensor { classical.bias }
     public var weights: Tensor { classical.weights }
     public var localParameters: [(String, Tensor)] { classical.localParameters }
+    /// PIMC sweeps per negative phase (as `BoltzmannPrior.negativeSweeps`).
+    public var negativeSweeps: Int? { sampler.sweeps }
+
+    /// Sets the PIMC sweeps per negative phase; an error naming the field
+    /// `sweeps` outside 1...1,000,000 (a schedule of sweeps in training).
+    public func setNegativeSweeps(_ n: Int) throws {
+        try require(n >= 1 && n <= 1_000_000, field: "sweeps", "must be in 1..1000000, got \(n)")
+        sampler.sweeps = n
+    }
+
     /// Γ per unit (broadcast when one value was given).
     public var gamma: [Float] { sampler.gamma.count == 1 ? [Float](repeating: sampler.gamma[0], count: units) : sampler.gamma }
     public var slices: Int { sampler.slices }

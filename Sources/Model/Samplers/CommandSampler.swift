@@ -43,10 +43,10 @@ public struct CommandSampler: Sampler {
     public var timeout: Double
     public var problem: Problem
     /// Extra settings passed through as the input's "params" object.
-    public var params: [String: JSONScalar]
+    public var params: [String: JSON]
 
     public init(arguments: [String], timeout: Double = 60, problem: Problem = .ising,
-                params: [String: JSONScalar] = [:]) {
+                params: [String: JSON] = [:]) {
         self.arguments = arguments; self.timeout = timeout; self.problem = problem
         self.params = params
     }
@@ -57,7 +57,7 @@ public struct CommandSampler: Sampler {
     }
 
     /// The JSON text written to the program's standard input.
-    public func problemText(_ bm: BoltzmannMachine, count: Int) -> String {
+    public func problemText(_ bm: BoltzmannMachine, count: Int) throws -> String {
         let linear: [Float], quadratic: [Float], offset: Double
         switch problem {
         case .ising:
@@ -66,16 +66,17 @@ public struct CommandSampler: Sampler {
         case .qubo:
             linear = bm.bias; quadratic = bm.weights; offset = 0
         }
-        var s = "{\"format\": \"qvlua-problem-1\", \"vartype\": \"\(problem == .ising ? "SPIN" : "BINARY")\", "
-        s += "\"num_variables\": \(bm.units), \"num_reads\": \(count),\n \"linear\": ["
-        s += linear.map { JSONScalar.number(Double($0)).json }.joined(separator: ", ")
-        s += "],\n \"quadratic\": ["
-        s += zip(bm.graph.edges, quadratic).map { e, q in "[\(e.u), \(e.v), \(JSONScalar.number(Double(q)).json)]" }
-            .joined(separator: ", ")
-        s += "],\n \"offset\": \(JSONScalar.number(offset).json), \"params\": {"
-        s += params.keys.sorted().map { "\(JSONScalar.string($0).json): \(params[$0]!.json)" }.joined(separator: ", ")
-        s += "}}\n"
-        return s
+        let doc = JSON.object([
+            ("format", .string("qvlua-problem-1")), ("vartype", .string(problem == .ising ? "SPIN" : "BINARY")),
+            ("num_variables", .int(bm.units)), ("num_reads", .int(count)),
+            ("linear", .array(linear.map { .number(Double($0)) })),
+            ("quadratic", .array(zip(bm.graph.edges, quadratic).map { e, q in .array([.int(e.u), .int(e.v), .number(Double(q))]) })),
+            ("offset", .number(offset)),
+            ("params", .object(params.keys.sorted().map { ($0, params[$0]!) })),
+        ])
+        do { return try doc.text(spaced: true) + "\n" } catch {
+            throw ModelError("command sampler: cannot send the problem: \(error) (a non-finite parameter?)")
+        }
     }
 
     /// Parses the program's output into count × units values in {0, 1}.
@@ -124,14 +125,14 @@ public struct CommandSampler: Sampler {
     public func sample(_ bm: BoltzmannMachine, count: Int, generator: inout Generator) throws -> SampleSet {
         try checkCount(count, "command sampler")
         try validate()
-        let input = Array(problemText(bm, count: count).utf8)
+        let input = Array(try problemText(bm, count: count).utf8)
         var ts0 = timespec(); clock_gettime(CLOCK_MONOTONIC, &ts0)
         let r = try Subprocess.run(arguments, input: input, timeout: timeout)
         var ts1 = timespec(); clock_gettime(CLOCK_MONOTONIC, &ts1)
         let seconds = Double(ts1.tv_sec - ts0.tv_sec) + Double(ts1.tv_nsec - ts0.tv_nsec) * 1e-9
         let who = "command sampler (\(commandLine))"
         if r.timedOut {
-            throw ModelError("\(who): timed out after \(JSONScalar.number(timeout).json) s (killed)\(r.stderrTail)")
+            throw ModelError("\(who): timed out after \(timeout) s (killed)\(r.stderrTail)")
         }
         if let sig = r.signal {
             throw ModelError("\(who): killed by signal \(sig)\(r.stderrTail)")
@@ -142,25 +143,6 @@ public struct CommandSampler: Sampler {
         let z = try parseSamples(String(decoding: r.stdout, as: UTF8.self), units: bm.units, count: count)
         return SampleSet(units: bm.units, samples: z, energies: try bm.energies(z, batch: count),
                          stats: ["seconds": seconds, "reads": Double(count)])
-    }
-}
-
-/// A JSON scalar (for `CommandSampler.params`).
-public enum JSONScalar: Sendable, Equatable {
-    case number(Double)
-    case string(String)
-    case bool(Bool)
-
-    /// The JSON text.
-    public var json: String {
-        switch self {
-        case .bool(let b): return b ? "true" : "false"
-        case .number(let d):
-            guard d.isFinite else { return "null" }
-            if d == d.rounded() && abs(d) < 1e15 { return String(Int64(d)) }
-            return "\(d)"
-        case .string(let s): return JSONText.quote(s)
-        }
     }
 }
 
