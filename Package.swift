@@ -35,7 +35,7 @@ let package = Package(
         .target(name: "Runtime", dependencies: ["CBLAS", "CSupport"],
                 swiftSettings: kernels),
         .target(name: "CModelKernels", cSettings: [.unsafeFlags(["-O3"])]),
-        .target(name: "Model", dependencies: ["Runtime", "CModelKernels", "CZlib"],
+        .target(name: "Model", dependencies: ["Runtime", "CModelKernels", "CZlib", "CBLAS"],
                 swiftSettings: optimized),
         .executableTarget(name: "bmbench", dependencies: ["Model", "Runtime"],
                           swiftSettings: optimized),

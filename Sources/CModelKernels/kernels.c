@@ -1,5 +1,6 @@
 #include "qv_model_kernels.h"
 #include <string.h>
+#include <math.h>
 
 typedef float v16f __attribute__((vector_size(64)));
 typedef int32_t v16i __attribute__((vector_size(64)));
@@ -14,17 +15,20 @@ typedef uint64_t v8u __attribute__((vector_size(64)));
 #pragma clang attribute push(__attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma"))), apply_to = function)
 #define QVM_FN(name) name##_avx512
 #include "kernels_impl.h"
+#include "pimc_impl.h"
 #undef QVM_FN
 #pragma clang attribute pop
 
 #pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
 #define QVM_FN(name) name##_avx2
 #include "kernels_impl.h"
+#include "pimc_impl.h"
 #undef QVM_FN
 #pragma clang attribute pop
 
 #define QVM_FN(name) name##_generic
 #include "kernels_impl.h"
+#include "pimc_impl.h"
 #undef QVM_FN
 
 static uint64_t splitmix(uint64_t *x) {
@@ -104,5 +108,22 @@ void qvm_dense_bipartite_sweeps(int na, const int32_t *ua, int nb, const int32_t
         break;
     default:
         dense_sweeps_generic(na, ua, nb, ub, w_ab, lda, w_ba, ldb, bias, z, T, nsweeps, bb, bw, eb_out, ew_out, rng);
+    }
+}
+
+void qvm_pimc_sweeps(int units, int slices, const int32_t *order,
+                     const int32_t *rowstart, const int32_t *nbr, const float *w,
+                     const float *bias, const float *kperp, float *z, int T, int nsweeps,
+                     const float *scale, const float *cscale, double *logw,
+                     double *ecl_out, qvm_rng_t *rng) {
+    switch (qvm_kernel_level()) {
+    case 2:
+        pimc_sweeps_avx512(units, slices, order, rowstart, nbr, w, bias, kperp, z, T, nsweeps, scale, cscale, logw, ecl_out, rng);
+        break;
+    case 1:
+        pimc_sweeps_avx2(units, slices, order, rowstart, nbr, w, bias, kperp, z, T, nsweeps, scale, cscale, logw, ecl_out, rng);
+        break;
+    default:
+        pimc_sweeps_generic(units, slices, order, rowstart, nbr, w, bias, kperp, z, T, nsweeps, scale, cscale, logw, ecl_out, rng);
     }
 }

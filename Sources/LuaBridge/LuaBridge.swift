@@ -27,6 +27,7 @@ public enum QV {
         openBoltzmann(state)  // qv.graph, qv.bm, qv.sampler (GraphBindings.swift ...)
         openNN(state)         // qv.nn (NNBindings.swift)
         openPrior(state)      // qv.prior (PriorBindings.swift)
+        openQuantum(state)    // qv.quantum, qv.sampler.pimc, qv.prior.quantum (QuantumBindings.swift)
         openVAE(state)        // qv.vae (VAEBindings.swift)
         return state
     }

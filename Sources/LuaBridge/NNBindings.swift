@@ -54,7 +54,7 @@ func describeModule(_ m: Module) -> String {
     case is Sequential: return "Sequential"
     case is HierarchicalEncoder: return "HierarchicalEncoder"
     case is DiscreteVAE: return "DiscreteVAE"
-    case is BoltzmannPrior, is ExactPrior: return "Prior"
+    case is BoltzmannPrior, is ExactPrior, is QuantumPrior: return "Prior"
     default: return String(describing: type(of: m))
     }
 }

@@ -19,7 +19,8 @@ final class PriorBox {
     }
 
     var boltzmann: BoltzmannPrior? { prior as? BoltzmannPrior }
-    var kind: String { boltzmann != nil ? "boltzmann" : "exact" }
+    var quantum: QuantumPrior? { prior as? QuantumPrior }
+    var kind: String { boltzmann != nil ? "boltzmann" : quantum != nil ? "quantum" : "exact" }
 
     var samplerText: String {
         if let s = samplerBox { return s.summary.replacingOccurrences(of: "qv.Sampler ", with: "") }
@@ -36,6 +37,14 @@ final class PriorBox {
             if g.edgeCount > 0 { s += ", negative phase \(b.negativeSamples) × \(samplerText)" }
             if b.betaEff != 1 { s += ", β_eff \(fmtNum(Double(b.betaEff), "%.4g"))" }
             if let c = b.cachedLogZ {
+                s += ", log Z \(fmtNum(c.logZ, "%.6g")) ± \(fmtNum(c.error, "%.2g"))"
+                if c.stats["stale"] == 1 { s += " (stale)" }
+            }
+        } else if let q = quantum {
+            let gt = Set(q.gamma).count == 1 ? fmtNum(Double(q.gamma[0]), "%.4g") : "per unit"
+            s += ", quantum Γ \(gt), negative phase \(q.negativeSamples) × pimc{slices = \(q.slices), sweeps = \(q.sampler.sweeps)}"
+            if q.betaEff != 1 { s += ", β_eff \(fmtNum(Double(q.betaEff), "%.4g"))" }
+            if let c = q.cachedLogZ {
                 s += ", log Z \(fmtNum(c.logZ, "%.6g")) ± \(fmtNum(c.error, "%.2g"))"
                 if c.stats["stale"] == 1 { s += " (stale)" }
             }
@@ -83,6 +92,24 @@ private func logZMethod(_ args: Arguments, _ o: Options, units: Int) throws -> L
     }
 }
 
+/// A quantum prior's `{method, chains, temperatures}`: only "ais" (quantum
+/// AIS) and "exact" (diagonalization) apply.
+private func quantumLogZOptions(_ args: Arguments, _ o: Options, units: Int) throws -> (Int, Int, Bool) {
+    let method = try o.optionalString("method") ?? "ais"
+    for k in ["replicas", "populations"] where o.has(k) { throw args.optionError(k, "not used by a quantum prior (quantum AIS)") }
+    switch method {
+    case "exact":
+        guard units <= QuantumExact.maxUnits else {
+            throw args.optionError("method", "exact diagonalization supports at most \(QuantumExact.maxUnits) units, the prior has \(units)")
+        }
+        return (1, 1, true)
+    case "ais":
+        return (try positiveOption(args, o, "chains", default: 256), try positiveOption(args, o, "temperatures", default: 1000), false)
+    default:
+        throw args.optionError("method", "a quantum prior supports 'ais' (quantum AIS) or 'exact', got '\(method)'")
+    }
+}
+
 /// A drawn negative phase owned by Lua (`p:negative_phase()`).
 final class NegativePhaseBox {
     let phase: NegativePhase
@@ -117,7 +144,8 @@ let negativePhaseClass: LuaClass<NegativePhaseBox> = {
 let priorClass: LuaClass<PriorBox> = {
     let cls = LuaClass<PriorBox>("qv.Prior", doc: """
         qv.Prior — the VAE's latent prior p(z) = exp(-H(z))/Z over z ∈ {0,1}^N, H(z) = Σ b_l z_l +
-        Σ_edges W_uv z_u z_v, on a qv.Graph (qv.prior.new; qv.prior.exact for small graphs).
+        Σ_edges W_uv z_u z_v, on a qv.Graph (qv.prior.new; qv.prior.exact for small graphs;
+        qv.prior.quantum for a quantum Boltzmann machine trained with the Q-ELBO).
         p.bias, p.weights are the parameter tensors (train them with qv.optim); p:energy(z) is
         differentiable; p:negative_phase() draws a training step's negative phase, p:logz_tensor(ph) is log Z whose
         gradient is that phase.
@@ -129,7 +157,7 @@ let priorClass: LuaClass<PriorBox> = {
         .object(p.prior.weights)
     }
     cls.property("units", doc: "N, the number of latent units (also #p)") { p in .int(p.prior.units) }
-    cls.property("kind", doc: "\"boltzmann\" (sampled negative phase) or \"exact\" (enumerated)") { p in .string(p.kind) }
+    cls.property("kind", doc: "\"boltzmann\" (sampled negative phase), \"quantum\" (QBM, PIMC negative phase) or \"exact\" (enumerated)") { p in .string(p.kind) }
     cls.property("beta_eff", doc: "β_eff of Appendix C: scales the prior-energy gradient reaching the encoder (settable)",
                  get: { p in .number(Double(p.prior.betaEff)) },
                  set: { p, args in
@@ -155,24 +183,44 @@ let priorClass: LuaClass<PriorBox> = {
                      b.sampledNegativePhase = try args.bool(1)
                  })
     cls.property("samples", doc: "negative-phase samples per training step (settable)",
-                 get: { p in p.boltzmann.map { .int($0.negativeSamples) } ?? .nil },
+                 get: { p -> LuaValue in
+                     if let b = p.boltzmann { return .int(b.negativeSamples) }
+                     if let q = p.quantum { return .int(q.negativeSamples) }
+                     return .nil
+                 },
                  set: { p, args in
-                     guard let b = p.boltzmann else { throw args.argumentError(1, nil, "an exact prior has no negative samples") }
+                     guard p.boltzmann != nil || p.quantum != nil else {
+                         throw args.argumentError(1, nil, "an exact prior has no negative samples")
+                     }
                      let n = try args.int(1)
                      guard n >= 1, n <= 10_000_000 else { throw args.argumentError(1, nil, "must be in 1..10000000") }
-                     try modelOp(args, positions: ["negativeSamples": 1]) { try b.setNegativeSamples(n) }
+                     try modelOp(args, positions: ["negativeSamples": 1]) {
+                         if let b = p.boltzmann { try b.setNegativeSamples(n) } else { p.quantum?.negativeSamples = n }
+                     }
                  })
-    cls.property("sweeps", doc: "Gibbs sweeps per negative phase of the PCD chains (nil for other samplers; settable)",
-                 get: { p in p.boltzmann?.negativeSweeps.map { .int($0) } ?? .nil },
+    cls.property("sweeps", doc: "sweeps per negative phase of the PCD (a quantum prior: PIMC) chains (nil for other samplers; settable)",
+                 get: { p -> LuaValue in
+                     if let b = p.boltzmann { return b.negativeSweeps.map { LuaValue.int($0) } ?? .nil }
+                     if let q = p.quantum { return q.negativeSweeps.map { LuaValue.int($0) } ?? .nil }
+                     return .nil
+                 },
                  set: { p, args in
-                     guard let b = p.boltzmann else { throw args.argumentError(1, nil, "an exact prior has no negative-phase sweeps") }
+                     guard p.boltzmann != nil || p.quantum != nil else {
+                         throw args.argumentError(1, nil, "an exact prior has no negative-phase sweeps")
+                     }
                      let n = try args.int(1)
-                     try modelOp(args, positions: ["sweeps": 1]) { try b.setNegativeSweeps(n) }
+                     try modelOp(args, positions: ["sweeps": 1]) {
+                         if let b = p.boltzmann { try b.setNegativeSweeps(n) } else { try p.quantum?.setNegativeSweeps(n) }
+                     }
                  })
     cls.property("stats", doc: """
         statistics of the last negative phase (neg_energy, hw_energy, bm_energy, beta_eff) and where
-        log Z's value comes from (logZ_source, logZ_stale, logZ_error, logZ_cache_age)
-        """) { p in statsTable(p.boltzmann?.stats ?? [:]) }
+        log Z's value comes from (logZ_source, logZ_stale, logZ_error, logZ_cache_age); a quantum
+        prior: neg_energy, sigma_x, slices, logZ_source, logZ_stale, logZ_error
+        """) { p -> LuaValue in
+            if let b = p.boltzmann { return statsTable(b.stats) }
+            return statsTable(p.quantum?.stats ?? [:])
+        }
     cls.property("training", doc: "training mode (settable; p:train(), p:eval())",
                  get: { p in .bool(p.prior.training) },
                  set: { p, args in p.prior.setTraining(try args.bool(1)) })
@@ -192,7 +240,8 @@ let priorClass: LuaClass<PriorBox> = {
         p:logz{method = "ais"|"pa"|"exact", chains = 1000, temperatures = 1000, replicas = 4000,
                populations = 4, generator = g} -> logZ, error
         A thermal estimate of log Z with a one-standard-error bar (0 when exact: no couplings,
-        N <= 20, or method "exact"). The estimate is cached: the training loss (vae:loss) reports
+        N <= 20, or method "exact"). A quantum prior: the quantum log Z, exact by diagonalization
+        for N <= 12 (or method "exact", N <= 14), else quantum AIS (method "ais", default 256 chains). The estimate is cached: the training loss (vae:loss) reports
         it as log Z until the next estimate. Randomness from the global generator (or g).
         """) { p, args in
         try args.expectAtMost(1)
@@ -203,6 +252,11 @@ let priorClass: LuaClass<PriorBox> = {
         if let b = p.boltzmann {
             let m = try logZMethod(args, o, units: b.units)
             let e = try modelOp(args) { try b.estimateLogZ(method: m, generator: &g) }
+            return .values(.number(e.logZ), .number(e.error))
+        }
+        if let q = p.quantum {
+            let (chains, temps, exact) = try quantumLogZOptions(args, o, units: q.units)
+            let e = try modelOp(args) { try q.estimateLogZ(chains: chains, temperatures: temps, exact: exact, generator: &g) }
             return .values(.number(e.logZ), .number(e.error))
         }
         let e = try modelOp(args) { try p.prior.estimateLogZ(generator: &g) }
@@ -286,7 +340,7 @@ let priorClass: LuaClass<PriorBox> = {
 }()
 
 extension QV {
-    /// `qv.prior`: BoltzmannPrior and ExactPrior.
+    /// `qv.prior`: BoltzmannPrior and ExactPrior (QuantumPrior: QuantumBindings.swift).
     public static func openPrior(_ state: LuaState) {
         let qv = state.module("qv")
         qv.add(priorClass)

@@ -172,14 +172,14 @@ let samplerClass = LuaClass<SamplerBox>("qv.Sampler", doc: """
     qv.Sampler — draws samples of a qv.BM (qv.sampler.exact, gibbs, sa, pa, ais, annealer,
     lua, command). All share one interface: s:sample(bm, n) -> qv.Samples.
     """)
-    .property("kind", doc: "\"exact\", \"gibbs\", \"sa\", \"pa\", \"ais\", \"annealer\", \"lua\" or \"command\"") { s in
+    .property("kind", doc: "\"exact\", \"gibbs\", \"sa\", \"pa\", \"ais\", \"annealer\", \"pimc\", \"sqa\", \"lua\" or \"command\"") { s in
         .string(s.kind)
     }
     .property("options", doc: "the settings, every default filled in (a table)") { s in
         .table(Dictionary(s.settings, uniquingKeysWith: { a, _ in a }))
     }
-    .property("chains", doc: "gibbs: the number of persistent chains (0 before the first call); nil otherwise") { s in
-        (s.sampler as? BlockGibbsSampler).map { .int($0.chains) } ?? .nil
+    .property("chains", doc: "gibbs, pimc: the number of persistent chains (0 before the first call); nil otherwise") { s in
+        (s.sampler as? BlockGibbsSampler).map { .int($0.chains) } ?? (s.sampler as? PathIntegralSampler).map { .int($0.chains) } ?? .nil
     }
     .method("sample", doc: """
         s:sample(bm, n [, {generator = g}]) -> qv.Samples
@@ -193,9 +193,10 @@ let samplerClass = LuaClass<SamplerBox>("qv.Sampler", doc: """
         let n = try sampleCount(args, 2)
         return .object(try s.run(bm, count: n, args: args, optionsIndex: 3))
     }
-    .method("reset", doc: "s:reset()\ngibbs: drops the persistent chains (the next call starts fresh); other samplers: nothing.") { s, args in
+    .method("reset", doc: "s:reset()\ngibbs, pimc: drops the persistent chains (the next call starts fresh); other samplers: nothing.") { s, args in
         try args.expectAtMost(0)
         (s.sampler as? BlockGibbsSampler)?.reset()
+        (s.sampler as? PathIntegralSampler)?.reset()
         return .none
     }
     .tostring { s in s.summary }

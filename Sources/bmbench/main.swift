@@ -1,7 +1,7 @@
 // bmbench: timings of the Boltzmann-machine samplers (BENCHMARKS.md,
 // "Boltzmann machines and samplers"). Build with
 //   swift build -c release --product bmbench
-// and run .build/release/bmbench [gibbs|gibbs-full|sa|ais|pa|prior|all] [repeats].
+// and run .build/release/bmbench [gibbs|gibbs-full|sa|ais|pa|prior|pimc|all] [repeats].
 import Runtime
 import Model
 #if canImport(Glibc)
@@ -57,6 +57,34 @@ if what == "gibbs" || what == "all" {
     let rate = Double(sweeps) / t
     let updates = rate * 1000 * 288
     print("  -> \(Int(rate.rounded())) full sweeps/s (1000 chains), \(f(updates / 1e6, 1)) M spin updates/s")
+}
+if what == "pimc" || what == "all" {
+    // Path-integral Monte Carlo of the QBM (Γ = 0.5): a sweep is a heat-bath
+    // pass over all N·M spins plus the imaginary-time cluster move of every
+    // world line, counted as 2·N·M spin updates per chain.
+    for m in [16, 32] {
+        let sweeps = 50
+        let s = PathIntegralSampler(gamma: 0.5, slices: m, sweeps: sweeps, burnIn: 0)
+        _ = try s.sample(bm, count: 1000, generator: &gen)
+        let t = try time("PIMC C(6,6,4), Γ = 0.5, M = \(m), 1000 chains × \(sweeps) sweeps", repeats: repeats) {
+            _ = try s.sample(bm, count: 1000, generator: &gen); return ""
+        }
+        let rate = Double(sweeps) / t
+        print("  -> \(f(rate, 1)) sweeps/s (1000 chains × \(m) slices), \(f(rate * 1000 * 288 * Double(m) / 1e6, 1)) M spins swept/s (local + cluster)")
+    }
+    // The quantum prior's negative phase per training step (Eq. 16): 1000
+    // persistent chains, 10 sweeps, moments over all slices, + backward.
+    for m in [16, 32] {
+        var g = Generator(seed: 9)
+        let prior = try QuantumPrior(graph: chimera, gamma: [0.5], slices: m, sweeps: 10, burnIn: 10,
+                                     weightScale: 0.1, generator: &g)
+        prior.exactUnits = 0
+        try prior.logZ(negativePhase: try prior.drawNegativePhase()).backward()
+        _ = try time("QuantumPrior C(6,6,4) logZ negative phase + bwd, Γ = 0.5, M = \(m), 1000 chains × 10 sweeps", repeats: repeats) {
+            prior.bias.grad = nil; prior.weights.grad = nil
+            try prior.logZ(negativePhase: try prior.drawNegativePhase()).backward(); return ""
+        }
+    }
 }
 if what == "gibbs-full" || what == "all" {
     let full = try BoltzmannMachine.random(graph: try Graph.fullBipartite(144, 144), biasScale: 0.5,

@@ -77,6 +77,9 @@ test("bad options: a clear message and the usage, exit 2, nothing written", func
     {"--lr -1", "learning rates must be positive"},
     {"--sampler nope", "--sampler"},
     {"--resume", "no checkpoint"},
+    {"--gamma -1", "--gamma"},
+    {"--gamma 0.5 --sampler pa", "--sampler must be pcd"},
+    {"--gamma 0.5 --slices 1", "--slices"},
   }
   if have_data() then cases[#cases + 1] = {"--train-n 999999", "--train-n 999999"} end
   for i, c in ipairs(cases) do
@@ -96,11 +99,25 @@ test("bad options: a clear message and the usage, exit 2, nothing written", func
   expect.falsy(qv.exists(tmp .. "/s.png"))
 end)
 
+test("--gamma: a quantum Boltzmann prior trained with the Q-ELBO, evaluated as a bound", function()
+  if not have_data() then return end
+  local out = tmp .. "/quantum"
+  local code, stdout, err = run("scripts/train.lua", SMALL .. " --epochs 1 --gamma 0.5 --slices 8 --out " .. q(out))
+  expect.eq(code, 0, err)
+  expect.match(stdout, "quantum prior %(Q%-ELBO, Eqs. 13%-16%): Γ = 0.5, PIMC negative phase 100 chains × 8 slices")
+  expect.match(stdout, "test LL %-?[%d.]+ ± [%d.]+ %[Q%-ELBO bound, Eq. 15%]")
+  expect.truthy(qv.exists(out .. "/summary.json"))
+  local code_e, stdout_e, err_e = run("scripts/evaluate.lua", q(out .. "/checkpoint.safetensors") ..
+                                      " --n 10 --k 5 --chains 32 --temperatures 20")
+  expect.eq(code_e, 0, err_e)
+  expect.match(stdout_e, "Q%-ELBO bound")
+end)
+
 test("--help lists the options", function()
   local code, stdout = run("scripts/train.lua", "--help")
   expect.eq(code, 0)
   for _, o in ipairs{"--train-n", "--resume", "--eval-k", "--valid-n", "--logz-chains", "--sampler", "--beta-eff-rate",
-                     "--h-noise", "--j-noise", "--gauges"} do
+                     "--h-noise", "--j-noise", "--gauges", "--gamma", "--slices"} do
     expect.truthy(stdout:find(o, 1, true), o)
   end
 end)
@@ -182,6 +199,11 @@ test("conv networks (batch norm, dropout) resume exactly too", function()
   if not have_data() then print("    (skipped: no Fashion-MNIST)"); return end
   check_resume("conv", "--network conv --train-n 100 --batch-size 50 --chains 100 --valid-n 50 --eval-n 10 " ..
                "--eval-k 5 --logz-chains 50 --logz-temperatures 50 --epochs 2 --seed 3", 2)
+end)
+
+test("--gamma: a quantum prior (PIMC chains, log Z cache, stream) resumes exactly", function()
+  if not have_data() then print("    (skipped: no Fashion-MNIST)"); return end
+  check_resume("quantum", SMALL .. " --epochs 2 --gamma 0.5 --slices 4 --seed 3", 2)
 end)
 
 test("--sampler annealer: beta_eff tracks the emulator's temperature (Eq. C3), and resumes exactly", function()

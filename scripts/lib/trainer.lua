@@ -101,6 +101,9 @@ M.OPTIONS = {
   {"beta_drift_seed", type = "int", default = 1, help = "annealer emulator: the drift path's seed (the same for runs on one 'machine')"},
   {"beta_eff_rate", type = "number", min = 0, metavar = "RATE", scheduled = true,
    help = "step of the prior's beta_eff tracking (Eq. C3) per training step (default: 0.01 with --sampler annealer or command:.., else 0: off)"},
+  {"gamma", type = "number", default = 0, min = 0, metavar = "G",
+   help = "transverse field of a quantum Boltzmann machine prior trained with the Q-ELBO (Eqs. 13-16; PIMC negative phase); 0: the classical prior"},
+  {"slices", type = "int", default = 16, min = 2, help = "Trotter slices of the PIMC negative phase (--gamma)"},
   {"epochs", type = "int", default = 10, min = 1, help = "training epochs"},
   {"batch_size", type = "int", default = 100, min = 1, help = "batch size"},
   {"train_n", type = "int", min = 1, metavar = "N", help = "train on the first N training images only (quick runs, tests; default: all 50000)"},
@@ -139,8 +142,8 @@ for _, o in ipairs(M.OPTIONS) do BY_KEY[o[1]] = o end
 --- The options that decide the model's shape and its training data: a
 --- resumed run must be given the same ones as its checkpoint.
 M.MODEL_KEYS = {"network", "prior", "grouping", "sampler", "chains", "beta_eff", "h_noise", "j_noise", "gauges",
-                "dataset", "batch_size", "train_n", "seed", "negative_phase", "beta_drift_sd", "beta_drift_time",
-                "beta_drift_seed"}
+                "gamma", "slices", "dataset", "batch_size", "train_n", "seed", "negative_phase", "beta_drift_sd",
+                "beta_drift_time", "beta_drift_seed"}
 
 --- Errors in the options (the command line prints its usage for these).
 local OptionError = {}
@@ -254,6 +257,13 @@ function M.options(given)
   if o.beta_eff_rate == nil then
     -- an annealer (the emulator, or an external command sampler) samples at an unknown temperature
     o.beta_eff_rate = type(o.sampler) == "string" and (o.sampler == "annealer" or o.sampler:match("^command:")) and 0.01 or 0
+  end
+  if o.gamma > 0 then
+    if o.sampler ~= "pcd" then option_error("--gamma samples the quantum prior by PIMC: --sampler must be pcd (the default)") end
+    if o.slices > 1024 then option_error("--slices must be <= 1024") end
+    if type(o.beta_eff_rate) ~= "number" or o.beta_eff_rate > 0 then
+      option_error("--beta-eff-rate does not apply to a quantum prior (--gamma)")
+    end
   end
   if o.resume and not qv.exists(o.out .. "/checkpoint.safetensors") then
     option_error("--resume: no checkpoint at %s/checkpoint.safetensors", o.out)
@@ -828,6 +838,10 @@ local function header(self)
     o.train_n and (" (first " .. o.train_n .. " training images)") or "", type(o.prior) == "string" and o.prior or "custom",
     self.model.grouping, o.network, o.epochs, o.out))
   if self.note then self.say("note: " .. self.note) end
+  if o.gamma > 0 then
+    self.say(("quantum prior (Q-ELBO, Eqs. 13-16): Γ = %g, PIMC negative phase %d chains × %d slices, %s sweeps per step"):format(
+      o.gamma, o.chains, o.slices, self.sched.described.sweeps))
+  end
   if self.tracking then
     self.say(("beta_eff tracking (Eq. C3): rate %s per step, beta_eff %.4f%s"):format(self.sched.described.beta_eff_rate,
       self.prior.beta_eff, o.sampler == "annealer" and (" (the emulator samples at %g)"):format(o.beta_eff) or ""))

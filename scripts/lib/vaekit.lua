@@ -85,20 +85,30 @@ end
 --- Builds the prior and the VAE described by `o`; returns model, prior, note
 --- (a message when the grouping had to be changed, see `M.grouping`).
 --- `o.beta_eff_rate` > 0 turns on the prior's β_eff tracking (Eq. C3, one
---- update per training step).
+--- update per training step). `o.gamma` > 0 builds a quantum Boltzmann
+--- machine prior (transverse field Γ = o.gamma, `o.slices` Trotter slices,
+--- PIMC negative phase of `o.sweeps` sweeps on `o.chains` chains).
 function M.build(o)
   local graph = M.graph(o)
   local mode = o.negative_phase or "auto"
-  local sampler_opts = o
-  if mode == "exact" then
-    if graph.edges > 0 and graph.nodes > 24 then
-      error(("--negative-phase exact enumerates all states: the %s prior has couplers and %d units (at most 24)")
-            :format(tostring(o.prior), graph.nodes), 0)
+  local prior
+  if (o.gamma or 0) > 0 then
+    -- a quantum Boltzmann machine prior (Eqs. 13-16): PIMC negative phase
+    prior = qv.prior.quantum(graph, {gamma = o.gamma, slices = o.slices or 16,
+                                     sweeps = math.type(o.sweeps) == "integer" and o.sweeps or 10,
+                                     samples = o.chains or 1000})
+  else
+    local sampler_opts = o
+    if mode == "exact" then
+      if graph.edges > 0 and graph.nodes > 24 then
+        error(("--negative-phase exact enumerates all states: the %s prior has couplers and %d units (at most 24)")
+              :format(tostring(o.prior), graph.nodes), 0)
+      end
+      if graph.edges > 0 then sampler_opts = setmetatable({sampler = "exact"}, {__index = o}) end
     end
-    if graph.edges > 0 then sampler_opts = setmetatable({sampler = "exact"}, {__index = o}) end
+    prior = qv.prior.new(graph, {sampler = M.sampler(sampler_opts), samples = o.chains or 1000})
+    if mode == "sampled" then prior.sampled_negative_phase = true end
   end
-  local prior = qv.prior.new(graph, {sampler = M.sampler(sampler_opts), samples = o.chains or 1000})
-  if mode == "sampled" then prior.sampled_negative_phase = true end
   local ctor = (o.network or "dense") == "conv" and qv.vae.conv or qv.vae.dense
   local grouping, note = M.grouping(o, graph)
   local model = ctor{prior = prior, grouping = grouping}
@@ -268,6 +278,8 @@ function M.evaluate(model, prior, x, o)
     r.ll_aux, r.ll_aux_se, r.logz_aux, r.logz_aux_err = a.ll, a.ll_se, a.logz, a.logz_err
     r.elbo_aux, r.active_aux = a.elbo, a.active
   end
+  -- a quantum prior's log p(z) is the Q-ELBO's p̃(z) = e^{-H(z)}/Z <= p(z) (Eq. 15): a bound on log p(x)
+  r.quantum = prior.kind == "quantum"
   return r
 end
 
@@ -277,7 +289,7 @@ end
 --- Written atomically (qv.write_file), like every other output.
 function M.write_summary(path, r, extra)
   local t = {test_ll = r.ll, test_ll_se = r.ll_se, logz = r.logz, logz_err = r.logz_err,
-             test_elbo = r.elbo, active_units = r.active}
+             test_elbo = r.elbo, active_units = r.active, quantum = r.quantum or nil}
   if r.ll_aux then
     -- the headline after annealer training: the auxiliary machine at the tracked beta_eff
     t.test_ll_aux, t.test_ll_aux_se, t.logz_aux, t.logz_aux_err = r.ll_aux, r.ll_aux_se, r.logz_aux, r.logz_aux_err
@@ -308,8 +320,9 @@ end
 
 --- One line summarising an evaluation.
 function M.summary(r)
-  local line = ("test LL %.2f ± %.2f (log Z %.3f ± %.3f)  ELBO %.2f  active units %d"):format(
-    r.ll, math.sqrt(r.ll_se ^ 2 + (r.logz_err or 0) ^ 2), r.logz, r.logz_err or 0, r.elbo, r.active)
+  local line = ("test LL %.2f ± %.2f%s (log Z %.3f ± %.3f)  ELBO %.2f  active units %d"):format(
+    r.ll, math.sqrt(r.ll_se ^ 2 + (r.logz_err or 0) ^ 2), r.quantum and " [Q-ELBO bound, Eq. 15]" or "",
+    r.logz, r.logz_err or 0, r.elbo, r.active)
   if r.ll_aux then
     return ("test LL %.2f ± %.2f of the auxiliary machine at beta_eff %.4f (log Z %.3f ± %.3f)\n  at beta = 1: %s"):format(
       r.ll_aux, math.sqrt((r.ll_aux_se or 0) ^ 2 + (r.logz_aux_err or 0) ^ 2), r.beta_eff or 0 / 0, r.logz_aux,

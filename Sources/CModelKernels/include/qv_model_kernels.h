@@ -59,6 +59,26 @@ void qvm_dense_bipartite_sweeps(int na, const int32_t *ua, int nb, const int32_t
                                 const float *bias, float *z, int T, int nsweeps, float bb, float bw,
                                 double *eb_out, double *ew_out, qvm_rng_t *rng);
 
+/// Path-integral Monte Carlo of a transverse-field Ising model (Suzuki–Trotter,
+/// M = `slices` replicas of the N = `units` classical units, periodic in
+/// imaginary time) on one tile of T chains. Unit l of slice k of chain c is
+/// z[(k * N + l) * T + c], values in {0,1}. The weight of a path is
+///   exp(-sum_k scale * H_cl(z^k) + sum_{k,l} K_l s_l^k s_l^{k+1}),  s = 2z - 1,
+/// H_cl(z) = sum_l bias_l z_l + sum_edges w z_u z_v (CSR as in qvm_sweeps),
+/// K_l = kperp[l] (may be +inf: rigid world lines). Each sweep s:
+///   1. heat bath on every spin of every slice (skipped for sites with K_l > 8,
+///      where aligned spins essentially never flip), classical scale scale[s];
+///   2. Swendsen–Wang along imaginary time for every site: bonds between equal
+///      neighbouring slices with probability 1 - exp(-2 K_l), each segment of
+///      the ring flipped with Metropolis probability under the classical energy.
+/// Before sweep s, when logw is not NULL: logw[c] -= cscale[s] * sum_k H_cl(z^k).
+/// After the last sweep ecl_out[c] (when not NULL) = (1/M) sum_k H_cl(z^k).
+void qvm_pimc_sweeps(int units, int slices, const int32_t *order,
+                     const int32_t *rowstart, const int32_t *nbr, const float *w,
+                     const float *bias, const float *kperp, float *z, int T, int nsweeps,
+                     const float *scale, const float *cscale, double *logw,
+                     double *ecl_out, qvm_rng_t *rng);
+
 /// Which instruction set qvm_sweeps runs with: 2 = AVX-512, 1 = AVX2+FMA, 0 = generic.
 int qvm_kernel_level(void);
 

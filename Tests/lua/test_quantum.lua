@@ -1,0 +1,169 @@
+-- qv.quantum, qv.sampler.pimc, qv.prior.quantum: quantum Boltzmann machines
+-- against exact diagonalization, option checking, a QBM prior in a VAE.
+
+local function machine()
+  return qv.bm.random(qv.graph.chimera(1, 1, 4), {seed = 31, bias_scale = 0.6, weight_scale = 0.8})
+end
+
+local function max_diff(a, b)
+  local d = 0
+  for i = 1, #a do d = math.max(d, math.abs(a[i] - b[i])) end
+  return d
+end
+
+test("qv.quantum.exact: Γ = 0 is the classical machine; Trotter converges", function()
+  local bm = machine()
+  local c = bm:exact()
+  local q = qv.quantum.exact(bm, {gamma = 0})
+  expect.near(q.logz, c.logZ or bm:logz(), 1e-6)
+  expect.truthy(max_diff(q.means, c.means) < 1e-9)
+  local e = qv.quantum.exact(bm, {gamma = 1})
+  expect.eq(#e.sigma_x, 8)
+  for _, v in ipairs(e.sigma_x) do expect.truthy(v < 0, "<σx> < 0 for Γ > 0 (H = +Γσx)") end
+  local t8 = qv.quantum.exact(bm, {gamma = 1, slices = 8})
+  local t32 = qv.quantum.exact(bm, {gamma = 1, slices = 32})
+  expect.truthy(math.abs(t32.logz - e.logz) < math.abs(t8.logz - e.logz) / 10)
+  expect.eq(t8.sigma_x, nil)
+  -- per-unit gamma
+  local g = {}
+  for i = 1, 8 do g[i] = 0.1 * i end
+  expect.type(qv.quantum.exact(bm, {gamma = g}).logz, "number")
+end)
+
+test("qv.sampler.pimc: moments match the exact Trotter system", function()
+  local bm = machine()
+  local exact = qv.quantum.exact(bm, {gamma = 0.7, slices = 8})
+  qv.seed(5)
+  local s = qv.sampler.pimc{gamma = 0.7, slices = 8, sweeps = 0, burn_in = 200, persistent = false}
+  expect.eq(s.kind, "pimc")
+  expect.match(tostring(s), "pimc{gamma = 0.7, slices = 8")
+  local smp = s:sample(bm, 4000)
+  expect.eq(#smp, 4000)
+  expect.truthy(max_diff(smp:means(), exact.means) < 0.04)
+  expect.truthy(max_diff(smp:edge_means(), exact.edge_means) < 0.04)
+  expect.truthy(smp.stats.sigma_x < 0)
+  local all = qv.sampler.pimc{gamma = 0.7, slices = 8, all_slices = true}:sample(bm, 64)
+  expect.eq(#all, 64 * 8)
+  local p = qv.sampler.pimc{gamma = 0.7, slices = 8, sweeps = 2}
+  p:sample(bm, 40)
+  expect.eq(p.chains, 40)
+  p:reset()
+  expect.eq(p.chains, 0)
+end)
+
+test("qv.quantum.logz: quantum AIS agrees with diagonalization", function()
+  local bm = machine()
+  qv.seed(6)
+  local z, err = qv.quantum.logz(bm, {gamma = 0.7, slices = 32, chains = 256, temperatures = 300})
+  local exact = qv.quantum.exact(bm, {gamma = 0.7}).logz
+  expect.truthy(err > 0 and err < 0.1)
+  expect.truthy(math.abs(z - exact) < 5 * err + 0.005, ("%g ± %g vs %g"):format(z, err, exact))
+end)
+
+test("quantum options are checked", function()
+  local bm = machine()
+  expect.error(function() qv.quantum.exact(bm, {}) end, "bad option 'gamma' to 'qv.quantum.exact' (required")
+  expect.error(function() qv.quantum.exact(bm, {gamma = -1}) end, "bad option 'gamma'")
+  expect.error(function() qv.quantum.exact(bm, {gamma = {1, 2}}) end, "expected 1 or 8 values")
+  expect.error(function() qv.quantum.exact(bm, {gamma = "x"}) end, "bad option 'gamma'")
+  expect.error(function() qv.quantum.exact(bm, {gamma = 1, slices = 1}) end, "bad option 'slices'")
+  expect.error(function() qv.quantum.exact("bm", {gamma = 1}) end, "bad argument #1 to 'qv.quantum.exact'")
+  expect.error(function() qv.quantum.exact(qv.bm.random(qv.graph.chimera(2, 2, 4)), {gamma = 1}) end, "at most 14 units")
+  expect.error(function() qv.sampler.pimc{gamma = 1, bogus = 1} end, "unknown option 'bogus'")
+  expect.error(function() qv.sampler.pimc{sweeps = -1} end, "bad option 'sweeps'")
+  expect.error(function() qv.quantum.logz(bm, {gamma = 1, chains = 0}) end, "bad option 'chains'")
+  expect.error(function() qv.prior.quantum(qv.graph.chimera(1, 1, 4), {gamma = {1, 2}}) end, "bad option 'gamma'")
+  expect.error(function() qv.prior.quantum("g") end, "bad argument #1 to 'qv.prior.quantum'")
+end)
+
+test("qv.prior.quantum: Q-ELBO prior in a VAE", function()
+  qv.seed(7)
+  local g = qv.graph.chimera(1, 1, 4)
+  local p = qv.prior.quantum(g, {gamma = 0.5, slices = 8, samples = 200, weight_scale = 0.5})
+  expect.type(p, "qv.Prior")
+  expect.eq(p.kind, "quantum")
+  expect.match(tostring(p), "quantum Γ 0.5")
+  expect.error(function() p:logz_tensor() end, "negative_phase: is required")
+  local ph = p:negative_phase()
+  expect.type(ph, "qv.NegativePhase")
+  expect.eq(ph.samples, 200)
+  expect.truthy(ph.stats.sigma_x < 0)
+  expect.error(function() p:negative_phase{beta_eff_rate = 0.1} end, "does not track β_eff")
+  local lz = p:logz_tensor(ph)
+  local exact = qv.quantum.exact(p:machine(), {gamma = 0.5}).logz
+  expect.near(lz:item(), exact, 1e-4)
+  expect.near((p:logz()), exact, 1e-6)
+  lz:backward()
+  expect.truthy(p.bias.grad and p.weights.grad)
+  expect.truthy(p.stats.logZ_source == 1)
+  local s = p:sample(5)
+  expect.eq(s:size(), {5, 8})
+  local m = qv.vae.dense{prior = p, grouping = "bipartite", encoder_hidden = {16}, decoder_hidden = {16}}
+  local x = qv.rand(4, 784):bernoulli()
+  local out = m:loss(x, {negative_phase = p:negative_phase()})
+  out.loss:backward()
+  expect.truthy(m:named_parameters()["prior.bias"].grad)
+end)
+
+test("qv.sampler.sqa: the example schedule, Eq. 17 parameters, option errors", function()
+  local root = qv.root or "."
+  local path = root .. "/docs/schedules/example_schedule.csv"
+  local s = qv.sampler.sqa{schedule = path, temperature = 0.25, freeze_out = 0.6, steps = 20, slices = 4}
+  expect.eq(s.kind, "sqa")
+  qv.seed(3)
+  local smp = s:sample(machine(), 64)
+  expect.eq(#smp, 64)
+  expect.near(smp.stats.beta_eff, 2.80 / 0.25, 1e-9)
+  expect.near(smp.stats.gamma, 0.62 / 0.25, 1e-9)
+  expect.error(function() qv.sampler.sqa{temperature = 1} end, "bad option 'schedule'")
+  expect.error(function() qv.sampler.sqa{schedule = "/nonexistent.csv", temperature = 1} end, "cannot read")
+  expect.error(function() qv.sampler.sqa{schedule = path} end, "bad option 'temperature'")
+  expect.error(function() qv.sampler.sqa{schedule = path, temperature = 1, freeze_out = 2} end, "bad option 'freeze_out'")
+end)
+
+test("per-unit Γ, samples setting, and β_eff tracking with the SQA emulator", function()
+  qv.seed(9)
+  local g = qv.graph.chimera(1, 1, 4)
+  local gam = {}
+  for i = 1, 8 do gam[i] = 0.25 * i end
+  local p = qv.prior.quantum(g, {gamma = gam, slices = 4, samples = 64})
+  expect.match(tostring(p), "quantum Γ per unit")
+  expect.eq(p.samples, 64)
+  p.samples = 32
+  expect.eq(p.samples, 32)
+  expect.error(function() p:logz{method = "pa"} end, "bad option 'method'")
+  -- a classical prior whose negative phase comes from the SQA emulator, tracking β_eff (Eq. C3)
+  local root = qv.root or "."
+  local sqa = qv.sampler.sqa{schedule = root .. "/docs/schedules/example_schedule.csv", temperature = 2,
+                             freeze_out = 0.8, steps = 10, slices = 4}
+  local c = qv.prior.new(g, {sampler = sqa, samples = 64, weight_scale = 0.5, beta_eff_rate = 0.01})
+  for _ = 1, 3 do c:logz_tensor(c:negative_phase()) end
+  expect.truthy(c.beta_eff ~= 1, "beta_eff moved")
+end)
+
+test("oversized path integrals are errors, not allocation failures", function()
+  local big = qv.bm.random(qv.graph.chimera(6))
+  expect.error(function() qv.sampler.pimc{gamma = 1, slices = 1024}:sample(big, 10000) end, "too many spins")
+  expect.error(function() qv.quantum.logz(big, {gamma = 1, slices = 1024, chains = 100000}) end, "too many spins")
+end)
+
+test("sampler and prior settings are checked by the model, named as options", function()
+  expect.error(function() qv.sampler.pimc{slices = 1} end, "bad option 'slices' to 'qv.sampler.pimc'")
+  expect.error(function() qv.sampler.pimc{burn_in = -1} end, "bad option 'burn_in'")
+  local path = (qv.root or ".") .. "/docs/schedules/example_schedule.csv"
+  expect.error(function() qv.sampler.sqa{schedule = path, temperature = 1, pause_sweeps = -2} end, "bad option 'pause_sweeps'")
+  expect.error(function() qv.sampler.sqa{schedule = path, temperature = -1} end, "bad option 'temperature'")
+  local g = qv.graph.chimera(1, 1, 4)
+  expect.error(function() qv.prior.quantum(g, {slices = 2000}) end, "bad option 'slices' to 'qv.prior.quantum'")
+  expect.error(function() qv.prior.quantum(g, {sweeps = 0}) end, "bad option 'sweeps'")
+  expect.error(function() qv.prior.quantum(g, {weight_scale = -1}) end, "bad option 'weight_scale'")
+end)
+
+test("p.sweeps: the PIMC sweeps per negative phase (a training schedule sets it)", function()
+  local p = qv.prior.quantum(qv.graph.chimera(1, 1, 4), {sweeps = 7, samples = 32, slices = 4})
+  expect.eq(p.sweeps, 7)
+  p.sweeps = 3
+  expect.eq(p.sweeps, 3)
+  expect.match(tostring(p), "sweeps = 3")
+  expect.error(function() p.sweeps = 0 end, "must be in 1..1000000")
+end)
