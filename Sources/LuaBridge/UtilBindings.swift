@@ -48,6 +48,14 @@ extension QV {
             do { try AtomicFile.write(data, to: path) } catch { throw a.error("\(error)") }
             return .none
         }
+        qv.fn("clean_temp_files", doc: """
+            qv.clean_temp_files(dir) -> number
+            Removes the temporary files that killed writers left in dir (.NAME.tmp-PID-XXXX of processes
+            that no longer exist; qvlua writes every file through such a file and a rename). Returns how many.
+            """) { a in
+            try a.expectAtMost(1)
+            return .int(AtomicFile.removeStaleTemporaries(in: try a.string(1, "dir")))
+        }
         qv.fn("rng_state", doc: """
             qv.rng_state() -> string
             The global generator's state (64 hex digits); qv.set_rng_state(s) continues the same stream (exact resume).

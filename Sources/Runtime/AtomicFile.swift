@@ -52,6 +52,27 @@ public enum AtomicFile {
         if dfd >= 0 { _ = fsync(dfd); close(dfd) }
     }
 
+    /// Removes the temporary files that killed writers left in `dir`
+    /// (`.NAME.tmp-PID-XXXX` whose process no longer exists); returns how
+    /// many. Files of live processes, and everything else, are left alone.
+    @discardableResult
+    public static func removeStaleTemporaries(in dir: String) -> Int {
+        guard let d = opendir(dir) else { return 0 }
+        defer { closedir(d) }
+        var removed = 0
+        while let entry = readdir(d) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            guard name.hasPrefix("."), let r = name.ranges(of: ".tmp-").last else { continue }
+            let rest = name[r.upperBound...].split(separator: "-")
+            guard rest.count == 2, let pid = Int32(rest[0]), pid > 0 else { continue }
+            if kill(pid, 0) == 0 || errno != ESRCH { continue }
+            if unlink("\(dir)/\(name)") == 0 { removed += 1 }
+        }
+        return removed
+    }
+
     /// The directory (`.` when none is given) and file name of `path`.
     private static func split(_ path: String) -> (String, String) {
         guard let slash = path.lastIndex(of: "/") else { return (".", path) }

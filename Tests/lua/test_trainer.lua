@@ -201,6 +201,24 @@ test("an existing run is never overwritten without resume or force; one writer p
   fresh:close()
 end)
 
+test("temporary files a killed run left behind are removed when the next run takes OUT", function()
+  if not MNIST then print("    (skipped: no MNIST)"); return end
+  local out = tmp .. "/stale"
+  qv.mkdir(out)
+  -- the pid of a process that has exited, and this process's own
+  local p = io.popen("sh -c 'echo $$'")
+  local dead = tonumber(p:read("l"))
+  p:close()
+  local stale = ("%s/.checkpoint.safetensors.tmp-%d-1a2b"):format(out, dead)
+  local f = assert(io.open(stale, "w")); f:write(("x"):rep(1000)); f:close()
+  local other = out .. "/.notes.tmp-x-y"
+  f = assert(io.open(other, "w")); f:write("keep"); f:close()
+  local run = trainer.new(tiny{out = out, epochs = 1})
+  expect.falsy(qv.exists(stale), "stale temporary file removed")
+  expect.truthy(qv.exists(other), "unrelated file kept")
+  run:close()
+end)
+
 test("format-1 checkpoint options are read as data, never run", function()
   local t = kit.read_literal('{beta_eff = 1, data = "a \\"q\\" b", epochs = 3, paper = false, tau = 0.142857}')
   expect.eq(t, {beta_eff = 1, data = 'a "q" b', epochs = 3, paper = false, tau = 0.142857})

@@ -520,6 +520,7 @@ function M.new(given)
       error(("%s is in use by another run: %s"):format(o.out, tostring(lock):gsub("^.-qv%.lock: ", "")), 0)
     end
     self.lock = lock
+    qv.clean_temp_files(o.out)    -- what a killed run was writing
   end
   if o.force and self.rank == 0 then
     for _, key in ipairs{"checkpoint", "log", "summary", "samples", "recon", "curves"} do os.remove(self.paths[key]) end
