@@ -52,10 +52,16 @@ public struct Graph: Sendable, CustomStringConvertible {
     /// Builds a graph from node count and edge list. Throws on out-of-range
     /// nodes, self-loops and duplicate edges. When `independentSets` is nil,
     /// a colouring is computed (DSatur); given sets are checked.
+    /// The most nodes a graph may have (16,777,216: four orders of magnitude
+    /// beyond any annealer's); per-node tables are sized by the node count,
+    /// so a file that declares more is refused before anything is allocated.
+    public static let maxNodes = 1 << 24
+
     public init(nodeCount: Int, edges: [(Int, Int)], name: String? = nil, family: String = "edgelist",
                 independentSets: [[Int]]? = nil, groupings: [String: [[Int]]] = [:],
                 coordinates: [[Int]] = [], shape: [String: Int] = [:], isActive: [Bool]? = nil) throws {
         try require(nodeCount >= 0, "graph: node count must be >= 0, got \(nodeCount)")
+        try require(nodeCount <= Graph.maxNodes, "graph: at most \(Graph.maxNodes) nodes, got \(nodeCount)")
         var list: [Edge] = []
         list.reserveCapacity(edges.count)
         for (a, b) in edges {
@@ -76,6 +82,7 @@ public struct Graph: Sendable, CustomStringConvertible {
     init(validated n: Int, _ list: [Edge], name: String, family: String,
          independentSets: [[Int]]?, groupings: [String: [[Int]]],
          coordinates: [[Int]], shape: [String: Int], isActive: [Bool]?) throws {
+        try require(n >= 0 && n <= Graph.maxNodes, "graph: at most \(Graph.maxNodes) nodes, got \(n)")
         self.nodeCount = n
         self.edges = list
         self.name = name

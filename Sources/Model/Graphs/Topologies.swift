@@ -122,7 +122,7 @@ extension Graph {
 
     /// No couplers ("Bernoulli" prior): one independent set.
     public static func bernoulli(_ n: Int) throws -> Graph {
-        try require(n >= 1, "bernoulli: n must be >= 1 (got \(n))")
+        try require(n >= 1 && n <= Graph.maxNodes, "bernoulli: n must be in 1...\(Graph.maxNodes) (got \(n))")
         let half = [Array(0..<(n / 2)), Array((n / 2)..<n)].filter { !$0.isEmpty }
         return try Graph(validated: n, [], name: "bernoulli(\(n))", family: "bernoulli",
                          independentSets: [Array(0..<n)], groupings: ["bipartite": half],
@@ -151,6 +151,9 @@ extension Graph {
                 guard fields.count == 2, let n = Int(fields[1]), n >= 0 else {
                     throw ModelError("\(name):\(lineNo): expected 'nodes N', got '\(raw)'")
                 }
+                guard n <= Graph.maxNodes else {
+                    throw ModelError("\(name):\(lineNo): \(n) nodes: at most \(Graph.maxNodes)")
+                }
                 guard declared == nil, pairs.isEmpty else {
                     throw ModelError("\(name):\(lineNo): 'nodes' header must come once, before the edges")
                 }
@@ -161,6 +164,9 @@ extension Graph {
                 throw ModelError("\(name):\(lineNo): expected two node indices 'u v', got '\(raw)'")
             }
             guard a >= 0, b >= 0 else { throw ModelError("\(name):\(lineNo): negative node index") }
+            guard a < Graph.maxNodes, b < Graph.maxNodes else {
+                throw ModelError("\(name):\(lineNo): node index \(max(a, b)) beyond the \(Graph.maxNodes) nodes a graph may have")
+            }
             guard a != b else { throw ModelError("\(name):\(lineNo): self-loop on node \(a)") }
             if let n = declared, a >= n || b >= n {
                 throw ModelError("\(name):\(lineNo): node \(max(a, b)) outside 0..<\(n) declared by 'nodes'")
