@@ -468,8 +468,7 @@ function M.new(given)
                 summary = o.out .. "/summary.json", samples = o.out .. "/samples.png",
                 recon = o.out .. "/recon.png", curves = o.out .. "/curves.png"}
 
-  local ok, data = pcall(kit.dataset, o)
-  if not ok then error(tostring(data), 0) end
+  local data = kit.dataset(o)          -- its errors carry no file:line prefix
   self.data = data
   self.train_set = data.train
   if o.train_n then
