@@ -105,20 +105,6 @@ final class BridgeTests: XCTestCase {
         XCTAssertEqual(Probe.live, 0, "every Swift object is released when the state closes")
     }
 
-    /// Runs Lua code that must fail; returns the error message.
-    func errorOf(_ code: String, file: StaticString = #filePath, line: UInt = #line) -> String {
-        do {
-            try state.run(code)
-            XCTFail("expected an error from: \(code)", file: file, line: line)
-            return ""
-        } catch let e as LuaError {
-            return e.message
-        } catch {
-            XCTFail("unexpected error type \(error)", file: file, line: line)
-            return ""
-        }
-    }
-
     func eval(_ expr: String) throws -> LuaValue {
         try state.run("return " + expr).first ?? .none
     }
@@ -126,47 +112,47 @@ final class BridgeTests: XCTestCase {
     // MARK: argument conversion
 
     func testArgumentErrorsNameFunctionAndArgument() {
-        XCTAssertEqual(errorOf("qv.takes('x')"),
+        XCTAssertEqual(state.errorOf("qv.takes('x')"),
                        "(swift):1: bad argument #1 to 'qv.takes' (n: expected integer, got string)")
-        XCTAssertEqual(errorOf("qv.takes(1.5)"),
+        XCTAssertEqual(state.errorOf("qv.takes(1.5)"),
                        "(swift):1: bad argument #1 to 'qv.takes' (n: number has no integer representation)")
-        XCTAssertEqual(errorOf("qv.takes(1, '2')"),
+        XCTAssertEqual(state.errorOf("qv.takes(1, '2')"),
                        "(swift):1: bad argument #2 to 'qv.takes' (x: expected number, got string)")
-        XCTAssertEqual(errorOf("qv.takes(1, 2, 3)"),
+        XCTAssertEqual(state.errorOf("qv.takes(1, 2, 3)"),
                        "(swift):1: bad argument #3 to 'qv.takes' (name: expected string, got number)")
-        XCTAssertEqual(errorOf("qv.takes(1, 2, 's', nil)"),
+        XCTAssertEqual(state.errorOf("qv.takes(1, 2, 's', nil)"),
                        "(swift):1: bad argument #4 to 'qv.takes' (flag: expected boolean, got nil)")
-        XCTAssertEqual(errorOf("qv.takes(1, 2, 's', true, 'p')"),
+        XCTAssertEqual(state.errorOf("qv.takes(1, 2, 's', true, 'p')"),
                        "(swift):1: bad argument #5 to 'qv.takes' (p: expected qv.Probe, got string)")
-        XCTAssertEqual(errorOf("qv.takes(1, 2, 's', true, io.stdout)"),
+        XCTAssertEqual(state.errorOf("qv.takes(1, 2, 's', true, io.stdout)"),
                        "(swift):1: bad argument #5 to 'qv.takes' (p: expected qv.Probe, got FILE*)")
-        XCTAssertEqual(errorOf("qv.takes(1, 2, 's', true)"),
+        XCTAssertEqual(state.errorOf("qv.takes(1, 2, 's', true)"),
                        "(swift):1: bad argument #5 to 'qv.takes' (p: expected qv.Probe, got no value)")
         XCTAssertNoThrow(try state.run("qv.takes(1, 2.0, 's', false, qv.probe())"))
         XCTAssertNoThrow(try state.run("qv.takes(2.0, 2, 's', false, qv.subprobe())"), "subclasses pass")
     }
 
     func testMethodErrors() {
-        XCTAssertEqual(errorOf("local p = qv.probe(); p:add('x')"),
+        XCTAssertEqual(state.errorOf("local p = qv.probe(); p:add('x')"),
                        "(swift):1: bad argument #1 to 'qv.Probe:add' (x: expected number, got string)")
-        XCTAssertEqual(errorOf("local p = qv.probe(); p.add(3, 1)"),
+        XCTAssertEqual(state.errorOf("local p = qv.probe(); p.add(3, 1)"),
                        "(swift):1: calling 'qv.Probe:add' on bad self (expected qv.Probe, got number)")
-        XCTAssertEqual(errorOf("local p = qv.probe(); p.value = 'x'"),
+        XCTAssertEqual(state.errorOf("local p = qv.probe(); p.value = 'x'"),
                        "(swift):1: bad value for field 'value' of qv.Probe (expected number, got string)")
-        XCTAssertEqual(errorOf("local p = qv.probe(); p.id = 3"), "(swift):1: field 'id' of qv.Probe is read-only")
-        XCTAssertEqual(errorOf("local p = qv.probe(); p.nope = 3"), "(swift):1: cannot set field 'nope' of qv.Probe")
+        XCTAssertEqual(state.errorOf("local p = qv.probe(); p.id = 3"), "(swift):1: field 'id' of qv.Probe is read-only")
+        XCTAssertEqual(state.errorOf("local p = qv.probe(); p.nope = 3"), "(swift):1: cannot set field 'nope' of qv.Probe")
     }
 
     func testOptionsTables() throws {
-        XCTAssertEqual(errorOf("qv.adam({lrr = 1})"),
+        XCTAssertEqual(state.errorOf("qv.adam({lrr = 1})"),
                        "(swift):1: unknown option 'lrr' to 'qv.adam' (did you mean 'lr'? known options: betas, lr, name, warm)")
-        XCTAssertEqual(errorOf("qv.adam({zzzzzz = 1})"),
+        XCTAssertEqual(state.errorOf("qv.adam({zzzzzz = 1})"),
                        "(swift):1: unknown option 'zzzzzz' to 'qv.adam' (known options: betas, lr, name, warm)")
-        XCTAssertEqual(errorOf("qv.adam({lr = 'big'})"),
+        XCTAssertEqual(state.errorOf("qv.adam({lr = 'big'})"),
                        "(swift):1: bad option 'lr' to 'qv.adam' (expected number, got string)")
-        XCTAssertEqual(errorOf("qv.adam({1})"),
+        XCTAssertEqual(state.errorOf("qv.adam({1})"),
                        "(swift):1: bad argument #1 to 'qv.adam' (options: option names must be strings, got number)")
-        XCTAssertEqual(errorOf("qv.adam(3)"),
+        XCTAssertEqual(state.errorOf("qv.adam(3)"),
                        "(swift):1: bad argument #1 to 'qv.adam' (options: expected table of options, got number)")
         let r = try state.run("return qv.adam({lr = 0.5, warm = true})")
         XCTAssertEqual(r.count, 3)
@@ -181,11 +167,11 @@ final class BridgeTests: XCTestCase {
         guard case .ref(let shape) = r[0], case .ref(let values) = r[1] else { return XCTFail("\(r)") }
         XCTAssertEqual(shape.arrayValues().compactMap(\.intValue), [2, 3])
         XCTAssertEqual(values.arrayValues().compactMap(\.doubleValue), [1, 2, 3, 4, 5, 6])
-        XCTAssertEqual(errorOf("qv.shape({{1, 2}, {3}})"),
+        XCTAssertEqual(state.errorOf("qv.shape({{1, 2}, {3}})"),
                        "(swift):1: bad argument #1 to 'qv.shape' (data: ragged nested table: 2 elements expected at [2], got 1)")
-        XCTAssertEqual(errorOf("qv.shape({{1, 2}, {3, 'x'}})"),
+        XCTAssertEqual(state.errorOf("qv.shape({{1, 2}, {3, 'x'}})"),
                        "(swift):1: bad argument #1 to 'qv.shape' (data: expected number at [2][2], got string)")
-        XCTAssertEqual(errorOf("qv.sum({qv.probe(), 3})"),
+        XCTAssertEqual(state.errorOf("qv.sum({qv.probe(), 3})"),
                        "(swift):1: bad argument #1 to 'qv.sum' (probes: expected qv.Probe at index 2, got number)")
         XCTAssertEqual(try eval("qv.sum({qv.probe(1), qv.probe(2)})").doubleValue, 3)
         guard case .ref(let d1) = try eval("qv.dims(2, 3, 4)"), case .ref(let d2) = try eval("qv.dims({5, 6})") else {
@@ -193,7 +179,7 @@ final class BridgeTests: XCTestCase {
         }
         XCTAssertEqual(d1.arrayValues().compactMap(\.intValue), [2, 3, 4])
         XCTAssertEqual(d2.arrayValues().compactMap(\.intValue), [5, 6])
-        XCTAssertEqual(errorOf("qv.dims(2, 'x')"), "(swift):1: bad argument #2 to 'qv.dims' (size: expected integer, got string)")
+        XCTAssertEqual(state.errorOf("qv.dims(2, 'x')"), "(swift):1: bad argument #2 to 'qv.dims' (size: expected integer, got string)")
     }
 
     // MARK: classes
@@ -227,13 +213,13 @@ final class BridgeTests: XCTestCase {
         try state.run("held = qv.probe(10)")
         XCTAssertEqual(Probe.live, 1)
         for _ in 0..<100 {
-            let msg = errorOf("qv.fail_holding(held)")
+            let msg = state.errorOf("qv.fail_holding(held)")
             XCTAssertEqual(msg, "(swift):1: failed on purpose")
         }
         XCTAssertEqual(Probe.deferRan, 300, "defer blocks ran: no longjmp crossed the Swift frame")
         XCTAssertEqual(Probe.live, 1, "only the global survives")
         // wrong-argument errors while objects are alive
-        for _ in 0..<100 { _ = errorOf("local a, b = qv.probe(), qv.probe(); qv.fail_holding(3)") }
+        for _ in 0..<100 { _ = state.errorOf("local a, b = qv.probe(), qv.probe(); qv.fail_holding(3)") }
         try state.run("held = nil")
         state.collectGarbage()
         XCTAssertEqual(Probe.live, 0, "everything released after collection")
@@ -280,7 +266,7 @@ final class BridgeTests: XCTestCase {
         XCTAssertEqual(r[0].intValue, 3)
         // A Lua error in a callback propagates unchanged through the binding.
         XCTAssertEqual(try eval("select(2, pcall(qv.call, function() error({code = 42}) end)).code").intValue, 42)
-        let msg = errorOf("qv.call(function() error('inner') end)")
+        let msg = state.errorOf("qv.call(function() error('inner') end)")
         XCTAssertTrue(msg.hasSuffix("inner"), msg)
         // Swift calling a Lua function directly, with traceback on failure.
         try state.run("function twice(x) if x == nil then error('no x') end return 2 * x end")
@@ -294,7 +280,7 @@ final class BridgeTests: XCTestCase {
             XCTAssertTrue(e.traceback?.contains("in function 'twice'") ?? false, e.traceback ?? "nil")
         }
         // Deep recursion Lua -> Swift -> Lua is a Lua error, not a crash.
-        let deep = errorOf("local function f() return qv.call(f) end f()")
+        let deep = state.errorOf("local function f() return qv.call(f) end f()")
         XCTAssertTrue(deep.contains("stack overflow") || deep.contains("C stack"), deep)
     }
 
@@ -317,13 +303,13 @@ final class BridgeTests: XCTestCase {
 
     func testInterruptInSwiftLoopBecomesLuaError() {
         qv_raise_interrupt()
-        XCTAssertEqual(errorOf("qv.check_interrupt()"), "(swift):1: interrupted")
+        XCTAssertEqual(state.errorOf("qv.check_interrupt()"), "(swift):1: interrupted")
         XCTAssertEqual(qv_interrupt_pending(), 0)
     }
 
     func testInterruptHookStopsLuaLoop() throws {
         state.enableInterrupts(every: 100)
-        let msg = errorOf("local n = 0; while true do n = n + 1; if n == 1000 then qv.raise_interrupt() end end")
+        let msg = state.errorOf("local n = 0; while true do n = n + 1; if n == 1000 then qv.raise_interrupt() end end")
         XCTAssertTrue(msg.hasSuffix("interrupted"), msg)
         XCTAssertEqual(try eval("1 + 1").intValue, 2, "state usable afterwards")
     }
@@ -344,8 +330,8 @@ final class BridgeTests: XCTestCase {
         XCTAssertEqual(try eval("qv.rand()").doubleValue, a)
         XCTAssertEqual(try eval("qv.version").stringValue, QV.version)
         // With a shape, qv.rand makes a tensor (TensorConstructors.swift).
-        XCTAssertEqual(errorOf("qv.rand('x')"), "(swift):1: bad argument #1 to 'qv.rand' (size: expected integer, got string)")
-        XCTAssertEqual(errorOf("qv.sleep(-1)"), "(swift):1: bad argument #1 to 'qv.sleep' (seconds: must be a finite number >= 0)")
+        XCTAssertEqual(state.errorOf("qv.rand('x')"), "(swift):1: bad argument #1 to 'qv.rand' (size: expected integer, got string)")
+        XCTAssertEqual(state.errorOf("qv.sleep(-1)"), "(swift):1: bad argument #1 to 'qv.sleep' (seconds: must be a finite number >= 0)")
     }
 
     func testValuesRoundTrip() throws {

@@ -9,18 +9,6 @@ final class ModelErrorBindingTests: XCTestCase {
     override func setUp() { state = QV.newState() }
     override func tearDown() { state.close(); state = nil }
 
-    func errorOf(_ code: String, file: StaticString = #filePath, line: UInt = #line) -> String {
-        do {
-            try state.run(code)
-            XCTFail("expected an error from: \(code)", file: file, line: line)
-        } catch let e as LuaError {
-            return e.message
-        } catch {
-            XCTFail("unexpected error \(error)", file: file, line: line)
-        }
-        return ""
-    }
-
     func testFieldsBecomeLuaArgumentsAndOptions() throws {
         try state.run("""
             p = qv.prior.new(qv.graph.chimera(1, 1, 4), {samples = 16})
@@ -28,17 +16,17 @@ final class ModelErrorBindingTests: XCTestCase {
             x = qv.rand(2, 784):bernoulli()
             """)
         // camelCase fields → snake_case options, and renamed ones (klWeight → kl)
-        XCTAssertTrue(errorOf("m:decode_chain(2, {burn_in = -1})").contains("bad option 'burn_in' to 'qv.VAE:decode_chain' (must be in 0..100000000, got -1)"))
-        XCTAssertTrue(errorOf("m:loss(x, {kl = -1})").contains("bad option 'kl' to 'qv.VAE:loss' (the KL weight must be finite and >= 0"))
-        XCTAssertTrue(errorOf("m:loss(x)").contains("bad option 'negative_phase' to 'qv.VAE:loss'"))
+        XCTAssertTrue(state.errorOf("m:decode_chain(2, {burn_in = -1})").contains("bad option 'burn_in' to 'qv.VAE:decode_chain' (must be in 0..100000000, got -1)"))
+        XCTAssertTrue(state.errorOf("m:loss(x, {kl = -1})").contains("bad option 'kl' to 'qv.VAE:loss' (the KL weight must be finite and >= 0"))
+        XCTAssertTrue(state.errorOf("m:loss(x)").contains("bad option 'negative_phase' to 'qv.VAE:loss'"))
         // a field that is a positional argument
-        XCTAssertTrue(errorOf("m:loss(qv.rand(2, 5))").contains("bad argument #1 to 'qv.VAE:loss' (x: expected images [B, 784]"))
-        XCTAssertTrue(errorOf("qv.vae.evaluate(m, x, {batch = 0, logz = 1})").contains("bad option 'batch' to 'qv.vae.evaluate'"))
-        XCTAssertTrue(errorOf("p:clamp{weights = -1}").contains("bad option 'weights' to 'qv.Prior:clamp'"))
-        XCTAssertTrue(errorOf("qv.sampler.annealer{anneal_sweeps = 0}").contains("bad option 'anneal_sweeps' to 'qv.sampler.annealer'"))
+        XCTAssertTrue(state.errorOf("m:loss(qv.rand(2, 5))").contains("bad argument #1 to 'qv.VAE:loss' (x: expected images [B, 784]"))
+        XCTAssertTrue(state.errorOf("qv.vae.evaluate(m, x, {batch = 0, logz = 1})").contains("bad option 'batch' to 'qv.vae.evaluate'"))
+        XCTAssertTrue(state.errorOf("p:clamp{weights = -1}").contains("bad option 'weights' to 'qv.Prior:clamp'"))
+        XCTAssertTrue(state.errorOf("qv.sampler.annealer{anneal_sweeps = 0}").contains("bad option 'anneal_sweeps' to 'qv.sampler.annealer'"))
         // no Swift spelling leaks
         for code in ["m:decode_chain(2, {burn_in = -1})", "p:negative_phase{beta_eff_rate = -1}", "qv.sampler.pa{ess_threshold = 3}"] {
-            let msg = errorOf(code)
+            let msg = state.errorOf(code)
             XCTAssertNil(msg.range(of: "[a-z][A-Z]", options: .regularExpression), msg)
         }
     }

@@ -23,23 +23,11 @@ final class SamplerBindingTests: XCTestCase {
         state = nil
     }
 
-    func errorOf(_ code: String, file: StaticString = #filePath, line: UInt = #line) -> String {
-        do {
-            try state.run(code)
-            XCTFail("expected an error from: \(code)", file: file, line: line)
-        } catch let e as LuaError {
-            return e.message
-        } catch {
-            XCTFail("unexpected error \(error)", file: file, line: line)
-        }
-        return ""
-    }
-
     func testInterruptInsideSwiftSamplerIsLuaError() throws {
         try state.run("bm = qv.bm.random(qv.graph.chimera(4)); s = qv.sampler.gibbs{sweeps = 100000}")
         qv_raise_interrupt()
         let t0 = Date()
-        XCTAssertEqual(errorOf("s:sample(bm, 64)"), "(swift):1: interrupted")
+        XCTAssertEqual(state.errorOf("s:sample(bm, 64)"), "(swift):1: interrupted")
         XCTAssertLessThan(Date().timeIntervalSince(t0), 5)
         XCTAssertEqual(qv_interrupt_pending(), 0)
         // the state is fine afterwards
@@ -50,7 +38,7 @@ final class SamplerBindingTests: XCTestCase {
         try state.run("bm = qv.bm.random(qv.graph.complete(3)); s = qv.sampler.command{'sh', '-c', 'sleep 30', timeout = 60}")
         DispatchQueue.global().asyncAfter(deadline: .now() + 0.3) { qv_raise_interrupt() }
         let t0 = Date()
-        XCTAssertEqual(errorOf("s:sample(bm, 2)"), "(swift):1: interrupted")
+        XCTAssertEqual(state.errorOf("s:sample(bm, 2)"), "(swift):1: interrupted")
         XCTAssertLessThan(Date().timeIntervalSince(t0), 5)
     }
 
@@ -60,7 +48,7 @@ final class SamplerBindingTests: XCTestCase {
             bm = qv.bm.random(qv.graph.complete(3))
             s = qv.sampler.lua(function(bm, n) qv.raise_interrupt(); while true do end end)
             """)
-        XCTAssertTrue(errorOf("s:sample(bm, 2)").hasSuffix("interrupted"))
+        XCTAssertTrue(state.errorOf("s:sample(bm, 2)").hasSuffix("interrupted"))
         XCTAssertEqual(try state.run("return 1 + 1").first?.intValue, 2)
     }
 

@@ -58,11 +58,7 @@ function M.seeds(s)
 end
 
 --- Splits a --train-args string on white space (no quoting).
-function M.words(s)
-  local t = {}
-  for w in tostring(s or ""):gmatch("%S+") do t[#t + 1] = w end
-  return t
-end
+M.words = require("vaekit").words
 
 --- The qvlua executable running this script: the interpreter's path from
 --- the `arg` table (its lowest index, as typed: a path, or a name looked up
