@@ -890,8 +890,8 @@ end
 --- figures spec.figures ({{file, title, panels = {{title, column}}}}: each
 --- OUT/<name>-<file>.png with OUT/<name>-<file>.csv behind it),
 --- spec.reference (the paper's numbers, lines), spec.notes (lines), the
---- budget and the per-run CSVs. Returns the report's path and the files
---- written.
+--- budget (spec.dataset names the data when the conditions span several)
+--- and the per-run CSVs. Returns the report's path and the files written.
 function Study:write_report(rows, spec)
   spec = spec or {}
   local o = self.o
@@ -915,7 +915,7 @@ function Study:write_report(rows, spec)
   local total = 0
   for _, r in ipairs(self.results or {}) do total = total + (r.seconds or 0) end
   lines[#lines + 1] = ("Budget: %s, %s networks, %d epoch%s per run, %d seed%s (%s), LL with K = %d on %d test images%s; " ..
-                       "%d runs, %.0f s of training and evaluation in all."):format(o.dataset, o.network, o.epochs,
+                       "%d runs, %.0f s of training and evaluation in all."):format(spec.dataset or o.dataset, o.network, o.epochs,
     o.epochs == 1 and "" or "s", #self.seeds, #self.seeds == 1 and "" or "s", table.concat(self.seeds, ","), o.eval_k,
     o.eval_n, next(self.extra) and (", training options " .. describe_options(self.extra)) or "",
     #(self.results or {}), total)

@@ -39,6 +39,7 @@ for _, prior in ipairs(study.list(o.priors)) do
 end
 s:write_report(rows, {
   title = "Fig. 9 — active units on Fashion-MNIST vs MNIST",
+  dataset = table.concat(study.list(o.datasets), " and "),
   tables = {{title = "Active units and test LL by prior and dataset",
              header = {"prior", "active (FMNIST)", "active (MNIST)", "LL (FMNIST)", "LL (MNIST)"}, rows = tab}},
   figures = {{file = "curves", title = "Over epochs",

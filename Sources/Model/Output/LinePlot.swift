@@ -30,7 +30,8 @@ public struct LinePlot {
     public init(panels: [Panel]) { self.panels = panels }
 
     static let palette: [Canvas.Color] = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (255, 127, 14),
-                                          (148, 103, 189), (140, 86, 75), (23, 190, 207)]
+                                          (148, 103, 189), (140, 86, 75), (23, 190, 207), (227, 119, 194),
+                                          (127, 127, 127), (188, 189, 34)]
 
     /// Renders all panels side by side and writes a PNG.
     public func write(path: String) throws {
