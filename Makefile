@@ -10,7 +10,7 @@ JPY     := $(JVENV)/bin/python
 .PHONY: help setup build debug test test-swift test-lua test-repl test-kernel test-fuzz fuzz memory jupyter-env kernel notebook-html train bench clean
 
 help:
-	@echo "make setup   install the Debian packages qvlua needs (apt), and dwave-samplers (pip) for the dimod adapter's test"
+	@echo "make setup   install the Debian packages qvlua needs (apt), and dwave-samplers, dwave-system (pip) for the dimod adapter's tests"
 	@echo "make build   release build of .build/release/qvlua"
 	@echo "make train   set up, build and run scripts/train.lua (Fashion-MNIST)"
 	@echo "make test    Swift tests, Lua tests, REPL tests, Jupyter kernel tests and a 2-minute fuzz budget"
@@ -26,10 +26,11 @@ setup:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
-	@# the D-Wave Ocean adapter's test (scripts/samplers/dimod_sampler.py) needs dwave-samplers from PyPI
-	@python3 -c 'import dimod, dwave.samplers' >/dev/null 2>&1 || \
-	  python3 -m pip install -q dwave-samplers >/dev/null 2>&1 || \
-	  echo "note: could not pip install dwave-samplers; the dimod adapter's test will be skipped"
+	@# the D-Wave Ocean adapter's tests (scripts/samplers/dimod_sampler.py) need dwave-samplers, and
+	@# dwave-system for its QPU path against the mock QPU, from PyPI
+	@python3 -c 'import dimod, dwave.samplers, dwave.system.testing, minorminer' >/dev/null 2>&1 || \
+	  python3 -m pip install -q dwave-samplers dwave-system >/dev/null 2>&1 || \
+	  echo "note: could not pip install dwave-samplers dwave-system; the dimod adapter's tests will be skipped"
 
 build: setup
 	$(SWIFT) build -c release --product qvlua

@@ -220,6 +220,43 @@ test("the dimod adapter (dwave-samplers) samples a machine and drives training e
   expect.match(summary.options.sampler, "^command:python3")
 end)
 
+local has_dwave_system = os.execute("python3 -c 'import dwave.system.testing, minorminer' >/dev/null 2>&1")
+
+test("the dimod adapter's QPU path (embedding, cache, training) against dwave-system's mock QPU", function()
+  if not has_dwave_system then
+    print("    (skipped: dwave-system is not installed here; `pip install dwave-system` — CI installs it)")
+    return
+  end
+  local adapter = root .. "/scripts/samplers/dimod_sampler.py"
+  local cache = tmp .. "/embeddings"
+  local cmd = ("command:python3 %s --solver mock-qpu --mock-topology chimera:4,4,4 --embedding-cache %s"):format(adapter, cache)
+  -- qvlua's Chimera C(2,2,4) numbers its units unlike the 4x4 QPU: the problem is embedded, once
+  local g = qv.graph.chimera(2, 2, 4)
+  local bm = qv.bm.random(g, {seed = 5, bias_scale = 0.5, weight_scale = 0.5})
+  local argv = {"python3", adapter, "--solver", "mock-qpu", "--mock-topology", "chimera:4,4,4", "--embedding-cache", cache,
+                timeout = 120}
+  local samples = qv.sampler.command(argv):sample(bm, 30)
+  expect.eq(#samples, 30)
+  local files = {}
+  for f in io.popen("ls '" .. cache .. "'"):lines() do files[#files + 1] = f end
+  expect.eq(#files, 1, "one cached embedding")
+  expect.eq(#qv.sampler.command(argv):sample(bm, 10), 10)
+  local again = {}
+  for f in io.popen("ls '" .. cache .. "'"):lines() do again[#again + 1] = f end
+  expect.eq(again, files, "the second call reuses the cached embedding")
+  local bad = qv.sampler.command{"python3", adapter, "--solver", "mock-qpu", "--mock-topology", "blah:3", timeout = 60}
+  local ok, err = pcall(bad.sample, bad, bm, 5)
+  expect.falsy(ok)
+  expect.match(tostring(err), "mock%-topology")
+  if not MNIST then print("    (training part skipped: no MNIST)"); return end
+  g:save(tmp .. "/c224.txt")
+  local out, code = capture(("%s %s/scripts/train.lua --dataset mnist --data %s --prior %s/c224.txt --train-n 100 " ..
+    "--batch-size 50 --chains 50 --valid-n 20 --eval-n 5 --eval-k 2 --logz-chains 10 --logz-temperatures 10 " ..
+    "--epochs 1 --sampler '%s' --out %s/mockqpu --force"):format(qvlua, root, MNIST, tmp, cmd, tmp))
+  expect.eq(code, 0, out)
+  expect.match(out, "test LL .* of the auxiliary machine at beta_eff")
+end)
+
 test("cleanup", function()
   os.execute("rm -rf '" .. tmp .. "'")
 end)

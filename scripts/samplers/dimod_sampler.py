@@ -30,14 +30,28 @@ Solvers (--solver, or params.solver):
           The annealer samples at an unknown effective temperature: train
           with beta_eff tracking (train.lua turns it on for command samplers
           with --beta-eff-rate). Options: --annealing-time (µs), --solver-name.
+  mock-qpu  the qpu path end to end (native check, embedding, the QPU's
+          sample() call) against dwave-system's MockDWaveSampler, a local
+          stand-in with a QPU's interface and topology (--mock-topology,
+          default chimera:16,16,4, a D-Wave 2000Q's graph), sampled
+          classically: test a QPU set-up without a token or QPU time.
+
+When the problem's couplers are not the solver's (qpu, mock-qpu), it is
+minor-embedded with minorminer once per (solver, problem graph) and the
+embedding is kept in --embedding-cache DIR (default
+$XDG_CACHE_HOME/qvlua/embeddings, else ~/.cache/qvlua/embeddings), so a
+training run, which sends the same graph at every step, embeds it once.
 
 params given by the caller (qv.sampler.command{params = {...}}) override the
 command-line options of the same names (solver, sweeps, beta_initial,
-beta_final, seed, annealing_time, solver_name).
+beta_final, seed, annealing_time, solver_name, mock_topology).
 """
 import argparse
+import hashlib
 import json
+import os
 import sys
+import tempfile
 
 
 def fail(msg, code=2):
@@ -53,6 +67,80 @@ def build_bqm(dimod, p):
         fail(f"{len(linear)} linear terms for {n} variables")
     quadratic = {(int(u), int(v)): float(j) for u, v, j in p["quadratic"]}
     return dimod.BinaryQuadraticModel(linear, quadratic, float(p.get("offset", 0)), vartype)
+
+
+def open_qpu(o):
+    """D-Wave's hardware sampler, or for mock-qpu dwave-system's local stand-in."""
+    try:
+        from dwave.system import DWaveSampler
+        from dwave.system.testing import MockDWaveSampler
+    except ImportError:
+        fail(f"--solver {o.solver} needs dwave-system (pip install dwave-system)"
+             + (" and a D-Wave token" if o.solver == "qpu" else ""))
+    if o.solver == "qpu":
+        return DWaveSampler(solver=o.solver_name) if o.solver_name else DWaveSampler()
+    kind, _, shape = o.mock_topology.partition(":")
+    try:
+        dims = [int(d) for d in shape.split(",")] if shape else None
+    except ValueError:
+        fail(f"--mock-topology {o.mock_topology!r}: expected KIND:N[,N...], e.g. chimera:16,16,4 or pegasus:6")
+    try:
+        return MockDWaveSampler(topology_type=kind, topology_shape=dims, parameter_warnings=False)
+    except Exception as e:  # dwave-system raises ValueError/KeyError/TypeError for unknown kinds and shapes
+        fail(f"--mock-topology {o.mock_topology!r}: {e}")
+
+
+def is_native(qpu, bqm):
+    """Every variable a qubit and every coupler a qubit coupler of `qpu`."""
+    edges = set(map(tuple, qpu.edgelist)) | set((v, u) for u, v in qpu.edgelist)
+    nodes = set(qpu.nodelist)
+    return all(v in nodes for v in bqm.variables) and all(e in edges for e in bqm.quadratic)
+
+
+def embedding_cache_dir(o):
+    if o.embedding_cache:
+        return o.embedding_cache
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "qvlua", "embeddings")
+
+
+def embedded(qpu, bqm, o):
+    """`qpu` behind a FixedEmbeddingComposite whose embedding of the problem's
+    graph is found once (minorminer) and then read from the cache."""
+    import minorminer
+    from dwave.system import FixedEmbeddingComposite
+    source = sorted((min(u, v), max(u, v)) for u, v in bqm.quadratic)
+    if o.solver == "mock-qpu":
+        solver_id = "mock:" + o.mock_topology
+    else:
+        solver_id = getattr(qpu.solver, "name", str(qpu.solver))
+    key = hashlib.sha256(json.dumps([solver_id, sorted(qpu.edgelist), len(bqm.variables), source]).encode()).hexdigest()
+    path = os.path.join(embedding_cache_dir(o), key[:32] + ".json")
+    embedding = None
+    if os.path.exists(path):
+        try:
+            with open(path) as f:
+                embedding = {int(k): list(v) for k, v in json.load(f).items()}
+        except (OSError, ValueError, AttributeError):
+            embedding = None  # a torn or foreign file: embed again and overwrite it
+    if embedding is None or set(embedding) != set(bqm.variables):
+        embedding = dict(minorminer.find_embedding(source, qpu.edgelist, random_seed=o.seed or 0)) if source else {}
+        used = {q for chain in embedding.values() for q in chain}
+        free = (q for q in qpu.nodelist if q not in used)
+        for v in bqm.variables:  # uncoupled variables: any free qubit
+            if v not in embedding:
+                q = next(free, None)
+                if q is None:
+                    break
+                embedding[v] = [q]
+        if set(embedding) != set(bqm.variables):
+            fail(f"could not embed the {len(bqm.variables)}-variable problem in the solver's graph")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            json.dump({str(k): list(v) for k, v in embedding.items()}, f)
+        os.replace(tmp, path)
+    return FixedEmbeddingComposite(qpu, embedding)
 
 
 def sample(p, o):
@@ -77,22 +165,15 @@ def sample(p, o):
             if o.seed is not None:
                 kw["seed"] = o.seed
             ss = SimulatedAnnealingSampler().sample(bqm, **kw)
-    elif solver == "qpu":
-        try:
-            from dwave.system import DWaveSampler, EmbeddingComposite
-        except ImportError:
-            fail("--solver qpu needs dwave-system (pip install dwave-system) and a D-Wave token")
-        qpu = DWaveSampler(solver=o.solver_name) if o.solver_name else DWaveSampler()
-        edges = set(map(tuple, qpu.edgelist)) | set((v, u) for u, v in qpu.edgelist)
-        nodes = set(qpu.nodelist)
-        native = all(v in nodes for v in bqm.variables) and all(e in edges for e in bqm.quadratic)
-        sampler = qpu if native else EmbeddingComposite(qpu)
+    elif solver in ("qpu", "mock-qpu"):
+        qpu = open_qpu(o)
+        sampler = qpu if is_native(qpu, bqm) else embedded(qpu, bqm, o)
         kw = dict(num_reads=reads, answer_mode="raw", auto_scale=True)
         if o.annealing_time:
             kw["annealing_time"] = o.annealing_time
         ss = sampler.sample(bqm, **kw)
     else:
-        fail(f"unknown solver '{solver}' (sa, gibbs, random, qpu)")
+        fail(f"unknown solver '{solver}' (sa, gibbs, random, qpu, mock-qpu)")
     order = list(ss.variables)
     col = {v: k for k, v in enumerate(order)}
     idx = [col[i] for i in range(p["num_variables"])]
@@ -109,13 +190,15 @@ def sample(p, o):
 
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--solver", default="sa", choices=["sa", "gibbs", "random", "qpu"])
+    ap.add_argument("--solver", default="sa", choices=["sa", "gibbs", "random", "qpu", "mock-qpu"])
     ap.add_argument("--sweeps", type=int, default=100)
     ap.add_argument("--beta-initial", type=float, default=0.01)
     ap.add_argument("--beta-final", type=float, default=1.0)
     ap.add_argument("--seed", type=int)
     ap.add_argument("--annealing-time", type=float)
     ap.add_argument("--solver-name")
+    ap.add_argument("--mock-topology", default="chimera:16,16,4")
+    ap.add_argument("--embedding-cache", metavar="DIR")
     o = ap.parse_args(argv)
     try:
         p = json.load(sys.stdin)
