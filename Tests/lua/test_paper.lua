@@ -230,7 +230,15 @@ test("the dimod adapter's QPU path (embedding, cache, training) against dwave-sy
   local adapter = root .. "/scripts/samplers/dimod_sampler.py"
   local cache = tmp .. "/embeddings"
   local cmd = ("command:python3 %s --solver mock-qpu --mock-topology chimera:4,4,4 --embedding-cache %s"):format(adapter, cache)
-  -- qvlua's Chimera C(2,2,4) numbers its units unlike the 4x4 QPU: the problem is embedded, once
+  local function cached_chains()
+    local chains = {}
+    for f in io.popen("ls '" .. cache .. "'"):lines() do
+      chains[#chains + 1] = json.decode(study.read_file(cache .. "/" .. f))
+    end
+    return chains
+  end
+  -- qvlua's Chimera C(2,2,4) numbers its units unlike the 4x4 QPU: it is placed natively (one qubit
+  -- per unit) in a 2x2 block of cells, found once and cached
   local g = qv.graph.chimera(2, 2, 4)
   local bm = qv.bm.random(g, {seed = 5, bias_scale = 0.5, weight_scale = 0.5})
   local argv = {"python3", adapter, "--solver", "mock-qpu", "--mock-topology", "chimera:4,4,4", "--embedding-cache", cache,
@@ -244,6 +252,21 @@ test("the dimod adapter's QPU path (embedding, cache, training) against dwave-sy
   local again = {}
   for f in io.popen("ls '" .. cache .. "'"):lines() do again[#again + 1] = f end
   expect.eq(again, files, "the second call reuses the cached embedding")
+  local placed = cached_chains()[1]
+  local qubits = {}
+  for v = 0, 31 do
+    local chain = placed[tostring(v)]
+    expect.eq(#chain, 1, "unit " .. v .. " is one qubit")
+    expect.falsy(qubits[chain[1]], "distinct qubits")
+    qubits[chain[1]] = true
+  end
+  -- a complete graph is not a Chimera block: minorminer embeds it with chains
+  qv.sampler.command(argv):sample(qv.bm.random(qv.graph.complete(6), {seed = 2}), 10)
+  local longest = 0
+  for _, emb in ipairs(cached_chains()) do
+    for _, chain in pairs(emb) do longest = math.max(longest, #chain) end
+  end
+  expect.truthy(longest >= 2, "K6 needs chains on Chimera")
   local bad = qv.sampler.command{"python3", adapter, "--solver", "mock-qpu", "--mock-topology", "blah:3", timeout = 60}
   local ok, err = pcall(bad.sample, bad, bm, 5)
   expect.falsy(ok)

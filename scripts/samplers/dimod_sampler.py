@@ -37,7 +37,10 @@ Solvers (--solver, or params.solver):
           classically: test a QPU set-up without a token or QPU time.
 
 When the problem's couplers are not the solver's (qpu, mock-qpu), it is
-minor-embedded with minorminer once per (solver, problem graph) and the
+placed natively when it is a Chimera block of a Chimera solver (a
+C(6,6,4) prior on a 2000Q's C(16,16,4): one qubit per unit, no chains, at
+the first offset whose qubits and couplers all work), else minor-embedded
+with minorminer, once per (solver, problem graph); the
 embedding is kept in --embedding-cache DIR (default
 $XDG_CACHE_HOME/qvlua/embeddings, else ~/.cache/qvlua/embeddings), so a
 training run, which sends the same graph at every step, embeds it once.
@@ -97,6 +100,40 @@ def is_native(qpu, bqm):
     return all(v in nodes for v in bqm.variables) and all(e in edges for e in bqm.quadratic)
 
 
+def chimera_placement(qpu, bqm):
+    """A one-qubit-per-variable embedding of a Chimera C(m,n,t) problem (in
+    qvlua's and dwave_networkx's numbering, ((i*n + j)*2 + u)*t + k) into a
+    Chimera QPU C(M,N,t) as a block of cells at some offset whose qubits and
+    couplers all work: the problem runs natively, as the paper's priors ran
+    on the D-Wave 2000Q, with no chains. None when there is no such block."""
+    topo = (getattr(qpu, "properties", None) or {}).get("topology") or {}
+    if topo.get("type") != "chimera":
+        return None
+    M, N, t = (list(topo.get("shape") or []) + [None] * 3)[:3]
+    if not (M and N and t):
+        return None
+    nv = len(bqm.variables)
+    if nv % (2 * t) or set(bqm.variables) != set(range(nv)):
+        return None
+    cells = nv // (2 * t)
+    nodes = set(qpu.nodelist)
+    edges = set(map(tuple, qpu.edgelist)) | set((v, u) for u, v in qpu.edgelist)
+    for m in range(1, M + 1):
+        if cells % m or cells // m > N:
+            continue
+        n = cells // m
+        for di in range(M - m + 1):
+            for dj in range(N - n + 1):
+                def q(v):
+                    k, rest = v % t, v // t
+                    u, cell = rest % 2, rest // 2
+                    return (((cell // n + di) * N + cell % n + dj) * 2 + u) * t + k
+                if all(q(v) in nodes for v in bqm.variables) and \
+                   all((q(a), q(b)) in edges for a, b in bqm.quadratic):
+                    return {v: [q(v)] for v in bqm.variables}
+    return None
+
+
 def embedding_cache_dir(o):
     if o.embedding_cache:
         return o.embedding_cache
@@ -124,7 +161,7 @@ def embedded(qpu, bqm, o):
         except (OSError, ValueError, AttributeError):
             embedding = None  # a torn or foreign file: embed again and overwrite it
     if embedding is None or set(embedding) != set(bqm.variables):
-        embedding = dict(minorminer.find_embedding(source, qpu.edgelist, random_seed=o.seed or 0)) if source else {}
+        embedding = chimera_placement(qpu, bqm) or dict(minorminer.find_embedding(source, qpu.edgelist, random_seed=o.seed or 0)) if source else {}
         used = {q for chain in embedding.values() for q in chain}
         free = (q for q in qpu.nodelist if q not in used)
         for v in bqm.variables:  # uncoupled variables: any free qubit
