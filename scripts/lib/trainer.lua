@@ -51,8 +51,16 @@
 --- prints, writes the log, pictures and checkpoints and holds OUT's lock.
 --- Hooks run on every rank (the state they see is the same; a hook that
 --- writes files should check qv.dist.rank() == 0); on_checkpoint runs on
---- rank 0 only. BatchNorm (conv networks): batch statistics are each rank's B/N images;
---- running statistics are averaged over ranks after every step.
+--- rank 0 only. BatchNorm (conv networks) is not synchronized, so the
+--- conv model's numbers depend on N: in training each rank normalizes its
+--- own B_r ≈ B/N images by their mean and (biased) variance, which changes
+--- the forward pass, loss and gradients; after every step the running
+--- mean and (unbiased) variance are replaced by their plain average over
+--- the ranks — the running mean then moves by the mean of the ranks' batch
+--- means (the global batch mean when B is divisible by N), the running
+--- variance by the mean of the ranks' variances, which lacks the spread of
+--- the ranks' means and uses B_r − 1 for B − 1. The dense model has no
+--- BatchNorm: its numbers do not depend on N.
 ---
 --- Checkpoints hold data, never code: the options are JSON in the
 --- safetensors metadata; a schedule or function is stored by its printed
