@@ -43,6 +43,15 @@ test("a plain run is a world of size 1; collectives return their argument", func
   expect.falsy(qv.dist.initialized())
   expect.error(function() qv.dist.allreduce(t, "avg") end, "op")
   expect.error(function() qv.dist.broadcast(t, 1) end, "root")
+  -- a world of one holds every chain; clear errors where there is nothing to split
+  local p = qv.prior.new(qv.graph.chimera(1), {samples = 40})
+  expect.eq({p:shard_chains()}, {1, 40})
+  expect.eq({p:shard_chains()}, {1, 40})         -- the same shard again: nothing changes
+  expect.eq(p:gather_chains(), nil)               -- no chains before the first negative phase
+  p:negative_phase()
+  expect.eq(p:gather_chains():size(), {40, 8})
+  expect.error(function() p:shard_chains(2) end, "argument")
+  expect.error(function() qv.prior.exact(qv.graph.chimera(1)):shard_chains() end, "only a Boltzmann prior")
 end)
 
 local COLLECTIVES = [[
@@ -149,6 +158,7 @@ local function worst(a, b)
   return w
 end
 for _, C in ipairs{70, 40} do
+  local rate = C == 70 and 0.01 or 0    -- with and without the Eq. C3 update of beta_eff
   qv.seed(7)
   local p = qv.prior.new(g, {samples = C, weight_scale = 0.5, bias = 0.3})
   qv.seed(7)
@@ -157,14 +167,15 @@ for _, C in ipairs{70, 40} do
   local dm, dw, de, dt = 0, 0, 0, 0
   local z
   for _ = 1, 3 do
-    local ph, tw = p:negative_phase(), twin:negative_phase()
+    local ph, tw = p:negative_phase{beta_eff_rate = rate}, twin:negative_phase{beta_eff_rate = rate}
     z = p:gather_chains()
     local m, e, h = closed_form(p, z)
     dm = math.max(dm, worst(ph.means:totable(), m))
     dw = math.max(dw, worst(ph.edge_means:totable(), e))
     de = math.max(de, math.abs(ph.mean_energy - h))
     dt = math.max(dt, worst(ph.means:totable(), tw.means:totable()), worst(ph.edge_means:totable(), tw.edge_means:totable()),
-                  math.abs(ph.mean_energy - tw.mean_energy))
+                  math.abs(ph.mean_energy - tw.mean_energy), math.abs(ph.beta_eff - tw.beta_eff),
+                  math.abs((ph.stats.hw_energy or 0) - (tw.stats.hw_energy or 0)))
   end
   local same = fingerprint(z) == fingerprint(twin:gather_chains())
   -- Checkpoint round trips: p's state (chains gathered above) loads into a prior holding all
