@@ -389,7 +389,7 @@ public final class BoltzmannPrior: Module {
         if !block.isEmpty {
             let U = try Tensor.zeros([n, block.count])
             state.unitMajor(into: U.data)
-            if rate > 0 { local[1] = energySum(unitMajor: U, bm) }
+            if rate > 0 { local[1] = try energySum(unitMajor: U, bm) }
             let (mb, mw) = try sampleMoments(layout, unitMajor: U)
             let w = Double(block.count)
             for l in 0..<n { local[2 + l] = Double(mb[l]) * w }
@@ -652,14 +652,14 @@ public final class BoltzmannPrior: Module {
         -> (betaEff: Float, hardwareEnergy: Double, machineEnergy: Double) {
         try require(rate.isFinite && rate >= 0, field: "rate", "must be finite and >= 0, got \(numberText(rate))")
         let bm = try checkedMachine("updateBetaEff")
-        let hw = energySum(unitMajor: U, bm) / Double(U.shape[1])
+        let hw = try energySum(unitMajor: U, bm) / Double(U.shape[1])
         return try stepBetaEff(bm, hardwareEnergy: hw, rate: rate, generator: &generator)
     }
 
     /// Σ H_{b,W}(z) over unit-major samples U [N, M] under `bm`'s parameters.
-    func energySum(unitMajor U: Tensor, _ bm: BoltzmannMachine) -> Double {
+    func energySum(unitMajor U: Tensor, _ bm: BoltzmannMachine) throws -> Double {
         let m = U.shape[1]
-        let e = try! Tensor.zeros([m])
+        let e = try Tensor.zeros([m])
         bm.bias.withUnsafeBufferPointer { b in
             bm.weights.withUnsafeBufferPointer { w in
                 PriorKernels.energies(layout, zT: U.data, batch: m, bias: b.baseAddress!, weights: w.baseAddress!, out: e.data)
