@@ -276,6 +276,41 @@ let priorClass: LuaClass<PriorBox> = {
         let rate = try o.optionalNumber("beta_eff_rate")
         return .object(NegativePhaseBox(try modelOp(args) { try p.prior.drawNegativePhase(betaEffRate: rate.map(Float.init)) }))
     }
+    cls.method("shard_chains", doc: """
+        p:shard_chains() -> first, last
+        Data-parallel training (qv.dist, under mpirun): from now on this rank holds and advances only its
+        block of the p.samples PCD chains — whole tiles of 32 chains, contiguous, the tiles split as evenly
+        as possible with the remainder on the first ranks — each chain exactly as in one process (its
+        random stream is keyed to its tile, not to the rank). p:negative_phase() adds the blocks' sums
+        (energies, chain-count-weighted <z> and <z_u z_v>) over the ranks, so every rank gets the moments of
+        all chains: every rank must draw every phase. Chains already present (loaded, advanced) are kept.
+        Other samplers than PCD run replicated. Save only after p:gather_chains() on every rank. Returns
+        this rank's chains first..last (1-based; last < first when it holds none). Without mpirun: one
+        rank holding all chains.
+        """) { p, args in
+        try args.expectAtMost(0)
+        guard let b = p.boltzmann else {
+            throw args.error("only a Boltzmann prior's PCD chains can be split over ranks (this prior is \(p.kind))")
+        }
+        let w: (rank: Int, size: Int)
+        do { w = try Dist.start() } catch let e as TensorError { throw args.error(e.message) }
+        let shard = try modelOp(args) {
+            try ChainShard(rank: w.rank, size: w.size) { values, count in try Dist.allreduce(values, count, op: 0) }
+        }
+        try modelOp(args) { try b.shardChains(shard) }
+        let r = shard.chains(of: b.negativeSamples)
+        return .values(.int(r.lowerBound + 1), .int(r.upperBound))
+    }
+    cls.method("gather_chains", doc: """
+        p:gather_chains() -> Tensor [p.samples, N] or nil
+        All PCD chains (0/1), collected from every rank's block after p:shard_chains() — a collective:
+        every rank must call it — and kept in the prior's "chains" buffer, so a checkpoint written by any
+        rank holds the whole set. nil before the first negative phase or with another sampler.
+        """) { p, args in
+        try args.expectAtMost(0)
+        guard let b = p.boltzmann else { return .nil }
+        return try modelOp(args) { try b.gatherChains() }.map { .object($0) } ?? .nil
+    }
     cls.method("logz_tensor", doc: """
         p:logz_tensor([ph]) -> Tensor
         log Z as a 0-d tensor for a loss: its value is exact or the cached p:logz estimate, its

@@ -20,6 +20,7 @@
 local dir = (arg and arg[0] or "Tests/lua/run.lua"):match("^(.*)/[^/]*$") or "."
 
 local expect = {}
+local helpers = dofile(dir .. "/helpers.lua")
 
 local function fail(msg, level)
   error(msg, (level or 1) + 2)
@@ -119,6 +120,7 @@ for _, name in ipairs(files) do
   local cases = {}
   local env = setmetatable({}, { __index = _G })
   env.expect = expect
+  env.helpers = helpers
   env.test = function(case_name, fn) cases[#cases + 1] = { case_name, fn } end
   env._ENV = env
   local chunk, err = loadfile(dir .. "/" .. name, "t", env)

@@ -6,19 +6,8 @@
 local root = qv.root or ((arg and arg[0] or ""):match("^(.*)/Tests/lua/[^/]*$") or ".")
 local FMNIST = "/usr/share/datasets/fashion-mnist"
 
-local function interpreter()
-  local lo = 0
-  while arg and arg[lo - 1] do lo = lo - 1 end
-  local exe = arg and arg[lo] or "qvlua"
-  if not exe:find("/") then return exe end
-  if exe:sub(1, 1) ~= "/" then
-    local p = io.popen("pwd"); local cwd = p:read("l"); p:close()
-    exe = cwd .. "/" .. exe
-  end
-  return exe
-end
-local QVLUA = interpreter()
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local QVLUA = helpers.interpreter()
+local q = helpers.q
 
 local tmp = os.tmpname()
 os.remove(tmp)
@@ -54,6 +43,15 @@ test("a plain run is a world of size 1; collectives return their argument", func
   expect.falsy(qv.dist.initialized())
   expect.error(function() qv.dist.allreduce(t, "avg") end, "op")
   expect.error(function() qv.dist.broadcast(t, 1) end, "root")
+  -- a world of one holds every chain; clear errors where there is nothing to split
+  local p = qv.prior.new(qv.graph.chimera(1), {samples = 40})
+  expect.eq({p:shard_chains()}, {1, 40})
+  expect.eq({p:shard_chains()}, {1, 40})         -- the same shard again: nothing changes
+  expect.eq(p:gather_chains(), nil)               -- no chains before the first negative phase
+  p:negative_phase()
+  expect.eq(p:gather_chains():size(), {40, 8})
+  expect.error(function() p:shard_chains(2) end, "argument")
+  expect.error(function() qv.prior.exact(qv.graph.chimera(1)):shard_chains() end, "only a Boltzmann prior")
 end)
 
 local COLLECTIVES = [[
@@ -123,6 +121,109 @@ test("collectives against closed forms, 2 and 3 ranks", function()
         for i = 0, n - 1 do gs[#gs + 1] = ("%g,%g"):format(i, 2 * i); ss[#ss + 1] = ("x"):rep(i) end
         expect.eq(kv.gather, table.concat(gs, ","))
         expect.eq(kv.gstr, table.concat(ss, "|"))
+      end
+    end
+  end
+end)
+
+-- Sharded PCD chains (prior:shard_chains): per chain count C, each rank
+-- prints its block, its phases' moments against the closed form computed
+-- from all C gathered chains, and a fingerprint of the chains; an unsharded
+-- twin prior (same seed) gives the one-process chains and moments.
+local SHARDS = [==[
+local d = qv.dist
+local r = d.rank()
+local g = qv.graph.chimera(1, 2, 4)
+local edges = g:edge_list()
+local function fingerprint(z)
+  local h = 0
+  for _, row in ipairs(z:totable()) do for _, v in ipairs(row) do h = (h * 1000003 + math.floor(v) + 1) % 2147483647 end end
+  return h
+end
+--- <z_l>, <z_u z_v> and <H> of all chains z [C, N]: plain averages over the C chains.
+local function closed_form(p, z)
+  local rows, C = z:totable(), z:size(1)
+  local m, e = {}, {}
+  for l = 1, #rows[1] do m[l] = 0 end
+  for k = 1, #edges do e[k] = 0 end
+  for _, row in ipairs(rows) do
+    for l, v in ipairs(row) do m[l] = m[l] + v / C end
+    for k, uv in ipairs(edges) do e[k] = e[k] + row[uv[1]] * row[uv[2]] / C end
+  end
+  return m, e, p:energy(z):mean():item()
+end
+local function worst(a, b)
+  local w = 0
+  for i = 1, #a do w = math.max(w, math.abs(a[i] - b[i])) end
+  return w
+end
+for _, C in ipairs{70, 40} do
+  local rate = C == 70 and 0.01 or 0    -- with and without the Eq. C3 update of beta_eff
+  qv.seed(7)
+  local p = qv.prior.new(g, {samples = C, weight_scale = 0.5, bias = 0.3})
+  qv.seed(7)
+  local twin = qv.prior.new(g, {samples = C, weight_scale = 0.5, bias = 0.3})
+  local first, last = p:shard_chains()
+  local dm, dw, de, dt = 0, 0, 0, 0
+  local z
+  for _ = 1, 3 do
+    local ph, tw = p:negative_phase{beta_eff_rate = rate}, twin:negative_phase{beta_eff_rate = rate}
+    z = p:gather_chains()
+    local m, e, h = closed_form(p, z)
+    dm = math.max(dm, worst(ph.means:totable(), m))
+    dw = math.max(dw, worst(ph.edge_means:totable(), e))
+    de = math.max(de, math.abs(ph.mean_energy - h))
+    dt = math.max(dt, worst(ph.means:totable(), tw.means:totable()), worst(ph.edge_means:totable(), tw.edge_means:totable()),
+                  math.abs(ph.mean_energy - tw.mean_energy), math.abs(ph.beta_eff - tw.beta_eff),
+                  math.abs((ph.stats.hw_energy or 0) - (tw.stats.hw_energy or 0)))
+  end
+  local same = fingerprint(z) == fingerprint(twin:gather_chains())
+  -- Checkpoint round trips: p's state (chains gathered above) loads into a prior holding all
+  -- chains, and the twin's into a sharded prior (each rank takes its block); the next phase
+  -- of both is the twin's.
+  local function fresh() qv.seed(7); return qv.prior.new(g, {samples = C, weight_scale = 0.5, bias = 0.3}) end
+  local whole, split = fresh(), fresh()
+  whole:load_state(p:state())
+  split:shard_chains()
+  split:load_state(twin:state())
+  local a, b, c = whole:negative_phase(), split:negative_phase(), twin:negative_phase()
+  local want = fingerprint(twin:gather_chains())
+  local trip = fingerprint(whole:gather_chains()) == want and fingerprint(split:gather_chains()) == want
+               and worst(a.means:totable(), c.means:totable()) < 1e-6 and worst(b.means:totable(), c.means:totable()) < 1e-6
+  print(("rank%d C%d block=%d-%d dmean=%.3g dedge=%.3g denergy=%.3g dtwin=%.3g same=%s trip=%s chains=%d"):format(
+    r, C, first, last, dm, dw, de, dt, tostring(same), tostring(trip), fingerprint(z)))
+end
+]==]
+
+test("sharded PCD chains: whole-tile blocks, one process's chains, moments of all chains (closed form)", function()
+  if not have_mpi then return skip("no mpirun") end
+  local script = tmp .. "/shards.lua"
+  local f = assert(io.open(script, "w")); f:write(SHARDS); f:close()
+  -- C = 70: tiles of 32, 32 and 6 chains; C = 40: 32 and 8 (rank 2 of 3 holds none).
+  local blocks = {[1] = {[70] = {"1-70"}, [40] = {"1-40"}},
+                  [2] = {[70] = {"1-64", "65-70"}, [40] = {"1-32", "33-40"}},
+                  [3] = {[70] = {"1-32", "33-64", "65-70"}, [40] = {"1-32", "33-40", "41-40"}}}
+  local chains = {}
+  for _, n in ipairs{1, 2, 3} do
+    local code, out, err = run(n == 1 and 0 or n, script)
+    expect.eq(code, 0, err)
+    for r = 0, n - 1 do
+      for _, C in ipairs{70, 40} do
+        local line = out:match("rank" .. r .. " C" .. C .. " ([^\n]+)")
+        expect.truthy(line, out)
+        local kv = {}
+        for k, v in line:gmatch("(%w+)=(%S*)") do kv[k] = v end
+        local what = ("N = %d rank %d C = %d"):format(n, r, C)
+        expect.eq(kv.block, blocks[n][C][r + 1], what)
+        -- the moments are those of all C chains (a block-count average would differ: blocks are uneven)
+        expect.truthy(tonumber(kv.dmean) < 1e-6 and tonumber(kv.dedge) < 1e-6, what .. ": " .. line)
+        expect.truthy(tonumber(kv.denergy) < 1e-4, what .. ": " .. line)
+        -- the same chains and moments as one process with all chains
+        expect.eq(kv.same, "true", what)
+        expect.eq(kv.trip, "true", what .. ": checkpoint round trip (gather, scatter)")
+        expect.truthy(tonumber(kv.dtwin) < 1e-6, what .. ": " .. line)
+        chains[C] = chains[C] or kv.chains
+        expect.eq(kv.chains, chains[C], what .. ": chains")
       end
     end
   end
@@ -237,6 +338,20 @@ echo "victim=$victim code=$code seconds=$(awk "BEGIN{print $end - $start}")"
   expect.eq(code, 0, err)
   local worst = expect_same_log(ref, log_numbers(out), "N = 2 killed, resumed with N = 3")
   print(("    resumed with N = 3: largest relative difference from N = 1: %.2g"):format(worst))
+  -- Saved by N = 3 (its chains gathered from three blocks, one of them partial) after
+  -- epoch 1, resumed in one process: the chains scatter back whole.
+  local stop = tmp .. "/stop1.lua"
+  f = assert(io.open(stop, "w"))
+  f:write("return {on_epoch = function(run, row) if row.epoch == 1 then run:stop() end end}\n")
+  f:close()
+  out = tmp .. "/k3"
+  code, _, err = run(3, "scripts/train.lua", SMALL .. " --epochs 3 --quiet --config " .. q(stop) .. " --out " .. q(out))
+  expect.eq(code, 0, err)
+  expect.eq(#log_numbers(out), 1)
+  code, _, err = run(0, "scripts/train.lua", SMALL .. " --epochs 3 --quiet --resume --out " .. q(out))
+  expect.eq(code, 0, err)
+  worst = expect_same_log(ref, log_numbers(out), "N = 3 for epoch 1, resumed with N = 1")
+  print(("    N = 3, resumed with N = 1: largest relative difference from N = 1: %.2g"):format(worst))
 end)
 
 test("study slices: --task I/N, SLURM's job-array variables, round robin over tasks × ranks", function()

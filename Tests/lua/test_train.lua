@@ -5,21 +5,8 @@
 local root = qv.root or ((arg and arg[0] or ""):match("^(.*)/Tests/lua/[^/]*$") or ".")
 local FMNIST = "/usr/share/datasets/fashion-mnist"
 
--- The qvlua running these tests (the interpreter is arg's most negative entry).
-local function interpreter()
-  local lo = 0
-  while arg and arg[lo - 1] do lo = lo - 1 end
-  local exe = arg and arg[lo] or "qvlua"
-  if not exe:find("/") then return exe end
-  if exe:sub(1, 1) ~= "/" then
-    local p = io.popen("pwd"); local cwd = p:read("l"); p:close()
-    exe = cwd .. "/" .. exe
-  end
-  return exe
-end
-local QVLUA = interpreter()
-
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local QVLUA = helpers.interpreter()
+local q = helpers.q
 
 local tmp = os.tmpname()
 os.remove(tmp)

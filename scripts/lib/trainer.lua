@@ -35,16 +35,32 @@
 --- relaxation noise of the whole batch and uses its rows), so a run's
 --- numbers do not depend on N beyond floating-point summation order. The
 --- gradients, weighted by each rank's share, and the step's loss, ELBO and
---- reconstruction are summed in one fused allreduce per step. The negative
---- phase, β_eff, log Z, the validation and test evaluations and every
---- schedule are computed identically on every rank (same state, same
---- streams): the model is the same on every rank after every step, so a
---- checkpoint is the global state and resumes with any N. Rank 0 alone
+--- reconstruction are summed in one fused allreduce per step. The PCD
+--- chains of the negative phase are split (prior:shard_chains): each rank
+--- advances its block of whole 32-chain tiles (⌈C/32⌉ tiles dealt as
+--- evenly as possible, the remainder on the first ranks), each tile with
+--- the random stream it has in one process, and the blocks' sums (energies,
+--- chain-count-weighted moments) are added in one more allreduce, so every
+--- rank gets the moments of all C chains. Other samplers (pa, annealer,
+--- exact, command:, a quantum prior's PIMC) run replicated: every rank
+--- draws the same samples. β_eff, log Z, the validation and test
+--- evaluations and every schedule are computed identically on every rank
+--- (same state, same streams): the model is the same on every rank after
+--- every step. A checkpoint gathers the chains to rank 0 first, so it is
+--- the global state and resumes with any N. Rank 0 alone
 --- prints, writes the log, pictures and checkpoints and holds OUT's lock.
 --- Hooks run on every rank (the state they see is the same; a hook that
 --- writes files should check qv.dist.rank() == 0); on_checkpoint runs on
---- rank 0 only. BatchNorm (conv networks): batch statistics are each rank's B/N images;
---- running statistics are averaged over ranks after every step.
+--- rank 0 only. BatchNorm (conv networks) is not synchronized, so the
+--- conv model's numbers depend on N: in training each rank normalizes its
+--- own B_r ≈ B/N images by their mean and (biased) variance, which changes
+--- the forward pass, loss and gradients; after every step the running
+--- mean and (unbiased) variance are replaced by their plain average over
+--- the ranks — the running mean then moves by the mean of the ranks' batch
+--- means (the global batch mean when B is divisible by N), the running
+--- variance by the mean of the ranks' variances, which lacks the spread of
+--- the ranks' means and uses B_r − 1 for B − 1. The dense model has no
+--- BatchNorm: its numbers do not depend on N.
 ---
 --- Checkpoints hold data, never code: the options are JSON in the
 --- safetensors metadata; a schedule or function is stored by its printed
@@ -497,6 +513,10 @@ function M.new(given)
     option_error("--sampler exact enumerates all states: at most 24 units, the %s prior has %d", o.prior, prior.units)
   end
   self.model, self.prior, self.note = model, prior, note
+  if self.world > 1 and prior.kind == "boltzmann" then
+    -- This rank holds and advances only its block of the PCD chains.
+    self.chain_block = {prior:shard_chains()}
+  end
   -- beta_eff is tracked (Eq. C3) only where the negative phase is sampled
   self.tracking = self.sched.described.beta_eff_rate ~= "0" and prior.sampled_negative_phase ~= nil
                   and (prior.graph.edges > 0 or prior.sampled_negative_phase)
@@ -757,9 +777,12 @@ end
 --- Writes a checkpoint (default OUT/checkpoint.safetensors): the model
 --- (parameters, buffers, the prior's chains and stream), the optimizer, the
 --- random state and the position in the epoch, with the options as JSON.
+--- Under mpirun every rank must call it (the chains are gathered first);
+--- rank 0 writes.
 function Run:save(path)
   if self.closed then error("the run is closed", 0) end
   path = path or self.paths.checkpoint
+  if self.chain_block then self.prior:gather_chains() end  -- every rank: the whole set of chains for rank 0
   if self.rank > 0 then return path end  -- rank 0 writes the (global) state
   qv.mkdir(self.options.out)
   local extra = {step = tostring(self.step_count), batch = tostring(self.batch)}

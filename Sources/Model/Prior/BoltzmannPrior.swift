@@ -96,6 +96,9 @@ public final class BoltzmannPrior: Module {
     private let rngBuffer: Tensor          // [16] generator state, 16-bit pieces
     private var buffersAuthoritative = false
     private var cacheAge = 0
+    /// This process's block of the PCD chains, when they are split over
+    /// the ranks of a data-parallel run (`shardChains`).
+    public private(set) var chainShard: ChainShard?
 
     /// Prior with b = `biasInit` and W ~ N(0, weightScale²) (random stream
     /// split from `generator`; the prior keeps its own stream for sampling).
@@ -339,6 +342,9 @@ public final class BoltzmannPrior: Module {
         guard negativePhaseIsSampled else { return try exactNegativePhase() }
         let bm = try checkedMachine("prior negative phase")
         cacheAge += 1
+        if let shard = chainShard, let gibbs = _sampler as? BlockGibbsSampler {
+            return try shardedNegativePhase(bm, gibbs, shard, rate: rate)
+        }
         let count = _negativeSamples
         let U = try Tensor.zeros([units, count])
         let meanE: Double
@@ -364,6 +370,104 @@ public final class BoltzmannPrior: Module {
         let (mb, mw) = try sampleMoments(layout, unitMajor: U)
         return NegativePhase(means: mb, edgeMeans: mw, samples: count, meanEnergy: meanE,
                              drawnAtBetaEff: before, betaEff: betaEff, stats: st)
+    }
+
+    /// The negative phase from this rank's block of the PCD chains
+    /// (`chainShard`): the block's sums — of the energies, of the energies
+    /// under the programmed parameters (Eq. C3), C_r·⟨z⟩_r and
+    /// C_r·⟨z_u z_v⟩_r — added over the ranks in one collective and divided
+    /// by the C chains, so every rank gets the moments of all C chains (the
+    /// chain-count-weighted average of the blocks'). The Eq. C3 update then
+    /// runs identically on every rank (its auxiliary chains are not split).
+    private func shardedNegativePhase(_ bm: BoltzmannMachine, _ gibbs: BlockGibbsSampler, _ shard: ChainShard,
+                                      rate: Float) throws -> NegativePhase {
+        let count = _negativeSamples, n = units, e = graph.edgeCount
+        let block = shard.chains(of: count)
+        let (state, chainEnergies) = try gibbs.advance(bm, count: count, generator: &_generator, block: block)
+        var local = [Double](repeating: 0, count: 2 + n + e)
+        local[0] = chainEnergies
+        if !block.isEmpty {
+            let U = try Tensor.zeros([n, block.count])
+            state.unitMajor(into: U.data)
+            if rate > 0 { local[1] = try energySum(unitMajor: U, bm) }
+            let (mb, mw) = try sampleMoments(layout, unitMajor: U)
+            let w = Double(block.count)
+            for l in 0..<n { local[2 + l] = Double(mb[l]) * w }
+            for k in 0..<e { local[2 + n + k] = Double(mw[k]) * w }
+        }
+        let total = try shard.summed(local)
+        let C = Double(count)
+        let meanE = total[0] / C
+        var st: [String: Double] = ["neg_energy": meanE]
+        let before = betaEff
+        if rate > 0 {
+            let u = try stepBetaEff(bm, hardwareEnergy: total[1] / C, rate: rate, generator: &_generator)
+            st["hw_energy"] = u.hardwareEnergy; st["bm_energy"] = u.machineEnergy; st["beta_eff"] = Double(u.betaEff)
+        }
+        phaseStats = st
+        return NegativePhase(means: (0..<n).map { Float(total[2 + $0] / C) },
+                             edgeMeans: (0..<e).map { Float(total[2 + n + $0] / C) }, samples: count,
+                             meanEnergy: meanE, drawnAtBetaEff: before, betaEff: betaEff, stats: st)
+    }
+
+    /// Splits the PCD chains over the ranks of a data-parallel run: from
+    /// now on this process holds and advances only `shard`'s block of the
+    /// `negativeSamples` chains (whole tiles of 32, see `ChainShard`), each
+    /// chain exactly as one process would, and `drawNegativePhase` combines
+    /// the blocks' statistics with `shard.sum` (every rank must draw every
+    /// negative phase). Chains present now (loaded or advanced) are kept:
+    /// each rank takes its block of them. Only the default `BlockGibbsSampler`
+    /// (PCD) is split; other samplers run replicated, every rank drawing
+    /// the same samples from the same stream. A checkpoint needs
+    /// `gatherChains()` first. A shard cannot be changed to another (nil
+    /// keeps the chains whole and is accepted only while there is no shard).
+    public func shardChains(_ shard: ChainShard?) throws {
+        if let old = chainShard {
+            guard let shard, shard.rank == old.rank, shard.size == old.size else {
+                throw ModelError(field: "shard", "the chains are already split over \(old.size) ranks (this is rank \(old.rank)); "
+                                 + "gather them into a checkpoint and load it into a new prior to split them otherwise")
+            }
+            chainShard = shard
+            return
+        }
+        guard let shard else { return }
+        absorbBuffers()
+        materializeBuffers()          // the whole set, when there is one, into the buffer
+        chainShard = shard
+        buffersAuthoritative = true   // the next operation takes this rank's block from it
+    }
+
+    /// Collects the blocks of the split PCD chains (`shardChains`) into the
+    /// "chains" buffer of every rank — a collective: every rank must call
+    /// it — so that `localBuffers` (a checkpoint written by any rank) holds
+    /// all chains. Returns all chains, [negativeSamples, N] of 0/1 (also
+    /// without a shard), or nil when there are none yet (before the first
+    /// negative phase, or with another sampler).
+    @discardableResult
+    public func gatherChains() throws -> Tensor? {
+        absorbBuffers()
+        let C = _negativeSamples, n = units
+        let gibbs = _sampler as? BlockGibbsSampler
+        guard let shard = chainShard else {
+            guard let s = gibbs?.state, s.units == n, s.chains == C else { return nil }
+            return try Tensor(s.extract(), shape: [C, n])
+        }
+        let (floats, overflow) = C.multipliedReportingOverflow(by: n)
+        try require(!overflow && floats < Int(Int32.max), field: "negativeSamples",
+                    "\(C) chains of \(n) units are too many to gather in one message")
+        var all = [Double](repeating: 0, count: floats + 1)
+        let block = shard.chains(of: C)
+        if let g = gibbs, let s = g.state, s.units == n, s.chains == block.count, g.stateOffset == block.lowerBound {
+            let x = s.extract()
+            for i in x.indices { all[block.lowerBound * n + i] = Double(x[i]) }
+            all[floats] = 1
+        }
+        all = try shard.summed(all)
+        guard all[floats] == Double(shard.size) else { return nil }
+        if chainsBuffer.shape != [C, n] { chainsBuffer = try Tensor.zeros([C, n]) }
+        for i in 0..<floats { chainsBuffer.data[i] = Float(all[i]) }
+        chainsValid.data[0] = 1
+        return try Tensor(chainsBuffer.toArray(), shape: [C, n])
     }
 
     /// log Z as a 0-d tensor whose gradient is the negative phase; changes
@@ -548,6 +652,12 @@ public final class BoltzmannPrior: Module {
         -> (betaEff: Float, hardwareEnergy: Double, machineEnergy: Double) {
         try require(rate.isFinite && rate >= 0, field: "rate", "must be finite and >= 0, got \(numberText(rate))")
         let bm = try checkedMachine("updateBetaEff")
+        let hw = try energySum(unitMajor: U, bm) / Double(U.shape[1])
+        return try stepBetaEff(bm, hardwareEnergy: hw, rate: rate, generator: &generator)
+    }
+
+    /// Σ H_{b,W}(z) over unit-major samples U [N, M] under `bm`'s parameters.
+    func energySum(unitMajor U: Tensor, _ bm: BoltzmannMachine) throws -> Double {
         let m = U.shape[1]
         let e = try Tensor.zeros([m])
         bm.bias.withUnsafeBufferPointer { b in
@@ -555,9 +665,15 @@ public final class BoltzmannPrior: Module {
                 PriorKernels.energies(layout, zT: U.data, batch: m, bias: b.baseAddress!, weights: w.baseAddress!, out: e.data)
             }
         }
-        var hw = 0.0
-        for i in 0..<m { hw += Double(e.data[i]) }
-        hw /= Double(m)
+        var sum = 0.0
+        for i in 0..<m { sum += Double(e.data[i]) }
+        return sum
+    }
+
+    /// The Eq. C3 step given ⟨H⟩_hw: the auxiliary chains advance at the
+    /// current β_eff, which moves by rate·(⟨H⟩_BM − ⟨H⟩_hw).
+    func stepBetaEff(_ bm: BoltzmannMachine, hardwareEnergy hw: Double, rate: Float, generator: inout Generator) throws
+        -> (betaEff: Float, hardwareEnergy: Double, machineEnergy: Double) {
         let beta = betaEff
         betaSampler.beta = beta
         let (_, bmE) = try betaSampler.advance(bm, count: betaEffChains, generator: &generator)
@@ -594,7 +710,11 @@ public final class BoltzmannPrior: Module {
                 valid.data[0] = 0
             }
         }
-        store((_sampler as? BlockGibbsSampler)?.state, chainsBuffer, chainsValid)
+        if let shard = chainShard {
+            storeBlock(shard, chainsBuffer, chainsValid)
+        } else {
+            store((_sampler as? BlockGibbsSampler)?.state, chainsBuffer, chainsValid)
+        }
         store(betaSampler.state, betaChainsBuffer, betaChainsValid)
         let st = _generator.state
         for i in 0..<16 { rngBuffer.data[i] = Float((st[i / 4] >> UInt64(16 * (i % 4))) & 0xFFFF) }
@@ -615,11 +735,43 @@ public final class BoltzmannPrior: Module {
                 sampler.reset()
             }
         }
-        load(_sampler as? BlockGibbsSampler, chainsBuffer, chainsValid)
+        if let shard = chainShard {
+            loadBlock(shard, chainsBuffer, chainsValid)
+        } else {
+            load(_sampler as? BlockGibbsSampler, chainsBuffer, chainsValid)
+        }
         load(betaSampler, betaChainsBuffer, betaChainsValid)
         var words = [UInt64](repeating: 0, count: 4)
         for i in 0..<16 { words[i / 4] |= UInt64(UInt16(max(0, min(65535, rngBuffer.data[i])))) << UInt64(16 * (i % 4)) }
         if let g = Generator(state: words) { _generator = g }
+    }
+
+    /// Split chains: this rank's block into its rows of the whole set's
+    /// buffer (the other rows keep what `gatherChains` or a load put
+    /// there); valid while the block is held.
+    private func storeBlock(_ shard: ChainShard, _ buf: Tensor, _ valid: Tensor) {
+        let n = units
+        let block = shard.chains(of: buf.shape[0])
+        guard let g = _sampler as? BlockGibbsSampler, let s = g.state, s.units == n, s.chains == block.count,
+              g.stateOffset == block.lowerBound else {
+            valid.data[0] = 0
+            return
+        }
+        s.extract().withUnsafeBufferPointer { p in
+            if let base = p.baseAddress { (buf.data + block.lowerBound * n).update(from: base, count: p.count) }
+        }
+        valid.data[0] = 1
+    }
+
+    /// Split chains: this rank's block from its rows of the whole set's buffer.
+    private func loadBlock(_ shard: ChainShard, _ buf: Tensor, _ valid: Tensor) {
+        guard let g = _sampler as? BlockGibbsSampler else { return }
+        let n = units
+        guard valid.data[0] == 1, buf.rank == 2, buf.shape[1] == n else { g.reset(); return }
+        let block = shard.chains(of: buf.shape[0])
+        let p = buf.data + block.lowerBound * n
+        let vals = (0..<(block.count * n)).map { p[$0] >= 0.5 ? Float(1) : 0 }
+        g.setChains(vals, units: n, block: block)
     }
 
     /// FNV-1a over the bit patterns of b and W (the cache's "version").

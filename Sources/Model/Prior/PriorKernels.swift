@@ -214,10 +214,18 @@ extension BlockGibbsSampler {
     /// use, same chain (re)initialization), but returns the chain state
     /// itself and the mean energy instead of copying samples out.
     func advance(_ bm: BoltzmannMachine, count: Int, generator: inout Generator) throws -> (ChainState, Double) {
-        let r = try step(bm, count: count, generator: &generator)
-        var mean = 0.0
-        for c in 0..<count { mean += r.eb[c] + r.ew[c] }
-        return (r.state, mean / Double(count))
+        let (state, sum) = try advance(bm, count: count, generator: &generator, block: 0..<count)
+        return (state, sum / Double(count))
+    }
+
+    /// Same for the chains `block` of `count` (one rank's, `ChainShard`):
+    /// their state and the sum of their energies.
+    func advance(_ bm: BoltzmannMachine, count: Int, generator: inout Generator, block: Range<Int>) throws
+        -> (state: ChainState, energySum: Double) {
+        let r = try step(bm, count: count, generator: &generator, block: block)
+        var sum = 0.0
+        for c in 0..<block.count { sum += r.eb[c] + r.ew[c] }
+        return (r.state, sum)
     }
 }
 

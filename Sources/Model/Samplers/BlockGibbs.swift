@@ -34,6 +34,9 @@ public final class BlockGibbsSampler: Sampler {
     public var beta: Float
     public var persistent: Bool
     var state: ChainState?
+    /// Global index of `state`'s first chain (nonzero when the chains are
+    /// one rank's block of a sharded set, `ChainShard`).
+    var stateOffset = 0
 
     public init(sweeps: Int = 10, burnIn: Int = 0, beta: Float = 1, persistent: Bool = true) {
         self.sweeps = sweeps; self.burnIn = burnIn; self.beta = beta; self.persistent = persistent
@@ -43,7 +46,7 @@ public final class BlockGibbsSampler: Sampler {
     public var chains: Int { state?.chains ?? 0 }
 
     /// Drops the persistent chains.
-    public func reset() { state = nil }
+    public func reset() { state = nil; stateOffset = 0 }
 
     /// The persistent chains (chains × units), or nil.
     public var chainStates: [Float]? { state?.extract() }
@@ -56,6 +59,16 @@ public final class BlockGibbsSampler: Sampler {
         let s = ChainState(units: units, chains: samples.count / units)
         samples.withUnsafeBufferPointer { s.load($0) }
         state = s
+        stateOffset = 0
+    }
+
+    /// Sets the chains to the block `range` of a sharded set of chains
+    /// (chain-major {0,1} values of those chains, possibly none).
+    func setChains(_ samples: [Float], units: Int, block range: Range<Int>) {
+        let s = ChainState(units: units, chains: range.count)
+        if !range.isEmpty { samples.withUnsafeBufferPointer { s.load($0) } }
+        state = s
+        stateOffset = range.lowerBound
     }
 
     public func sample(_ bm: BoltzmannMachine, count: Int, generator: inout Generator) throws -> SampleSet {
@@ -70,20 +83,33 @@ public final class BlockGibbsSampler: Sampler {
     /// settings, (re)initializes the chains when needed (uniform, then
     /// `burnIn` extra sweeps) and runs the sweeps. Returns the chains, the
     /// sweeps run and the final energies per padded chain.
-    func step(_ bm: BoltzmannMachine, count: Int, generator: inout Generator) throws
+    ///
+    /// `block`: only the chains `block` of the `count` (a `ChainShard`'s,
+    /// whole tiles) are held and advanced, each exactly as in the whole
+    /// set: the generator is used as for all `count` chains.
+    func step(_ bm: BoltzmannMachine, count: Int, generator: inout Generator, block: Range<Int>? = nil) throws
         -> (state: ChainState, sweeps: Int, eb: [Double], ew: [Double]) {
         try checkCount(count, "block Gibbs", units: bm.units)
         try validate()
+        let held = block ?? 0..<count
+        let T = ChainState.tileWidth
+        precondition((held.lowerBound % T == 0 || held.lowerBound == count) && held.upperBound <= count
+                     && (held.upperBound == count || held.upperBound % T == 0), "step: block \(held) is not whole tiles")
         var extra = 0
-        if !persistent || state == nil || state!.chains != count || state!.units != bm.units {
-            let s = ChainState(units: bm.units, chains: count)
+        if !persistent || state == nil || state!.chains != held.count || state!.units != bm.units
+            || stateOffset != held.lowerBound {
+            let s = ChainState(units: bm.units, chains: held.count)
             var g = generator.split()
+            // The whole set is filled chain by chain: skip the draws of the chains before the block.
+            for _ in 0..<(held.lowerBound * bm.units) { _ = g.next() }
             s.fill { _, _ in Float(g.next() >> 63) }
             state = s
+            stateOffset = held.lowerBound
             extra = burnIn
         }
         let s = state!
-        let (eb, ew) = try runSweeps(bm, state: s, sweeps: sweeps + extra, generator: &generator)
+        let (eb, ew) = try runSweeps(bm, state: s, sweeps: sweeps + extra, generator: &generator,
+                                     tiles: (held.lowerBound + T - 1) / T, of: (count + T - 1) / T)
         return (s, sweeps + extra, eb, ew)
     }
 }

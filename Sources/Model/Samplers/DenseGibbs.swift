@@ -80,9 +80,14 @@ extension BlockGibbsSampler {
     /// Runs `sweeps` heat-bath sweeps on the chains `s` with the dense
     /// bipartite kernel when the graph qualifies (`denseThreshold`), else the
     /// sparse kernel; returns the final energies per padded chain.
+    /// `tiles: first, of: total`: the chains are tiles first..<first+s.tiles
+    /// of a set of `total` tiles, whose streams are drawn for all of them
+    /// (so each tile gets the stream it has in the whole set).
     func runSweeps(_ bm: BoltzmannMachine, state s: ChainState, sweeps: Int,
-                   generator: inout Generator) throws -> (eb: [Double], ew: [Double]) {
-        var streams = SweepKernel.makeStreams(tiles: s.tiles, generator: &generator)
+                   generator: inout Generator, tiles first: Int = 0, of total: Int? = nil) throws -> (eb: [Double], ew: [Double]) {
+        let all = SweepKernel.makeStreams(tiles: total ?? s.tiles, generator: &generator)
+        var streams = Array(all[first..<(first + s.tiles)])
+        if s.tiles == 0 { return ([], []) }  // a rank without chains
         var eb = [Double](repeating: 0, count: s.paddedChains)
         var ew = [Double](repeating: 0, count: s.paddedChains)
         let dense = DenseBipartiteSweeps(bm, threshold: BlockGibbsSampler.denseThreshold)
