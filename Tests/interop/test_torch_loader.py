@@ -191,6 +191,16 @@ class BadFiles(unittest.TestCase):
             with self.assertRaisesRegex(qvlua_torch.CheckpointError, "no 'model' description"):
                 qvlua_torch.load(path)
 
+    def test_a_quantum_prior_is_refused_clearly(self):
+        d = {"schema": qvlua_torch.SCHEMA, "prior": {"kind": "quantum", "graph": {"nodes": 2, "edges": [[0, 1]]}},
+             "posterior": {"groups": [[0], [1]]}, "networks": {"arch": "dense", "input": "4"}}
+        with self.assertRaisesRegex(qvlua_torch.CheckpointError, "quantum"):
+            qvlua_torch.QvluaVAE(d)
+        d["prior"]["kind"] = "boltzmann"
+        d["posterior"]["groups"] = [[0], [0]]
+        with self.assertRaisesRegex(qvlua_torch.CheckpointError, "partition"):
+            qvlua_torch.QvluaVAE(d)
+
     def test_custom_networks_are_refused_clearly(self):
         with self.assertRaisesRegex(qvlua_torch.CheckpointError, "custom"):
             qvlua_torch.build_networks({"arch": "custom"}, 8)
