@@ -12,7 +12,7 @@ the weights, so a trained model can be used from PyTorch::
     z = vae.prior.sample(16, sweeps=1000)          # block-Gibbs samples of p(z)
     images = torch.sigmoid(vae.decoder(z))         # [16, 784] pixel probabilities
     rho = torch.rand(8, vae.units)                 # the relaxation's noise
-    parts = vae.elbo(x, rho, tau=1/7, logz=vae_logz)   # per-image ELBO and its terms
+    parts = vae.elbo(x, rho, tau=1/7, logz=logz)   # per-image ELBO and its terms (logz: qvlua's p:logz)
 
 Needs only ``torch``, ``numpy`` and ``safetensors``. The conventions are
 qvlua's: units z in {0,1}; H(z) = sum_l b_l z_l + sum_e W_e z_u z_v with
