@@ -186,7 +186,8 @@ private func nodesHeader(_ f: [Substring], raw: Substring, at place: String) thr
 /// `{...}` data dict or numbers (data columns).
 private func edgeFields(_ f: [Substring], data body: Substring, raw: Substring, at place: String) throws -> (Int, Int) {
     guard f.count >= 2, let a = Int(f[0]), let b = Int(f[1]) else {
-        throw ModelError("\(place): expected two node indices 'u v' (integers), got '\(raw)'")
+        throw ModelError("\(place): expected two node indices 'u v' (integers 0..N-1; "
+                         + "networkx.convert_node_labels_to_integers relabels other nodes), got '\(raw)'")
     }
     guard f.dropFirst(2).allSatisfy({ Double($0) != nil }) else {
         throw ModelError("\(place): after 'u v' only a {...} data dict or numeric data columns may follow, got '\(raw)'")
