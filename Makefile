@@ -6,14 +6,17 @@ APT_PKGS := liblua5.4-dev libopenblas-dev libreadline-dev zlib1g-dev openmpi-bin
 PYTHON  ?= python3
 JVENV   := .venv-jupyter
 JPY     := $(JVENV)/bin/python
+TVENV   := .venv-torch
+TPY     := $(TVENV)/bin/python
 
-.PHONY: help setup build debug test test-swift test-lua test-repl test-kernel test-fuzz fuzz memory jupyter-env kernel notebook-html train bench clean
+.PHONY: help setup build debug test test-swift test-lua test-repl test-kernel test-interop test-fuzz fuzz memory jupyter-env torch-env kernel notebook-html train bench clean
 
 help:
 	@echo "make setup   install the Debian packages qvlua needs (apt), and dwave-samplers, dwave-system (pip) for the dimod adapter's tests"
 	@echo "make build   release build of .build/release/qvlua"
 	@echo "make train   set up, build and run scripts/train.lua (Fashion-MNIST)"
-	@echo "make test    Swift tests, Lua tests, REPL tests, Jupyter kernel tests and a 2-minute fuzz budget"
+	@echo "make test    Swift tests, Lua tests, REPL tests, Jupyter kernel tests, interop tests and a 2-minute fuzz budget"
+	@echo "make test-interop  the PyTorch loader (python/qvlua_torch.py) and graph files against networkx, in .venv-torch"
 	@echo "make kernel  install the qvlua Jupyter kernel for the current user"
 	@echo "make fuzz    the long fuzz run of RELIABILITY.md (10^6 calls, 10^5 files)"
 	@echo "make memory  peak RSS of create-and-drop loops per object kind"
@@ -41,7 +44,7 @@ train: build
 	$(QVLUA) scripts/train.lua $$([ -e runs/default/checkpoint.safetensors ] && echo --resume) $(ARGS)
 
 # `swift test` includes the REPL tests (Tests/QvluaTests, driven through a pty).
-test: build test-swift test-lua test-kernel test-fuzz
+test: build test-swift test-lua test-kernel test-interop test-fuzz
 
 test-swift:
 	$(SWIFT) test
@@ -71,6 +74,27 @@ test-kernel: build
 	  $(JPY) Tests/kernel/test_kernel.py -v; \
 	else \
 	  echo "SKIPPED kernel tests: could not install jupyter/requirements.txt into $(JVENV) (no PyPI?)"; \
+	fi
+
+# PyTorch, networkx (and dwave_networkx, if it installs) in a project venv
+# for the interop tests: python/qvlua_torch.py against qvlua's own numbers,
+# graph files both ways with networkx.
+torch-env: $(TVENV)/.installed
+
+$(TVENV)/.installed: python/requirements.txt
+	$(PYTHON) -m venv $(TVENV)
+	$(TPY) -m pip install -q --disable-pip-version-check -r python/requirements.txt
+	@$(TPY) -m pip install -q --disable-pip-version-check dwave-networkx || \
+	  echo "note: could not pip install dwave-networkx; the Chimera/Pegasus comparisons will be skipped"
+	touch $@
+
+# Skipped, with the reason, only when the Python packages cannot be installed.
+test-interop: build
+	@if $(MAKE) --no-print-directory torch-env; then \
+	  QVLUA=$(QVLUA) $(TPY) Tests/interop/test_torch_loader.py -v && \
+	  QVLUA=$(QVLUA) $(TPY) Tests/interop/test_graph_files.py -v; \
+	else \
+	  echo "SKIPPED interop tests: could not install python/requirements.txt into $(TVENV) (no PyPI?)"; \
 	fi
 
 # Executes the notebook, renders it to HTML and screenshots it (docs/images);

@@ -45,6 +45,7 @@ func rangeOption(_ args: Arguments, _ o: Options, _ key: String) throws -> Close
 
 /// The energy of each configuration given (table of rows, one row, qv.Samples).
 func energies(of v: LuaValue, _ box: BMBox, _ args: Arguments, _ i: Int) throws -> LuaValue {
+    if let z = args.objectIfPresent(i, Tensor.self) { return try energies(ofTensor: z, box, args, i) }
     let r = try args.converting(i, "samples") { try LuaArrays.rows(v, units: box.bm.units, state: args.state) }
     if r.single { return .number(try box.bm.energy(r.values)) }
     if r.rows == 0 { return .array([]) }
@@ -56,6 +57,19 @@ func energies(of v: LuaValue, _ box: BMBox, _ args: Arguments, _ i: Int) throws 
         out.append(.number(try box.bm.energy(Array(r.values[s * n..<(s + 1) * n]))))
     }
     return .array(out)
+}
+
+/// The energies of a tensor of states: [B, N] gives a [B] tensor, one
+/// state [N] a number (accumulated in Double, as for tables).
+private func energies(ofTensor z: Tensor, _ box: BMBox, _ args: Arguments, _ i: Int) throws -> LuaValue {
+    let n = box.bm.units
+    guard (z.rank == 2 && z.shape[1] == n) || (z.rank == 1 && z.shape[0] == n) else {
+        throw args.argumentError(i, "samples", "expected a tensor of states [B, \(n)] or one state [\(n)], got a tensor of shape \(z.shape)")
+    }
+    let values = z.toArray()
+    if z.rank == 1 { return .number(try box.bm.energy(values)) }
+    let e = try (0..<z.shape[0]).map { s in Float(try box.bm.energy(Array(values[s * n..<(s + 1) * n]))) }
+    return .object(try Tensor(e, shape: [z.shape[0]]))
 }
 
 let bmClass = LuaClass<BMBox>("qv.BM", doc: """
@@ -83,12 +97,13 @@ let bmClass = LuaClass<BMBox>("qv.BM", doc: """
               })
     .len { b in .int(b.bm.units) }
     .method("energy", doc: """
-        bm:energy(samples) -> {H, ...} or H
+        bm:energy(samples) -> {H, ...}, Tensor or H
         H(z) of each configuration: samples is a table of rows of N values (0/1 or
-        relaxed values in [0, 1]), a qv.Samples, or one row (then a number is returned).
+        relaxed values in [0, 1]) or a qv.Samples (a table of energies), a tensor [B, N]
+        (a [B] tensor of energies), or one row, as a table or a tensor [N] (a number).
         """) { b, args in
         try args.expectAtMost(1)
-        guard !args.isNil(1) else { throw args.argumentError(1, "samples", "expected a table of rows or qv.Samples, got \(args.typeName(1))") }
+        guard !args.isNil(1) else { throw args.argumentError(1, "samples", "expected a table of rows, a tensor [B, N] or qv.Samples, got \(args.typeName(1))") }
         return try energies(of: args.value(1), b, args, 1)
     }
     .method("to_ising", doc: """

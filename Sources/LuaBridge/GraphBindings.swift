@@ -370,13 +370,24 @@ let graphClass = LuaClass<GraphBox>("qv.Graph", doc: """
         return .ints(b.graph.isActive.indices.filter { !b.graph.isActive[$0] }.map { $0 + 1 })
     }
     .method("save", doc: """
-        g:save(path)
-        Writes the edge-list file that qv.graph.load reads ('nodes N', then one 0-based
-        'u v' pair per line), atomically.
+        g:save(path [, format])
+        Writes the graph to a file that qv.graph.load and networkx read, atomically. format
+        "edgelist" (the default, unless path ends in .json): '# nodes N', then one 0-based
+        'u v' line per edge, what networkx.read_edgelist(path, nodetype=int) reads (its edge
+        lists cannot hold uncoupled nodes: they are in the '# nodes' count only). format
+        "json" (the default for a .json path): networkx's node-link JSON with every node
+        (networkx.node_link_graph(json.load(f), edges="links")).
         """) { b, args in
-        try args.expectAtMost(1)
+        try args.expectAtMost(2)
         let path = try args.string(1, "path")
-        do { try AtomicFile.write(b.graph.edgeListText(), to: path) } catch { throw args.error("\(error)") }
+        let format = try args.string(2, "format", default: path.lowercased().hasSuffix(".json") ? "json" : "edgelist")
+        let text: String
+        switch format {
+        case "edgelist": text = b.graph.edgeListText()
+        case "json": text = try b.graph.nodeLinkText()
+        default: throw args.argumentError(2, "format", "expected \"edgelist\" or \"json\", got '\(format)'")
+        }
+        do { try AtomicFile.write(text, to: path) } catch { throw args.error("\(error)") }
         return .none
     }
     .tostring { b in b.summary }
@@ -387,7 +398,8 @@ extension QV {
         qv.add(graphClass)
         let m = state.module("qv.graph", doc: """
             qv.graph — graphs for Boltzmann machines: chimera, pegasus, full_bipartite, complete,
-            bernoulli, edges (from a Lua table), load (an edge-list file). Nodes are 1..N in Lua.
+            bernoulli, edges (from a Lua table), load (an edge-list or node-link JSON file). Nodes are
+            1..N in Lua.
             """)
         func positive(_ args: Arguments, _ i: Int, _ name: String, max: Int = 1_000_000) throws -> Int {
             let v = try args.int(i, name)
@@ -464,21 +476,26 @@ extension QV {
         }
         m.fn("load", doc: """
             qv.graph.load(path) -> qv.Graph
-            Reads an edge-list file: '#' comments, an optional 'nodes N' header, then one
-            edge per line as two 0-based node indices 'u v' (the format dwave_networkx /
-            networkx write_edgelist produce for integer nodes; g:save writes it). In Lua
-            the nodes are then 1..N as everywhere else.
+            Reads a graph file: networkx's node-link JSON (a file starting with '{': "nodes" with
+            integer "id"s, "links" or "edges" with "source" and "target"; ids not listed are
+            uncoupled nodes) or an edge list: '#' comments, an optional '# nodes N' header, then
+            one edge per line as two 0-based node indices 'u v', optionally followed by
+            networkx's {...} data dict or numeric data columns (ignored). These are what
+            networkx.write_edgelist / node_link_data write for integer nodes (dwave_networkx's
+            chimera_graph, pegasus_graph), and what g:save writes. Non-integer node labels are
+            refused (networkx.convert_node_labels_to_integers relabels them). In Lua the nodes
+            are then 1..N as everywhere else.
             """) { args in
             try args.expectAtMost(1)
             return .object(GraphBox(try Graph.load(path: try args.string(1, "path"))))
         }
         m.fn("parse", doc: """
             qv.graph.parse(text [, name]) -> qv.Graph
-            Like qv.graph.load, from a string in the edge-list format (0-based indices).
+            Like qv.graph.load, from a string (node-link JSON or an edge list, 0-based indices).
             """) { args in
             try args.expectAtMost(2)
             let text = try args.string(1, "text")
-            return .object(GraphBox(try Graph.parseEdgeList(text, name: try args.string(2, "name", default: "edgelist"))))
+            return .object(GraphBox(try Graph.parse(text, name: try args.string(2, "name", default: "edgelist"))))
         }
     }
 }

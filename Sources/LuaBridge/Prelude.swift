@@ -225,10 +225,22 @@ local function lookup(path)
 end
 M.lookup = lookup
 
+-- Whether a doc's first line names `name` itself: a signature such as
+-- "qv.bm.new(graph)" or "t:sum([dim])", or a title "qv.Tensor — ...".
+-- (A Lua library's doc comment starts with a sentence instead.)
+local function names_itself(line, name)
+  local head = line:match("^[%w_%.:]+") or ""
+  return head == name or head:sub(-#name - 1) == "." .. name or head:sub(-#name - 1) == ":" .. name
+    or line:find("%f[%w_]" .. name .. "%f[^%w_]%s*[%(%{]") ~= nil
+end
+
 local function describe_member(name, v)
   local d = doc_of(v)
   local t = type(v)
-  if d then return first_line(d) end
+  if d then
+    local line = first_line(d)
+    return names_itself(line, name) and line or (name .. " — " .. line)
+  end
   if t == "function" then return name .. "(...)" end
   if t == "table" then return name .. " (table)" end
   return name .. " = " .. M.repr(v, { depth = 1, width = 60 })

@@ -104,6 +104,25 @@ final class GraphTests: XCTestCase {
         XCTAssertThrowsError(try Graph.pegasus(m: 1))
     }
 
+    func testNetworkxFormats() throws {
+        // networkx's edge lists: data dicts, data columns, commas; '# nodes N' is the node count
+        let e = try Graph.parseEdgeList("# nodes 6\n0 1 {'weight': 0.5}\n1 2 {}\n2,3,1.5\n")
+        XCTAssertEqual(e.nodeCount, 6); XCTAssertEqual(e.edges, [Edge(0, 1), Edge(1, 2), Edge(2, 3)])
+        XCTAssertEqual(try Graph.parseEdgeList(e.edgeListText()).nodeCount, 6)
+        // node-link JSON under "links" or "edges"; unlisted ids are uncoupled nodes
+        let j = try Graph.parse(#"{"nodes": [{"id": 0}, {"id": 1}, {"id": 4}], "edges": [{"source": 1, "target": 0}]}"#)
+        XCTAssertEqual(j.nodeCount, 5); XCTAssertEqual(j.edges, [Edge(0, 1)])
+        let back = try Graph.parse(try e.nodeLinkText())
+        XCTAssertEqual(back.nodeCount, 6); XCTAssertEqual(back.edges, e.edges)
+        func message(_ text: String) -> String {
+            do { _ = try Graph.parse(text, name: "g"); return "" } catch { return "\(error)" }
+        }
+        XCTAssertTrue(message(#"{"nodes": [{"id": "a"}], "links": []}"#).contains("convert_node_labels_to_integers"))
+        XCTAssertTrue(message(#"{"directed": true, "nodes": [], "links": []}"#).contains("directed"))
+        XCTAssertTrue(message("0 1 heavy\n").contains("numeric data columns"))
+        XCTAssertTrue(message("# nodes 99999999999\n").contains("at most"))
+    }
+
     func testWorkingGraphMask() throws {
         let g = try Graph.chimera(m: 2, n: 2, t: 4)
         let w = try g.masked(deadNodes: [0], deadEdges: [(4, 1)])

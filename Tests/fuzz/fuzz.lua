@@ -82,6 +82,7 @@ local function fixtures(dir)
   qv.seed(7)
   qv.save(dir .. "/tensors.safetensors", {a = qv.randn(3, 4), b = qv.zeros(2), c = qv.tensor(1)}, {note = "x", n = "3"})
   qv.graph.chimera(1, 1, 4):save(dir .. "/graph.txt")
+  qv.graph.chimera(1, 1, 4):save(dir .. "/graph.json")
   local function idx(dims, n)
     local h = string.pack(">I2BB", 0, 8, #dims)
     for _, d in ipairs(dims) do h = h .. string.pack(">I4", d) end

@@ -336,6 +336,7 @@ local function file_kinds(fixtures)
     {"edgelist", fixtures .. "/graph.txt", "g.txt", "qv.graph.load(P)"},
     {"checkpoint", fixtures .. "/checkpoint.safetensors", "ck.safetensors", "require('vaekit').load_checkpoint(P)"},
     {"checkpoint+restore", fixtures .. "/checkpoint.safetensors", "ckr.safetensors", "require('vaekit').restore(P)"},
+    {"nodelink", fixtures .. "/graph.json", "g.json", "qv.graph.load(P)"},
   }
 end
 
@@ -438,7 +439,7 @@ if mode == "files" then
   for i = 1, n do
     if i % 100 == 0 and stopped() then break end
     local k = kinds[rnd(#kinds)]
-    if k[1] == "checkpoint+restore" and rnd(10) > 1 then k = kinds[5] end  -- restore builds a model: rarer
+    if k[1] == "checkpoint+restore" and rnd(10) > 1 then k = kinds[5] end  -- restore builds a model: rarer (kinds[5]: checkpoint)
     local bytes, desc = mutate(base[k[1]], rnd)
     if rnd(4) == 1 then bytes, desc = mutate(bytes, rnd) end  -- now and then twice
     local key = k[1] .. " " .. desc

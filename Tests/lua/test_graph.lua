@@ -154,3 +154,55 @@ test("bad arguments name the function and argument", function()
   expect.error(function() g:grouping("rows") end, "expected one of 'bipartite'")
   expect.error(function() g.nodes = 3 end, "read-only")
 end)
+
+test("graph files as networkx reads them: '# nodes N', data columns, node-link JSON", function()
+  local path = os.tmpname()
+  local g = qv.graph.edges(6, {{1, 2}, {2, 3}}, "tail")    -- nodes 4, 5, 6 uncoupled
+  g:save(path)
+  local function read(p) local f = assert(io.open(p)); local t = f:read("a"); f:close(); return t end
+  local text = read(path)
+  expect.truthy(text:find("\n# nodes 6\n", 1, true), text)
+  expect.falsy(text:find("\nnodes ", 1, true), "no bare header (networkx reads it as an edge)")
+  local back = qv.graph.load(path)
+  expect.eq(back.nodes, 6)
+  expect.eq(back:edge_list(), g:edge_list())
+  g:save(path, "json")
+  local j = qv.graph.load(path)
+  expect.eq(j.nodes, 6)
+  expect.eq(j:edge_list(), g:edge_list())
+  expect.match(read(path), '"links"')
+  os.remove(path)
+  -- networkx's edge-list variants and the node-link "edges" key
+  local nx = qv.graph.parse("# networkx\n0 1 {'weight': 0.5}\n1 2 {}\n2,3,1.5\n")
+  expect.eq(nx:edge_list(), {{1, 2}, {2, 3}, {3, 4}})
+  local nl = qv.graph.parse('{"directed": false, "nodes": [{"id": 0}, {"id": 1}, {"id": 4}], "edges": [{"source": 1, "target": 0}]}')
+  expect.eq(nl.nodes, 5)
+  expect.eq(nl:edge_list(), {{1, 2}})
+  expect.eq(qv.graph.parse("nodes 4\n0 1\n").nodes, 4)          -- older qvlua files
+  expect.eq(qv.graph.parse("# nodes are numbered from 0\n0 1\n").nodes, 2)   -- a comment, not a header
+  expect.error(function() g:save(path, "gml") end, "expected \"edgelist\" or \"json\"")
+end)
+
+test("hostile graph files give clear errors", function()
+  local cases = {
+    {"a b\n", "expected two node indices"},
+    {"0 1 heavy\n", "numeric data columns"},
+    {"0 1 {'w': 1\n", "unterminated"},
+    {"# nodes 99999999999\n", "at most 16777216"},
+    {"0 1\n# nodes 3\n", "before the edges"},
+    {'{"nodes": [{"id": "a"}], "links": []}', "convert_node_labels_to_integers"},
+    {'{"nodes": [{"id": 1.5}], "links": []}', "integers 0..N-1"},
+    {'{"nodes": [{"id": 16777216}], "links": []}', "node ids must be in"},
+    {'{"directed": true, "nodes": [], "links": []}', "directed"},
+    {'{"nodes": [{"id": 0}], "links": [{"source": 0, "target": 0}]}', "self-loop"},
+    {'{"nodes": [{"id": 0}, {"id": 1}], "links": [{"source": 0, "target": 1}, {"source": 1, "target": 0}]}', "duplicate edge"},
+    {'{"nodes": [{"id": 0}]}', "needs a \"links\""},
+    {'{"nodes": 3, "links": []}', "needs a \"nodes\" array"},
+    {'[1, 2]', "expected two node indices"},
+    {'{"nodes": [' .. ("["):rep(100000), "not valid JSON"},
+    {"{", "not valid JSON"},
+  }
+  for _, c in ipairs(cases) do
+    expect.error(function() qv.graph.parse(c[1], "bad") end, c[2])
+  end
+end)

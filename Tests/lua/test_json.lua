@@ -74,3 +74,8 @@ test("runlog writes what json reads back (the \\u00XX disagreement is gone)", fu
   expect.match(text, "\\u0007")
   expect.eq(json.decode(text), {note = row.note, ll = -90.5, n = 3, bad = json.null})
 end)
+
+test("json.empty_array encodes as [] (an empty table is {})", function()
+  expect.eq(json.encode{edges = json.empty_array, none = {}}, '{"edges": [], "none": {}}')
+  expect.eq(json.decode(json.encode{edges = json.empty_array}).edges, {})
+end)

@@ -24,6 +24,9 @@ local M = {}
 --- The value that stands for JSON's null (in arrays and objects alike).
 M.null = setmetatable({}, {__name = "json.null", __tostring = function() return "null" end})
 
+--- The value that encodes as an empty array `[]` (an empty table is `{}`).
+M.empty_array = setmetatable({}, {__name = "json.empty_array", __tostring = function() return "[]" end})
+
 local escapes = {['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f",
                  ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t"}
 
@@ -92,6 +95,7 @@ end
 function encode_value(v, seen, where, keys)
   local t = type(v)
   if v == M.null then return "null"
+  elseif v == M.empty_array then return "[]"
   elseif t == "table" then return encode_table(v, seen, where, keys)
   elseif t == "string" then return quote(v)
   elseif t == "number" then return number(v, where ~= "" and " (at " .. where:gsub("^%.", "") .. ")" or "")

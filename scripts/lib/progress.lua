@@ -57,6 +57,8 @@ function M.new(o)
                        start = now(), last_draw = -1, next_plain = o.every or 0.25, step = 0}, Progress)
 end
 
+--- The progress line for `step` done with `values`: label, step/total,
+--- the values, rate and ETA.
 function Progress:line(step, values)
   local elapsed = now() - self.start
   local rate = elapsed > 0 and step * self.per_step / elapsed or 0

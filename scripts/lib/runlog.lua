@@ -150,6 +150,7 @@ function M.read_csv(path)
   return rows
 end
 
+--- Closes the log file (idempotent); write no more rows to it after this.
 function Log:close()
   if self.file then self.file:close(); self.file = nil end
 end

@@ -245,7 +245,7 @@ function M.parser(spec)
   local p = args.parser{name = spec.script or spec.name, about = spec.about}
   p:option{"dataset", choices = {"mnist", "fmnist"}, default = spec.dataset or "mnist", help = "dataset"}
   p:option{"data", metavar = "DIR", help = "IDX directory (default for mnist: ../shared/data/mnist beside the project root)"}
-  p:option{"network", choices = {"dense", "conv"}, default = "dense", help = "networks (dense = BENCH.md's P-dense)"}
+  p:option{"network", choices = {"dense", "conv"}, default = "dense", help = "networks (dense = the paper's P-dense: 784-512-256 encoder, 256-512-784 decoder)"}
   p:option{"epochs", type = "int", default = spec.epochs or 3, min = 1, help = "training epochs per run"}
   p:option{"seeds", default = "1", metavar = "N|a,b,..", help = "N seeds 1..N, or a list; several seeds give mean ± s.e."}
   p:option{"eval-k", type = "int", default = 1000, min = 1, help = "importance samples for the test LL"}

@@ -466,6 +466,15 @@ local sync_buffers
 
 local function finite(v) return v == v and v ~= math.huge and v ~= -math.huge end
 
+--- run.say(line) of a run that is not quiet and has no `echo`: the line on stdout.
+local function say_line(line)
+  io.stdout:write(line, "\n")
+  io.stdout:flush()
+end
+
+--- run.say(line) of a quiet run: nothing.
+local function say_nothing() end
+
 --- Builds a run from options (see M.OPTIONS). With `resume = true` it
 --- continues OUT/checkpoint.safetensors (model, optimizer, random state,
 --- chains; mid-epoch checkpoints too).
@@ -478,7 +487,7 @@ function M.new(given)
     o.quiet, o.echo = true, nil
   end
   for _, h in ipairs{"on_step", "on_epoch", "on_eval", "on_checkpoint"} do self.hooks[h] = o[h] end
-  self.say = (o.quiet and function() end) or o.echo or function(line) io.stdout:write(line, "\n"); io.stdout:flush() end
+  self.say = (o.quiet and say_nothing) or o.echo or say_line
   self.sched = build_schedules(o)
   self.paths = {dir = o.out, checkpoint = o.out .. "/checkpoint.safetensors", log = o.out .. "/log.csv",
                 summary = o.out .. "/summary.json", samples = o.out .. "/samples.png",
@@ -745,6 +754,8 @@ function Run:end_epoch()
   return row
 end
 
+--- Appends `row` (an epoch's numbers) to OUT/log.csv, opening the log on
+--- first use (rank 0 only; other ranks log nothing).
 function Run:log_row(row)
   if self.rank > 0 then return end
   if not self.log then

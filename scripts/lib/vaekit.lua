@@ -159,24 +159,32 @@ end
 
 --- The model as data, for readers outside qvlua (docs/CHECKPOINT.md,
 --- schema "qvlua-model-1"): the prior's graph with its edge list in the
---- order of the weights, the conventions of H(z), the posterior groups and
---- the networks, all indices 0-based.
+--- order of the weights and its colour classes (the blocks of block Gibbs),
+--- the conventions of H(z), the posterior groups and the networks, all
+--- indices 0-based.
 function M.describe_model(model)
   local prior = model.prior
   local g = prior.graph
   local edges = {}
   for i, e in ipairs(g:edge_list()) do edges[i] = {e[1] - 1, e[2] - 1} end
-  local groups = {}
-  for i, grp in ipairs(model.groups) do
-    local t = {}
-    for j, u in ipairs(grp) do t[j] = u - 1 end
-    groups[i] = t
+  if #edges == 0 then edges = json.empty_array end
+  local function zero_based(lists)
+    local out = {}
+    if #lists == 0 then return json.empty_array end
+    for i, list in ipairs(lists) do
+      local t = {}
+      for j, u in ipairs(list) do t[j] = u - 1 end
+      out[i] = t
+    end
+    return out
   end
+  local groups = zero_based(model.groups)
   return {
     schema = "qvlua-model-1",
     prior = {
       kind = prior.kind,
-      graph = {name = g.name, family = g.family, nodes = g.nodes, edges = edges},
+      graph = {name = g.name, family = g.family, nodes = g.nodes, edges = edges,
+               blocks = zero_based(g:independent_sets())},
       units = "binary: z in {0,1}^nodes",
       energy = "H(z) = sum_l bias[l] z[l] + sum_e weights[e] z[edges[e][0]] z[edges[e][1]]",
       distribution = "p(z) = exp(-H(z)) / Z",

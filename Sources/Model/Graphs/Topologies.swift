@@ -1,7 +1,4 @@
 import Runtime
-#if canImport(Glibc)
-import Glibc
-#endif
 
 extension Graph {
     /// Chimera C(m, n, t) with dwave_networkx's conventions: node (i, j, u, k)
@@ -127,89 +124,5 @@ extension Graph {
         return try Graph(validated: n, [], name: "bernoulli(\(n))", family: "bernoulli",
                          independentSets: [Array(0..<n)], groupings: ["bipartite": half],
                          coordinates: [], shape: ["n": n], isActive: nil)
-    }
-
-    /// Parses the edge-list text format:
-    ///
-    ///     # comment (anywhere; also after data on a line)
-    ///     nodes 288        (optional header, before the edges)
-    ///     0 4              (one edge per line: two 0-based node indices)
-    ///
-    /// Without a header the node count is the largest index + 1. Errors name
-    /// the line. Independent sets come from a DSatur colouring.
-    public static func parseEdgeList(_ text: String, name: String = "edgelist") throws -> Graph {
-        var declared: Int? = nil
-        var pairs: [(Int, Int)] = []
-        var lineNo = 0
-        for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            lineNo += 1
-            var line = Substring(raw)
-            if let h = line.firstIndex(of: "#") { line = line[..<h] }
-            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "," })
-            if fields.isEmpty { continue }
-            if fields[0] == "nodes" {
-                guard fields.count == 2, let n = Int(fields[1]), n >= 0 else {
-                    throw ModelError("\(name):\(lineNo): expected 'nodes N', got '\(raw)'")
-                }
-                guard n <= Graph.maxNodes else {
-                    throw ModelError("\(name):\(lineNo): \(n) nodes: at most \(Graph.maxNodes)")
-                }
-                guard declared == nil, pairs.isEmpty else {
-                    throw ModelError("\(name):\(lineNo): 'nodes' header must come once, before the edges")
-                }
-                declared = n
-                continue
-            }
-            guard fields.count == 2, let a = Int(fields[0]), let b = Int(fields[1]) else {
-                throw ModelError("\(name):\(lineNo): expected two node indices 'u v', got '\(raw)'")
-            }
-            guard a >= 0, b >= 0 else { throw ModelError("\(name):\(lineNo): negative node index") }
-            guard a < Graph.maxNodes, b < Graph.maxNodes else {
-                throw ModelError("\(name):\(lineNo): node index \(max(a, b)) beyond the \(Graph.maxNodes) nodes a graph may have")
-            }
-            guard a != b else { throw ModelError("\(name):\(lineNo): self-loop on node \(a)") }
-            if let n = declared, a >= n || b >= n {
-                throw ModelError("\(name):\(lineNo): node \(max(a, b)) outside 0..<\(n) declared by 'nodes'")
-            }
-            pairs.append((a, b))
-        }
-        let n = declared ?? ((pairs.map { max($0.0, $0.1) }.max() ?? -1) + 1)
-        var seen = Set<Edge>()
-        for (i, p) in pairs.enumerated() where !seen.insert(Edge(p.0, p.1)).inserted {
-            _ = i
-            throw ModelError("\(name): duplicate edge \(Edge(p.0, p.1))")
-        }
-        return try Graph(nodeCount: n, edges: pairs, name: name, family: "edgelist")
-    }
-
-    /// The largest edge-list file `load` reads (256 MiB: some 20 million
-    /// edges, far beyond any annealer's graph).
-    public static let maxFileBytes = 1 << 28
-
-    /// Reads an edge-list file (format of `parseEdgeList`). Reading stops
-    /// with an error past `maxFileBytes`, so an endless file (/dev/zero,
-    /// a FIFO whose writer never stops) cannot exhaust memory.
-    public static func load(path: String, maxBytes: Int = Graph.maxFileBytes) throws -> Graph {
-        guard let f = fopen(path, "rb") else { throw ModelError("cannot open graph file '\(path)'") }
-        defer { fclose(f) }
-        var bytes: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 65536)
-        while true {
-            try Interrupt.check()
-            let k = fread(&buf, 1, buf.count, f)
-            if k <= 0 { break }
-            guard bytes.count + k <= maxBytes else {
-                throw ModelError("graph file '\(path)' is larger than \(maxBytes) bytes (an endless file or device?)")
-            }
-            bytes.append(contentsOf: buf[0..<k])
-        }
-        return try parseEdgeList(String(decoding: bytes, as: UTF8.self), name: path)
-    }
-
-    /// The graph in the edge-list text format.
-    public func edgeListText() -> String {
-        var s = "# \(name)\nnodes \(nodeCount)\n"
-        for e in edges { s += "\(e.u) \(e.v)\n" }
-        return s
     }
 }
