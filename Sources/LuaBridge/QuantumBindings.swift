@@ -171,7 +171,7 @@ extension QV {
                 try QuantumPrior(graph: g.graph, gamma: gamma, slices: slices, sweeps: sweeps, burnIn: burn,
                                  biasInit: Float(b0), weightScale: Float(ws), generator: &GlobalRandom.generator)
             }
-            p.negativeSamples = samples
+            try modelOp(args, renamed: ["negativeSamples": "samples"]) { try p.setNegativeSamples(samples) }
             return .object(PriorBox(p, graph: g))
         }
     }

@@ -167,3 +167,61 @@ test("p.sweeps: the PIMC sweeps per negative phase (a training schedule sets it)
   expect.match(tostring(p), "sweeps = 3")
   expect.error(function() p.sweeps = 0 end, "must be in 1..1000000")
 end)
+
+test("p.samples: chains whose paths do not fit in memory are an error, not an abort", function()
+  local g = qv.graph.chimera(6)
+  local p = qv.prior.quantum(g, {gamma = 1, slices = 16, samples = 10})
+  expect.error(function() p.samples = 10000000 end, "cannot allocate")
+  expect.error(function() p.samples = 10000000 end, "chains of 288 units × 16 slices")
+  expect.eq(p.samples, 10, "a refused count changes nothing")
+  expect.error(function() qv.prior.quantum(g, {gamma = 1, slices = 1024, samples = 10000000}) end,
+               "bad option 'samples' to 'qv.prior.quantum' %(cannot allocate")
+  p.samples = 20
+  expect.eq(p.samples, 20)
+end)
+
+--- Copies every parameter of model `from` into model `to` (same names).
+local function copy_parameters(to, from)
+  local src = from:named_parameters()
+  qv.no_grad(function()
+    for name, t in pairs(to:named_parameters()) do t:copy_(assert(src[name], name)) end
+  end)
+end
+
+test("a small quantum prior's evaluation: exact log p(x) with the true p(z) beside the Q-ELBO bound", function()
+  local g = qv.graph.chimera(1, 1, 4)
+  local nets = {grouping = "bipartite", encoder_hidden = {16}, decoder_hidden = {16}}
+  local function vae(prior) nets.prior = prior; return qv.vae.dense(nets) end
+  qv.seed(11)
+  local x = qv.rand(6, 784):bernoulli()
+  local p = qv.prior.quantum(g, {gamma = 1, slices = 4, samples = 16, weight_scale = 1, bias = 0.3})
+  local m = vae(p)
+  qv.seed(12)
+  local r = qv.vae.evaluate(m, x, {k = 40})
+  expect.type(r.ll_exact, "number")
+  expect.type(r.ll_exact_se, "number")
+  -- the same samples with p(z) >= p~(z) for every z (Eq. 15): every image's exact L_K is above its bound
+  expect.truthy(r.ll_exact > r.ll + 1e-3, ("exact %g vs bound %g"):format(r.ll_exact, r.ll))
+  expect.near(r.logz, qv.quantum.exact(p:machine(), {gamma = 1}).logz, 1e-6)
+  expect.match(require("vaekit").summary(r), "with the true p%(z%)")
+  -- Γ = 0: the exact LL is the bound, and both are the classical exact prior's LL (same b, W, networks, samples)
+  local p0 = qv.prior.quantum(g, {gamma = 0, slices = 4, samples = 16})
+  local m0 = vae(p0)
+  copy_parameters(m0, m)
+  local c = qv.prior.exact(g)
+  local mc = vae(c)
+  copy_parameters(mc, m)
+  qv.seed(13)
+  local r0 = qv.vae.evaluate(m0, x, {k = 40})
+  qv.seed(13)
+  local rc = qv.vae.evaluate(mc, x, {k = 40})
+  expect.near(r0.logz, rc.logz, 1e-5)
+  expect.near(r0.ll_exact, r0.ll, 1e-4)
+  expect.near(r0.ll, rc.ll, 1e-4)
+  expect.near(r0.elbo, rc.elbo, 1e-4)
+  expect.truthy(math.abs(r0.ll - r.ll) > 1e-2, "Γ changes the bound")
+  expect.eq(rc.ll_exact, nil)
+  -- too large to diagonalize: no exact LL
+  local big = vae(qv.prior.quantum(qv.graph.chimera(2, 1, 4), {gamma = 1, slices = 4, samples = 16}))
+  expect.eq(qv.vae.evaluate(big, x, {k = 2, logz = 0}).ll_exact, nil)
+end)
