@@ -225,3 +225,50 @@ test("a small quantum prior's evaluation: exact log p(x) with the true p(z) besi
   local big = vae(qv.prior.quantum(qv.graph.chimera(2, 1, 4), {gamma = 1, slices = 4, samples = 16}))
   expect.eq(qv.vae.evaluate(big, x, {k = 2, logz = 0}).ll_exact, nil)
 end)
+
+--- The mean of an array of numbers.
+local function mean(a)
+  local s = 0
+  for _, v in ipairs(a) do s = s + v end
+  return s / #a
+end
+
+test("qv.sampler.ctpimc: continuous-time PIMC matches exact diagonalization (no Trotter error)", function()
+  local bm = machine()
+  for _, gam in ipairs{0.3, 1.5} do
+    local exact = qv.quantum.exact(bm, {gamma = gam})
+    qv.seed(21)
+    local s = qv.sampler.ctpimc{gamma = gam, sweeps = 0, burn_in = 60, persistent = false}
+    expect.eq(s.kind, "ctpimc")
+    local smp = s:sample(bm, 3000)
+    expect.eq(#smp, 3000)
+    expect.truthy(max_diff(smp:means(), exact.means) < 0.04, ("Γ = %g: means"):format(gam))
+    expect.truthy(max_diff(smp:edge_means(), exact.edge_means) < 0.04, ("Γ = %g: edge means"):format(gam))
+    expect.near(smp.stats.sigma_x, mean(exact.sigma_x), 0.03)
+    expect.truthy(smp.stats.kinks > 0)
+  end
+  -- where a 2-slice Trotter system is visibly off, the continuous-time sampler is not
+  local gam = 2
+  local exact, t2 = qv.quantum.exact(bm, {gamma = gam}), qv.quantum.exact(bm, {gamma = gam, slices = 2})
+  expect.truthy(max_diff(t2.means, exact.means) > 0.05, "the Trotter error at M = 2 is visible")
+  qv.seed(22)
+  local smp = qv.sampler.ctpimc{gamma = gam, sweeps = 0, burn_in = 60, persistent = false}:sample(bm, 3000)
+  expect.truthy(max_diff(smp:means(), exact.means) < 0.04)
+  -- Γ = 0: the classical heat bath, no kinks
+  qv.seed(23)
+  local c = qv.sampler.ctpimc{gamma = 0, sweeps = 0, burn_in = 60, persistent = false}:sample(bm, 3000)
+  expect.truthy(max_diff(c:means(), bm:exact().means) < 0.04)
+  expect.eq(c.stats.kinks, 0)
+  -- per-unit Γ, persistent chains
+  local g = {}
+  for i = 1, 8 do g[i] = 0.2 * i end
+  local p = qv.sampler.ctpimc{gamma = g, sweeps = 5}
+  p:sample(bm, 30)
+  expect.eq(p.chains, 30)
+  p:reset()
+  expect.eq(p.chains, 0)
+  expect.error(function() qv.sampler.ctpimc{gamma = 20000} end, "bad option 'gamma' to 'qv.sampler.ctpimc'")
+  expect.error(function() qv.sampler.ctpimc{gamma = -1} end, "bad option 'gamma'")
+  expect.error(function() qv.sampler.ctpimc{slices = 4} end, "unknown option 'slices'")
+  expect.error(function() qv.sampler.ctpimc{gamma = {1, 2}}:sample(bm, 4) end, "gamma has 2 entries")
+end)
