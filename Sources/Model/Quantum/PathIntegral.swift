@@ -131,11 +131,17 @@ extension TransverseFieldSampler {
 }
 
 /// Path-integral chains hold N·M floats each: refuse more than 2^30 spins
-/// in all (4 GiB) instead of failing to allocate.
+/// in all (4 GiB), and paths whose few copies (the chains' tiles, the
+/// extracted paths, the returned rows: 3 × 4 bytes a spin) exceed the
+/// machine's physical memory, instead of failing to allocate.
 func checkPathSize(units: Int, slices: Int, chains: Int, _ who: String) throws {
-    let spins = units.multipliedReportingOverflow(by: slices).partialValue.multipliedReportingOverflow(by: chains)
-    try require(!spins.overflow && spins.partialValue <= 1 << 30,
+    let width = units.multipliedReportingOverflow(by: slices)
+    let spins = width.partialValue.multipliedReportingOverflow(by: chains)
+    try require(!width.overflow && !spins.overflow && spins.partialValue <= 1 << 30,
                 "\(who): \(chains) chains × \(slices) slices × \(units) units is too many spins (at most 2^30)")
+    let bytes = spins.partialValue * 12
+    try require(bytes <= Storage.maxBytes,
+                "\(who): cannot allocate \(bytes) bytes for \(chains) chains × \(slices) slices × \(units) units (the machine has \(Storage.maxBytes) bytes of memory)")
 }
 
 /// The estimator ⟨σx_l⟩ per chain from its world lines: with n_l kinks
