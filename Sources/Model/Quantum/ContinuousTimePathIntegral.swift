@@ -116,7 +116,8 @@ public final class ContinuousTimePathIntegralSampler: TransverseFieldSampler {
             lines.withUnsafeMutableBufferPointer { lp in
                 streams.withUnsafeMutableBufferPointer { sp in
                     Parallel.forEachChunk(count: count, chunks: chunks) { k, range in
-                        for c in range { field.sweep(lp.baseAddress! + c * n, generator: &sp[k]) }
+                        var scratch = LocalFields.Scratch()
+                        for c in range { field.sweep(lp.baseAddress! + c * n, scratch: &scratch, generator: &sp[k]) }
                     }
                 }
             }
@@ -143,61 +144,72 @@ private struct LocalFields {
         weight = g.neighborEdge.map { Double(q.machine.weights[Int($0)]) }
     }
 
-    /// One sweep: every unit of the chain at `lines` in turn.
-    func sweep(_ lines: UnsafeMutablePointer<WorldLine>, generator g: inout Generator) {
-        for l in 0..<n { update(l, lines, generator: &g) }
+    /// One sweep: every unit of the chain at `lines` in turn (`scratch`:
+    /// buffers reused across updates).
+    func sweep(_ lines: UnsafeMutablePointer<WorldLine>, scratch: inout Scratch, generator g: inout Generator) {
+        for l in 0..<n { update(l, lines, &scratch, generator: &g) }
     }
 
-    /// F(t) = ∫_0^t h_l(τ) dτ at each of the sorted times `at`, and F(1):
-    /// h_l is piecewise constant, changing at the neighbours' kinks.
-    func integratedField(_ l: Int, _ lines: UnsafeMutablePointer<WorldLine>, at times: [Double]) -> (at: [Double], total: Double) {
-        var h = bias[l]
+    /// Buffers of one update, kept between updates to avoid allocations.
+    struct Scratch {
         var events: [(t: Double, dh: Double)] = []
+        var cuts: [Double] = [], fc: [Double] = []
+        var v: [UInt8] = []
+    }
+
+    /// F(t) = ∫_0^t h_l(τ) dτ at each of the sorted times `s.cuts` (into
+    /// `s.fc`); returns F(1). h_l is piecewise constant, changing at the
+    /// neighbours' kinks.
+    func integratedField(_ l: Int, _ lines: UnsafeMutablePointer<WorldLine>, _ s: inout Scratch) -> Double {
+        var h = bias[l]
+        s.events.removeAll(keepingCapacity: true)
         for k in rowStart[l]..<rowStart[l + 1] {
-            let m = lines[neighbor[k]], w = weight[k]
-            var cur = m.start
+            let w = weight[k]
+            var cur = lines[neighbor[k]].start
             if cur == 1 { h += w }
-            for t in m.kinks { events.append((t, cur == 1 ? -w : w)); cur ^= 1 }
+            for t in lines[neighbor[k]].kinks { s.events.append((t, cur == 1 ? -w : w)); cur ^= 1 }
         }
-        events.sort { $0.t < $1.t }
+        if s.events.count > 1 { s.events.sort { $0.t < $1.t } }
         var f = 0.0, prev = 0.0, e = 0
-        var out = [Double](repeating: 0, count: times.count)
-        for (i, t) in times.enumerated() {
-            while e < events.count && events[e].t < t {
-                f += h * (events[e].t - prev); prev = events[e].t; h += events[e].dh; e += 1
+        s.fc.removeAll(keepingCapacity: true)
+        for t in s.cuts {
+            while e < s.events.count && s.events[e].t < t {
+                f += h * (s.events[e].t - prev); prev = s.events[e].t; h += s.events[e].dh; e += 1
             }
             f += h * (t - prev); prev = t
-            out[i] = f
+            s.fc.append(f)
         }
-        while e < events.count { f += h * (events[e].t - prev); prev = events[e].t; h += events[e].dh; e += 1 }
-        return (out, f + h * (1 - prev))
+        while e < s.events.count { f += h * (s.events[e].t - prev); prev = s.events[e].t; h += s.events[e].dh; e += 1 }
+        return f + h * (1 - prev)
     }
 
     /// The continuous-time cluster update of unit l's world line.
-    func update(_ l: Int, _ lines: UnsafeMutablePointer<WorldLine>, generator g: inout Generator) {
-        var cuts = lines[l].kinks
+    func update(_ l: Int, _ lines: UnsafeMutablePointer<WorldLine>, _ s: inout Scratch, generator g: inout Generator) {
+        s.cuts.removeAll(keepingCapacity: true)
+        s.cuts.append(contentsOf: lines[l].kinks)
         let rate = gamma[l]
         if rate > 0 {
+            let old = s.cuts.count
             var t = -log(1 - g.uniformDouble()) / rate
-            while t < 1 { cuts.append(t); t += -log(1 - g.uniformDouble()) / rate }
-            cuts.sort()
+            while t < 1 { s.cuts.append(t); t += -log(1 - g.uniformDouble()) / rate }
+            if old > 0 && s.cuts.count > old { s.cuts.sort() }   // kinks and new cuts are each sorted
         }
-        let (fc, total) = integratedField(l, lines, at: cuts)
+        let total = integratedField(l, lines, &s)
         /// z = 1 with probability σ(−I) for a segment whose field integrates to I.
         func draw(_ integral: Double) -> UInt8 {
             g.uniformDouble() * (1 + exp(integral)) < 1 ? 1 : 0
         }
-        let k = cuts.count
+        let k = s.cuts.count
         if k == 0 {
-            lines[l] = WorldLine(start: draw(total), kinks: [])
+            lines[l].start = draw(total)
             return
         }
         // segment i runs from cuts[i] to cuts[i + 1]; segment k − 1 wraps through τ = 0
-        var v = [UInt8](repeating: 0, count: k)
-        for i in 0..<(k - 1) { v[i] = draw(fc[i + 1] - fc[i]) }
-        v[k - 1] = draw(total - fc[k - 1] + fc[0])
-        var kinks: [Double] = []
-        for i in 0..<k where v[i] != v[(i + k - 1) % k] { kinks.append(cuts[i]) }
-        lines[l] = WorldLine(start: v[k - 1], kinks: kinks)
+        s.v.removeAll(keepingCapacity: true)
+        for i in 0..<(k - 1) { s.v.append(draw(s.fc[i + 1] - s.fc[i])) }
+        s.v.append(draw(total - s.fc[k - 1] + s.fc[0]))
+        lines[l].start = s.v[k - 1]
+        lines[l].kinks.removeAll(keepingCapacity: true)
+        for i in 0..<k where s.v[i] != s.v[(i + k - 1) % k] { lines[l].kinks.append(s.cuts[i]) }
     }
 }
