@@ -204,6 +204,12 @@ test("a small quantum prior's evaluation: exact log p(x) with the true p(z) besi
   expect.truthy(r.ll_exact > r.ll + 1e-3, ("exact %g vs bound %g"):format(r.ll_exact, r.ll))
   expect.near(r.logz, qv.quantum.exact(p:machine(), {gamma = 1}).logz, 1e-6)
   expect.match(require("vaekit").summary(r), "with the true p%(z%)")
+  -- one diagonalization per parameter set, shared by log Z and p(z): changed parameters are diagonalized again
+  local before = p:logz()
+  qv.no_grad(function() p.bias:add_(0.5) end)
+  expect.near(p:logz(), qv.quantum.exact(p:machine(), {gamma = 1}).logz, 1e-9)
+  expect.truthy(math.abs(p:logz() - before) > 0.1)
+  qv.no_grad(function() p.bias:add_(-0.5) end)
   -- Γ = 0: the exact LL is the bound, and both are the classical exact prior's LL (same b, W, networks, samples)
   local p0 = qv.prior.quantum(g, {gamma = 0, slices = 4, samples = 16})
   local m0 = vae(p0)

@@ -93,6 +93,7 @@ public final class QuantumPrior: LatentPrior {
     /// (mean H_cl of the negative samples), "sigma_x" (mean ⟨σx⟩).
     public private(set) var stats: [String: Double] = [:]
     private var cache: (estimate: LogZEstimate, hash: UInt64)?
+    private var exactCache: (machine: QuantumBoltzmannMachine, moments: QuantumExactMoments)?
     private var generator: Generator
     private var _negativeSamples = 1000
     // Buffer tensors (reused objects, so loadStateDict writes into them).
@@ -214,7 +215,7 @@ public final class QuantumPrior: LatentPrior {
         }
         if units <= min(exactUnits, QuantumExact.maxUnits) {
             stats["logZ_source"] = 1; stats["logZ_stale"] = 0
-            return try QuantumExact.logZ(q)
+            return try exactMoments(q).logZ
         }
         if let c = cache {
             stats["logZ_source"] = 2; stats["logZ_error"] = c.estimate.error
@@ -246,7 +247,7 @@ public final class QuantumPrior: LatentPrior {
         if let v = q.uncoupledLogZ {
             est = LogZEstimate(logZ: v, error: 0, stats: ["exact": 1])
         } else if units <= 12 || exact {
-            est = LogZEstimate(logZ: try QuantumExact.logZ(q), error: 0, stats: ["exact": 1])
+            est = LogZEstimate(logZ: try exactMoments(q).logZ, error: 0, stats: ["exact": 1])
         } else {
             est = try QuantumAnnealedImportanceSampling(temperatures: temperatures, slices: slices)
                 .estimateLogZ(q, chains: chains, generator: &g)
@@ -265,7 +266,18 @@ public final class QuantumPrior: LatentPrior {
     /// ≤ p(z) (Eq. 15). Nil when N > `exactLikelihoodUnits`.
     public func exactLogProbabilities() throws -> [Double]? {
         guard units <= QuantumPrior.exactLikelihoodUnits else { return nil }
-        return try QuantumExact.moments(try quantumMachine()).probabilities.map { log($0) }
+        return try exactMoments(try quantumMachine()).probabilities.map { log($0) }
+    }
+
+    /// `QuantumExact.moments(q)` of the current parameters, diagonalized
+    /// once per parameter set: an evaluation's exact log Z and exact p(z)
+    /// share one diagonalization (seconds at N = 12).
+    func exactMoments(_ q: QuantumBoltzmannMachine) throws -> QuantumExactMoments {
+        if let c = exactCache, c.machine.gamma == q.gamma, c.machine.machine.bias == q.machine.bias,
+           c.machine.machine.weights == q.machine.weights { return c.moments }
+        let m = try QuantumExact.moments(q)
+        exactCache = (q, m)
+        return m
     }
 
     /// The estimate cached by the last `estimateLogZ`, if any, with
