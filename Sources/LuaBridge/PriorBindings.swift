@@ -195,7 +195,7 @@ let priorClass: LuaClass<PriorBox> = {
                      let n = try args.int(1)
                      guard n >= 1, n <= 10_000_000 else { throw args.argumentError(1, nil, "must be in 1..10000000") }
                      try modelOp(args, positions: ["negativeSamples": 1]) {
-                         if let b = p.boltzmann { try b.setNegativeSamples(n) } else { p.quantum?.negativeSamples = n }
+                         if let b = p.boltzmann { try b.setNegativeSamples(n) } else { try p.quantum?.setNegativeSamples(n) }
                      }
                  })
     cls.property("sweeps", doc: "sweeps per negative phase of the PCD (a quantum prior: PIMC) chains (nil for other samplers; settable)",

@@ -112,6 +112,29 @@ extension QV {
                                                   ("all_slices", .bool(all))]))
         }
 
+        state.module("qv.sampler").fn("ctpimc", doc: """
+            qv.sampler.ctpimc{gamma = 0.5, sweeps = 10, burn_in = 100, persistent = true} -> qv.Sampler
+            Continuous-time path-integral Monte Carlo of the quantum Boltzmann machine with bm's H(z) as
+            its diagonal and transverse field gamma (qv.quantum): the M → ∞ limit of qv.sampler.pimc, so
+            no Trotter error. Each unit's world line on imaginary time [0, 1) is a list of kinks; a sweep
+            updates every line by the continuous-time cluster move (Poisson cuts of rate Γ, each segment
+            drawn by heat bath in its integrated field). Returns z(τ = 0) of each chain;
+            samples.stats.sigma_x (mean <σx> = -<kinks>/Γ) and kinks (mean kinks per line).
+              gamma        Γ in 0..10000, a number or a table of one per unit
+              persistent   keep the chains between calls; s:reset() restarts them
+            """) { args in
+            try args.expectAtMost(1)
+            let o = try args.options(1, allowed: ["gamma", "sweeps", "burn_in", "persistent"])
+            let gamma = try gammaOption(args, o, units: nil, default: 0.5)
+            let sweeps = try o.int("sweeps", default: 10), burn = try o.int("burn_in", default: 100)
+            let persistent = try o.bool("persistent", default: true)
+            let s = try validated(args, ContinuousTimePathIntegralSampler(gamma: gamma, sweeps: sweeps, burnIn: burn,
+                                                                          persistent: persistent))
+            return .object(SamplerBox("ctpimc", s, [("gamma", gamma.count == 1 ? .number(Double(gamma[0])) : .numbers(gamma)),
+                                                    ("sweeps", .int(sweeps)), ("burn_in", .int(burn)),
+                                                    ("persistent", .bool(persistent))]))
+        }
+
         state.module("qv.sampler").fn("sqa", doc: """
             qv.sampler.sqa{schedule = "file.csv", temperature = T, freeze_out = s_star, steps = 100,
                            sweeps_per_step = 1, pause_sweeps = 0, slices = 16} -> qv.Sampler
@@ -171,7 +194,7 @@ extension QV {
                 try QuantumPrior(graph: g.graph, gamma: gamma, slices: slices, sweeps: sweeps, burnIn: burn,
                                  biasInit: Float(b0), weightScale: Float(ws), generator: &GlobalRandom.generator)
             }
-            p.negativeSamples = samples
+            try modelOp(args, renamed: ["negativeSamples": "samples"]) { try p.setNegativeSamples(samples) }
             return .object(PriorBox(p, graph: g))
         }
     }

@@ -179,7 +179,8 @@ let samplerClass = LuaClass<SamplerBox>("qv.Sampler", doc: """
         .table(Dictionary(s.settings, uniquingKeysWith: { a, _ in a }))
     }
     .property("chains", doc: "gibbs, pimc: the number of persistent chains (0 before the first call); nil otherwise") { s in
-        (s.sampler as? BlockGibbsSampler).map { .int($0.chains) } ?? (s.sampler as? PathIntegralSampler).map { .int($0.chains) } ?? .nil
+        (s.sampler as? BlockGibbsSampler).map { .int($0.chains) } ?? (s.sampler as? PathIntegralSampler).map { .int($0.chains) }
+            ?? (s.sampler as? ContinuousTimePathIntegralSampler).map { .int($0.chains) } ?? .nil
     }
     .method("sample", doc: """
         s:sample(bm, n [, {generator = g}]) -> qv.Samples
@@ -197,6 +198,7 @@ let samplerClass = LuaClass<SamplerBox>("qv.Sampler", doc: """
         try args.expectAtMost(0)
         (s.sampler as? BlockGibbsSampler)?.reset()
         (s.sampler as? PathIntegralSampler)?.reset()
+        (s.sampler as? ContinuousTimePathIntegralSampler)?.reset()
         return .none
     }
     .tostring { s in s.summary }

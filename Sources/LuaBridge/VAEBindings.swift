@@ -311,6 +311,9 @@ extension QV {
               active      active units: posterior-mean variance over x above threshold (Fig. 5)
               variances   that variance per unit, a Tensor [N]
               logz, logz_err, n, k, beta_eff
+              ll_exact, ll_exact_se   a quantum prior (qv.prior.quantum) of <= 12 units only: L_K with the
+                          true p(z) (the diagonal of e^(-H)/Tr e^(-H), exact diagonalization) from the same
+                          samples; ll is then the Q-ELBO-based bound (p~(z) = e^(-H(z))/Z <= p(z), Eq. 15)
             beta_eff ≠ 1 evaluates the auxiliary model (Eqs. 17-18): the prior e^(-beta_eff H)/Z, i.e. the
             machine with beta_eff·b and beta_eff·W that an annealer at that temperature samples (logz, when
             given, must be its log Z). Without logz, log Z is estimated by logz_method ("exact", "ais", or
@@ -344,11 +347,16 @@ extension QV {
                                    threshold: threshold, batchSize: batch, generator: &GlobalRandom.generator)
             }
             let ll = r.logLikelihood, mt = r.set.metrics
-            return .table(["ll": .number(ll.mean), "ll_se": .number(ll.standardError), "logz": .number(r.logZ),
-                           "logz_err": .number(r.logZError), "elbo": .number(mt.elbo), "recon": .number(mt.recon),
-                           "logq": .number(mt.logQ), "energy": .number(mt.energy), "kl": .number(mt.kl),
-                           "active": .int(r.set.active), "variances": .object(Tensor(r.set.variances.map { Float($0) })),
-                           "n": .int(r.count), "k": .int(k), "beta_eff": .number(beta)])
+            var t: [String: LuaValue] = [
+                "ll": .number(ll.mean), "ll_se": .number(ll.standardError), "logz": .number(r.logZ),
+                "logz_err": .number(r.logZError), "elbo": .number(mt.elbo), "recon": .number(mt.recon),
+                "logq": .number(mt.logQ), "energy": .number(mt.energy), "kl": .number(mt.kl),
+                "active": .int(r.set.active), "variances": .object(Tensor(r.set.variances.map { Float($0) })),
+                "n": .int(r.count), "k": .int(k), "beta_eff": .number(beta)]
+            if let e = r.exactLogLikelihood {
+                t["ll_exact"] = .number(e.mean); t["ll_exact_se"] = .number(e.standardError)
+            }
+            return .table(t)
         }
     }
 }

@@ -265,6 +265,28 @@ final class QuantumPriorTests: XCTestCase {
         print("Q-ELBO gradient (PIMC negative phase, 4000 chains × 16 slices) vs closed form: worst |Δ|/σ = \(worst)")
     }
 
+    /// Evaluation of a small QBM prior: with the same posterior samples,
+    /// every image's L_K with the true p(z) is above its Q-ELBO bound
+    /// (p(z) ≥ p̃(z) for every z, Eq. 15), and equal to it at Γ = 0; the
+    /// bound is the one `logLikelihood` alone gives with the same draws.
+    func testExactLogLikelihoodIsAboveTheBound() throws {
+        var g = Generator(seed: 41)
+        let x = try Tensor.rand([5, 784], generator: &g).gt(0.5)
+        for gamma: Float in [0, 1] {
+            let (p, _) = try prior(gamma: gamma, seed: 35, slices: 4)
+            let vae = try DiscreteVAE.dense(prior: p, generator: &g)
+            let table = try XCTUnwrap(try p.exactLogProbabilities())
+            let e = try p.estimateLogZ(generator: &g), lz = (value: e.logZ, error: e.error)
+            var g1 = Generator(seed: 42), g2 = Generator(seed: 42)
+            let r = try vae.logLikelihoods(x, k: 20, logZ: lz, exactLogPrior: table, generator: &g1)
+            let alone = try vae.logLikelihood(x, k: 20, logZ: lz, generator: &g2)
+            XCTAssertEqual(r.bound.perExample, alone.perExample)
+            for (e, b) in zip(r.exact.perExample, r.bound.perExample) {
+                if gamma == 0 { XCTAssertEqual(e, b, accuracy: 1e-3) } else { XCTAssertGreaterThan(e, b) }
+            }
+        }
+    }
+
     /// Golden–Thompson (Eq. 15): p̃(z) = e^{−H(z)}/Z ≤ p(z) for every z.
     func testGoldenThompsonBound() throws {
         let bm = try QuantumInstances.machine(seed: 33)

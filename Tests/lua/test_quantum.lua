@@ -167,3 +167,114 @@ test("p.sweeps: the PIMC sweeps per negative phase (a training schedule sets it)
   expect.match(tostring(p), "sweeps = 3")
   expect.error(function() p.sweeps = 0 end, "must be in 1..1000000")
 end)
+
+test("p.samples: chains whose paths do not fit in memory are an error, not an abort", function()
+  local g = qv.graph.chimera(6)
+  local p = qv.prior.quantum(g, {gamma = 1, slices = 16, samples = 10})
+  expect.error(function() p.samples = 10000000 end, "cannot allocate")
+  expect.error(function() p.samples = 10000000 end, "chains of 288 units × 16 slices")
+  expect.eq(p.samples, 10, "a refused count changes nothing")
+  expect.error(function() qv.prior.quantum(g, {gamma = 1, slices = 1024, samples = 10000000}) end,
+               "bad option 'samples' to 'qv.prior.quantum' %(cannot allocate")
+  p.samples = 20
+  expect.eq(p.samples, 20)
+end)
+
+--- Copies every parameter of model `from` into model `to` (same names).
+local function copy_parameters(to, from)
+  local src = from:named_parameters()
+  qv.no_grad(function()
+    for name, t in pairs(to:named_parameters()) do t:copy_(assert(src[name], name)) end
+  end)
+end
+
+test("a small quantum prior's evaluation: exact log p(x) with the true p(z) beside the Q-ELBO bound", function()
+  local g = qv.graph.chimera(1, 1, 4)
+  local nets = {grouping = "bipartite", encoder_hidden = {16}, decoder_hidden = {16}}
+  local function vae(prior) nets.prior = prior; return qv.vae.dense(nets) end
+  qv.seed(11)
+  local x = qv.rand(6, 784):bernoulli()
+  local p = qv.prior.quantum(g, {gamma = 1, slices = 4, samples = 16, weight_scale = 1, bias = 0.3})
+  local m = vae(p)
+  qv.seed(12)
+  local r = qv.vae.evaluate(m, x, {k = 40})
+  expect.type(r.ll_exact, "number")
+  expect.type(r.ll_exact_se, "number")
+  -- the same samples with p(z) >= p~(z) for every z (Eq. 15): every image's exact L_K is above its bound
+  expect.truthy(r.ll_exact > r.ll + 1e-3, ("exact %g vs bound %g"):format(r.ll_exact, r.ll))
+  expect.near(r.logz, qv.quantum.exact(p:machine(), {gamma = 1}).logz, 1e-6)
+  expect.match(require("vaekit").summary(r), "with the true p%(z%)")
+  -- one diagonalization per parameter set, shared by log Z and p(z): changed parameters are diagonalized again
+  local before = p:logz()
+  qv.no_grad(function() p.bias:add_(0.5) end)
+  expect.near(p:logz(), qv.quantum.exact(p:machine(), {gamma = 1}).logz, 1e-9)
+  expect.truthy(math.abs(p:logz() - before) > 0.1)
+  qv.no_grad(function() p.bias:add_(-0.5) end)
+  -- Γ = 0: the exact LL is the bound, and both are the classical exact prior's LL (same b, W, networks, samples)
+  local p0 = qv.prior.quantum(g, {gamma = 0, slices = 4, samples = 16})
+  local m0 = vae(p0)
+  copy_parameters(m0, m)
+  local c = qv.prior.exact(g)
+  local mc = vae(c)
+  copy_parameters(mc, m)
+  qv.seed(13)
+  local r0 = qv.vae.evaluate(m0, x, {k = 40})
+  qv.seed(13)
+  local rc = qv.vae.evaluate(mc, x, {k = 40})
+  expect.near(r0.logz, rc.logz, 1e-5)
+  expect.near(r0.ll_exact, r0.ll, 1e-4)
+  expect.near(r0.ll, rc.ll, 1e-4)
+  expect.near(r0.elbo, rc.elbo, 1e-4)
+  expect.truthy(math.abs(r0.ll - r.ll) > 1e-2, "Γ changes the bound")
+  expect.eq(rc.ll_exact, nil)
+  -- too large to diagonalize: no exact LL
+  local big = vae(qv.prior.quantum(qv.graph.chimera(2, 1, 4), {gamma = 1, slices = 4, samples = 16}))
+  expect.eq(qv.vae.evaluate(big, x, {k = 2, logz = 0}).ll_exact, nil)
+end)
+
+--- The mean of an array of numbers.
+local function mean(a)
+  local s = 0
+  for _, v in ipairs(a) do s = s + v end
+  return s / #a
+end
+
+test("qv.sampler.ctpimc: continuous-time PIMC matches exact diagonalization (no Trotter error)", function()
+  local bm = machine()
+  for _, gam in ipairs{0.3, 1.5} do
+    local exact = qv.quantum.exact(bm, {gamma = gam})
+    qv.seed(21)
+    local s = qv.sampler.ctpimc{gamma = gam, sweeps = 0, burn_in = 60, persistent = false}
+    expect.eq(s.kind, "ctpimc")
+    local smp = s:sample(bm, 3000)
+    expect.eq(#smp, 3000)
+    expect.truthy(max_diff(smp:means(), exact.means) < 0.04, ("Γ = %g: means"):format(gam))
+    expect.truthy(max_diff(smp:edge_means(), exact.edge_means) < 0.04, ("Γ = %g: edge means"):format(gam))
+    expect.near(smp.stats.sigma_x, mean(exact.sigma_x), 0.03)
+    expect.truthy(smp.stats.kinks > 0)
+  end
+  -- where a 2-slice Trotter system is visibly off, the continuous-time sampler is not
+  local gam = 2
+  local exact, t2 = qv.quantum.exact(bm, {gamma = gam}), qv.quantum.exact(bm, {gamma = gam, slices = 2})
+  expect.truthy(max_diff(t2.means, exact.means) > 0.05, "the Trotter error at M = 2 is visible")
+  qv.seed(22)
+  local smp = qv.sampler.ctpimc{gamma = gam, sweeps = 0, burn_in = 60, persistent = false}:sample(bm, 3000)
+  expect.truthy(max_diff(smp:means(), exact.means) < 0.04)
+  -- Γ = 0: the classical heat bath, no kinks
+  qv.seed(23)
+  local c = qv.sampler.ctpimc{gamma = 0, sweeps = 0, burn_in = 60, persistent = false}:sample(bm, 3000)
+  expect.truthy(max_diff(c:means(), bm:exact().means) < 0.04)
+  expect.eq(c.stats.kinks, 0)
+  -- per-unit Γ, persistent chains
+  local g = {}
+  for i = 1, 8 do g[i] = 0.2 * i end
+  local p = qv.sampler.ctpimc{gamma = g, sweeps = 5}
+  p:sample(bm, 30)
+  expect.eq(p.chains, 30)
+  p:reset()
+  expect.eq(p.chains, 0)
+  expect.error(function() qv.sampler.ctpimc{gamma = 20000} end, "bad option 'gamma' to 'qv.sampler.ctpimc'")
+  expect.error(function() qv.sampler.ctpimc{gamma = -1} end, "bad option 'gamma'")
+  expect.error(function() qv.sampler.ctpimc{slices = 4} end, "unknown option 'slices'")
+  expect.error(function() qv.sampler.ctpimc{gamma = {1, 2}}:sample(bm, 4) end, "gamma has 2 entries")
+end)

@@ -88,6 +88,28 @@ test("fig6, fig8, fig9, fig11, fig13 at the smoke size", function()
   expect.match(text, "fig6: 1 condition")
 end)
 
+test("qbm: BM vs QBM priors at the smoke size, the Q-ELBO bound with its log Z error", function()
+  if not MNIST then print("    (skipped: no MNIST)"); return end
+  local out = tmp .. "/qbm"
+  run_study("qbm", "--gammas 0,1", out)
+  local md = check_report(out, "qbm", {"curves"})
+  expect.match(md, "\n| bm | 0 | 2 | ")
+  expect.match(md, "\n| qbm%-g1 | 1 | 2 | ")
+  expect.match(md, "Q%-ELBO bound")
+  local runs = require("runlog").read_csv(out .. "/qbm-runs.csv")
+  expect.eq(#runs, 4)
+  for _, r in ipairs(runs) do
+    expect.eq(r.ok, 1)
+    expect.truthy(r.logz_err > 0, "log Z by (quantum) AIS has an error bar")
+  end
+  local summary = study.read_file(out .. "/qbm-g1-s1/summary.json")
+  expect.match(summary, '"quantum":%s*true')
+  expect.truthy(not study.read_file(out .. "/bm-s1/summary.json"):find('"quantum"'), "Γ = 0 is the classical prior")
+  local text = run_study("qbm", "--gammas 0,0.5,2 --dry-run", tmp .. "/qbm-dry")
+  expect.match(text, "qbm: 3 conditions")
+  expect.match(text, "gamma = 0.5")
+end)
+
 test("cleanup", function()
   os.execute("rm -rf '" .. tmp .. "'")
 end)

@@ -293,11 +293,14 @@ end
 
 --- Writes the final evaluation as OUT/summary.json (one flat JSON object,
 --- for scripts that compare runs): test_ll, test_ll_se (importance sampling
---- alone), logz, logz_err, test_elbo, active_units, plus `extra` fields.
+--- alone), logz, logz_err, test_elbo, active_units (for a small quantum
+--- prior also test_ll_exact, test_ll_exact_se: log p(x) with the true
+--- p(z)), plus `extra` fields.
 --- Written atomically (qv.write_file), like every other output.
 function M.write_summary(path, r, extra)
   local t = {test_ll = r.ll, test_ll_se = r.ll_se, logz = r.logz, logz_err = r.logz_err,
-             test_elbo = r.elbo, active_units = r.active, quantum = r.quantum or nil}
+             test_elbo = r.elbo, active_units = r.active, quantum = r.quantum or nil,
+             test_ll_exact = r.ll_exact, test_ll_exact_se = r.ll_exact_se}
   if r.ll_aux then
     -- the headline after annealer training: the auxiliary machine at the tracked beta_eff
     t.test_ll_aux, t.test_ll_aux_se, t.logz_aux, t.logz_aux_err = r.ll_aux, r.ll_aux_se, r.logz_aux, r.logz_aux_err
@@ -321,16 +324,23 @@ function M.read_summary(path)
   if not ok or type(t) ~= "table" then error(path .. ": not a JSON summary", 0) end
   local r = {ll = t.test_ll, ll_se = t.test_ll_se, logz = t.logz, logz_err = t.logz_err, elbo = t.test_elbo,
              active = t.active_units, ll_aux = t.test_ll_aux, ll_aux_se = t.test_ll_aux_se, logz_aux = t.logz_aux,
-             logz_aux_err = t.logz_aux_err, elbo_aux = t.test_elbo_aux}
+             logz_aux_err = t.logz_aux_err, elbo_aux = t.test_elbo_aux, ll_exact = t.test_ll_exact,
+             ll_exact_se = t.test_ll_exact_se}
   for k, v in pairs(t) do if r[k] == nil then r[k] = v end end
   return r
 end
 
---- One line summarising an evaluation.
+--- One line summarising an evaluation (a second line with the exact LL of
+--- a small quantum prior).
 function M.summary(r)
   local line = ("test LL %.2f ± %.2f%s (log Z %.3f ± %.3f)  ELBO %.2f  active units %d"):format(
     r.ll, math.sqrt(r.ll_se ^ 2 + (r.logz_err or 0) ^ 2), r.quantum and " [Q-ELBO bound, Eq. 15]" or "",
     r.logz, r.logz_err or 0, r.elbo, r.active)
+  if r.ll_exact then
+    -- a small quantum prior: the exact log p(x) with the true p(z), from the same samples
+    line = line .. ("\n  test LL %.2f ± %.2f with the true p(z) (exact diagonalization, same samples)"):format(
+      r.ll_exact, r.ll_exact_se or 0)
+  end
   if r.ll_aux then
     return ("test LL %.2f ± %.2f of the auxiliary machine at beta_eff %.4f (log Z %.3f ± %.3f)\n  at beta = 1: %s"):format(
       r.ll_aux, math.sqrt((r.ll_aux_se or 0) ^ 2 + (r.logz_aux_err or 0) ^ 2), r.beta_eff or 0 / 0, r.logz_aux,

@@ -191,13 +191,7 @@ public final class BoltzmannPrior: Module {
     /// memory is an error here, instead of an abort at the next negative
     /// phase (`--chains 10000000` on a large graph).
     public func setNegativeSamples(_ n: Int) throws {
-        try require(n >= 1, field: "negativeSamples", "must be >= 1, got \(n)")
-        let (floats, o1) = n.multipliedReportingOverflow(by: units)
-        let (bytes, o2) = floats.multipliedReportingOverflow(by: 4 * MemoryLayout<Float>.stride)
-        guard !o1, !o2, bytes <= Storage.maxBytes else {
-            throw ModelError(field: "negativeSamples",
-                             "cannot allocate \(o1 || o2 ? "more than \(Int.max)" : String(bytes)) bytes for \(n) chains of \(units) units (the machine has \(Storage.maxBytes) bytes of memory)")
-        }
+        try checkChainMemory(n, width: units, buffers: 4, field: "negativeSamples", what: "chains of \(units) units")
         negativeSamples = n
     }
 
@@ -792,5 +786,20 @@ public final class BoltzmannPrior: Module {
         var h: UInt64 = 0
         for i in 0..<4 { h |= UInt64(UInt16(max(0, min(65535, p[i])))) << UInt64(16 * i) }
         return h
+    }
+}
+
+/// Checks that `count` persistent chains of `width` floats each, held in
+/// `buffers` copies (chains, samples, checkpoint buffers, ...), fit in the
+/// machine's physical memory: an error naming `field` ("cannot allocate
+/// … bytes for <count> <what>") instead of an abort at the first
+/// allocation. `count` must be >= 1.
+func checkChainMemory(_ count: Int, width: Int, buffers: Int, field: String, what: String) throws {
+    try require(count >= 1, field: field, "must be >= 1, got \(count)")
+    let (floats, o1) = count.multipliedReportingOverflow(by: Swift.max(width, 1))
+    let (bytes, o2) = floats.multipliedReportingOverflow(by: buffers * MemoryLayout<Float>.stride)
+    guard !o1, !o2, bytes <= Storage.maxBytes else {
+        throw ModelError(field: field,
+                         "cannot allocate \(o1 || o2 ? "more than \(Int.max)" : String(bytes)) bytes for \(count) \(what) (the machine has \(Storage.maxBytes) bytes of memory)")
     }
 }

@@ -40,7 +40,14 @@ public enum QuantumExact {
                     "exact diagonalization supports at most \(maxUnits) units, the machine has \(q.units)")
         try require(q.machine.bias.allSatisfy { $0.isFinite } && q.machine.weights.allSatisfy { $0.isFinite },
                     "exact diagonalization: parameters must be finite")
+        let bytes = memoryBytes(units: q.units)
+        try require(bytes <= Storage.maxBytes,
+                    "exact diagonalization: cannot allocate \(bytes) bytes for the 2^\(q.units) × 2^\(q.units) matrix and its eigensolver workspace (the machine has \(Storage.maxBytes) bytes of memory)")
     }
+
+    /// Bytes a diagonalization of N units holds at once: the 2^N × 2^N
+    /// matrix of doubles and dsyevd's workspace (about twice that again).
+    static func memoryBytes(units n: Int) -> Int { 3 * 8 << (2 * n) }
 
     /// H_cl(z) for every state z (bit l = z_l).
     static func diagonal(_ bm: BoltzmannMachine) throws -> [Double] {

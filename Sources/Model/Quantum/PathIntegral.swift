@@ -107,12 +107,41 @@ struct PathIntegralKernel {
     }
 }
 
+/// A sampler of the quantum Boltzmann machine that a classical machine
+/// and this sampler's Γ define (PIMC, continuous-time PIMC): as a
+/// `Sampler` of a `BoltzmannMachine` it returns the QBM's samples, so it
+/// can serve as a prior's negative-phase sampler.
+public protocol TransverseFieldSampler: Sampler {
+    /// Γ: one value for every unit, or one per unit.
+    var gamma: [Float] { get }
+    /// `count` samples of the QBM `q` with the ⟨σx⟩ estimate.
+    func sample(_ q: QuantumBoltzmannMachine, count: Int, generator: inout Generator) throws -> PathIntegralResult
+}
+
+extension TransverseFieldSampler {
+    /// The QBM this sampler samples for a classical machine.
+    public func quantumMachine(_ bm: BoltzmannMachine) throws -> QuantumBoltzmannMachine {
+        if gamma.count == 1 { return try QuantumBoltzmannMachine(machine: bm, gamma: gamma[0]) }
+        return try QuantumBoltzmannMachine(machine: bm, gamma: gamma)
+    }
+
+    public func sample(_ bm: BoltzmannMachine, count: Int, generator: inout Generator) throws -> SampleSet {
+        try sample(try quantumMachine(bm), count: count, generator: &generator).samples
+    }
+}
+
 /// Path-integral chains hold N·M floats each: refuse more than 2^30 spins
-/// in all (4 GiB) instead of failing to allocate.
+/// in all (4 GiB), and paths whose few copies (the chains' tiles, the
+/// extracted paths, the returned rows: 3 × 4 bytes a spin) exceed the
+/// machine's physical memory, instead of failing to allocate.
 func checkPathSize(units: Int, slices: Int, chains: Int, _ who: String) throws {
-    let spins = units.multipliedReportingOverflow(by: slices).partialValue.multipliedReportingOverflow(by: chains)
-    try require(!spins.overflow && spins.partialValue <= 1 << 30,
+    let width = units.multipliedReportingOverflow(by: slices)
+    let spins = width.partialValue.multipliedReportingOverflow(by: chains)
+    try require(!width.overflow && !spins.overflow && spins.partialValue <= 1 << 30,
                 "\(who): \(chains) chains × \(slices) slices × \(units) units is too many spins (at most 2^30)")
+    let bytes = spins.partialValue * 12
+    try require(bytes <= Storage.maxBytes,
+                "\(who): cannot allocate \(bytes) bytes for \(chains) chains × \(slices) slices × \(units) units (the machine has \(Storage.maxBytes) bytes of memory)")
 }
 
 /// The estimator ⟨σx_l⟩ per chain from its world lines: with n_l kinks
@@ -178,7 +207,7 @@ public struct PathIntegralResult {
 /// that machine as its diagonal part and this sampler's Γ, so it can serve
 /// as a prior's negative-phase sampler. Stats: "sweeps", "chains",
 /// "slices", "gamma" (mean Γ), "sigma_x" (mean ⟨σx⟩ over units).
-public final class PathIntegralSampler: Sampler {
+public final class PathIntegralSampler: TransverseFieldSampler {
     /// Γ: one value for every unit, or one per unit.
     public var gamma: [Float]
     public var slices: Int
@@ -221,16 +250,6 @@ public final class PathIntegralSampler: Sampler {
         let s = ChainState(units: width, chains: paths.count / width)
         paths.withUnsafeBufferPointer { s.load($0) }
         state = s
-    }
-
-    /// The QBM this sampler samples for a classical machine.
-    public func quantumMachine(_ bm: BoltzmannMachine) throws -> QuantumBoltzmannMachine {
-        if gamma.count == 1 { return try QuantumBoltzmannMachine(machine: bm, gamma: gamma[0]) }
-        return try QuantumBoltzmannMachine(machine: bm, gamma: gamma)
-    }
-
-    public func sample(_ bm: BoltzmannMachine, count: Int, generator: inout Generator) throws -> SampleSet {
-        try sample(try quantumMachine(bm), count: count, generator: &generator).samples
     }
 
     /// `count` chains advanced by `sweeps` sweeps: their slice-0 (or all)

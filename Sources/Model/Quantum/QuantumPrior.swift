@@ -57,10 +57,25 @@ public final class QuantumPrior: LatentPrior {
     public let classical: BoltzmannPrior
     /// The negative-phase sampler (persistent chains, all slices returned).
     public let sampler: PathIntegralSampler
-    /// Chains per negative phase (each contributes all M slices).
-    public var negativeSamples: Int {
+    /// Chains per negative phase (each contributes all M slices). Set it
+    /// with `setNegativeSamples`, which checks that the paths fit in memory.
+    public internal(set) var negativeSamples: Int {
         get { _negativeSamples }
         set { absorbBuffers(); _negativeSamples = max(1, newValue) }
+    }
+
+    /// Sets the chains per negative phase. Each chain is a path of N·M
+    /// spins held as floats in a few buffers (the sampler's tiles, the
+    /// checkpoint buffer, the copies made on saving and loading): a count
+    /// whose buffers exceed the machine's physical memory, or whose paths
+    /// exceed 2^30 spins, is an error naming `negativeSamples` here instead
+    /// of an abort at the next negative phase or checkpoint.
+    public func setNegativeSamples(_ n: Int) throws {
+        let (width, o) = units.multipliedReportingOverflow(by: slices)
+        try checkChainMemory(n, width: o ? Int.max : width, buffers: 4, field: "negativeSamples",
+                             what: "chains of \(units) units × \(slices) slices")
+        try checkPathSize(units: units, slices: slices, chains: n, "quantum prior")
+        negativeSamples = n
     }
     /// N ≤ this: `logZ()`'s value by exact diagonalization every call.
     public var exactUnits: Int = 10
@@ -78,6 +93,7 @@ public final class QuantumPrior: LatentPrior {
     /// (mean H_cl of the negative samples), "sigma_x" (mean ⟨σx⟩).
     public private(set) var stats: [String: Double] = [:]
     private var cache: (estimate: LogZEstimate, hash: UInt64)?
+    private var exactCache: (machine: QuantumBoltzmannMachine, moments: QuantumExactMoments)?
     private var generator: Generator
     private var _negativeSamples = 1000
     // Buffer tensors (reused objects, so loadStateDict writes into them).
@@ -101,7 +117,8 @@ public final class QuantumPrior: LatentPrior {
                                       persistent: true, allSlices: true)
         try sampler.validate()
         self.generator = generator.split()
-        chainsBuffer = try Tensor.zeros([_negativeSamples, graph.nodeCount * slices])
+        // sized by `materializeBuffers` when first read (the chain count may still change)
+        chainsBuffer = try Tensor.zeros([0, graph.nodeCount * slices])
     }
 
     public convenience init(graph: Graph, gamma: Float, slices: Int = 16, sweeps: Int = 10, burnIn: Int = 100,
@@ -198,7 +215,7 @@ public final class QuantumPrior: LatentPrior {
         }
         if units <= min(exactUnits, QuantumExact.maxUnits) {
             stats["logZ_source"] = 1; stats["logZ_stale"] = 0
-            return try QuantumExact.logZ(q)
+            return try exactMoments(q).logZ
         }
         if let c = cache {
             stats["logZ_source"] = 2; stats["logZ_error"] = c.estimate.error
@@ -230,13 +247,37 @@ public final class QuantumPrior: LatentPrior {
         if let v = q.uncoupledLogZ {
             est = LogZEstimate(logZ: v, error: 0, stats: ["exact": 1])
         } else if units <= 12 || exact {
-            est = LogZEstimate(logZ: try QuantumExact.logZ(q), error: 0, stats: ["exact": 1])
+            est = LogZEstimate(logZ: try exactMoments(q).logZ, error: 0, stats: ["exact": 1])
         } else {
             est = try QuantumAnnealedImportanceSampling(temperatures: temperatures, slices: slices)
                 .estimateLogZ(q, chains: chains, generator: &g)
         }
         cache = (est, classical.parameterHash())
         return est
+    }
+
+    /// N ≤ this: evaluation also reports log p(x) with the true p(z)
+    /// (`exactLogProbabilities`; a diagonalization of 2^N × 2^N).
+    public static let exactLikelihoodUnits = 12
+
+    /// log p(z) of the true marginal, the diagonal of ρ = e^{−H}/Tr e^{−H}
+    /// in the σz basis, for every state (bit l = z_l; 2^N entries) by exact
+    /// diagonalization — not the Q-ELBO's p̃(z) = e^{−H(z)}/Z, which is
+    /// ≤ p(z) (Eq. 15). Nil when N > `exactLikelihoodUnits`.
+    public func exactLogProbabilities() throws -> [Double]? {
+        guard units <= QuantumPrior.exactLikelihoodUnits else { return nil }
+        return try exactMoments(try quantumMachine()).probabilities.map { log($0) }
+    }
+
+    /// `QuantumExact.moments(q)` of the current parameters, diagonalized
+    /// once per parameter set: an evaluation's exact log Z and exact p(z)
+    /// share one diagonalization (seconds at N = 12).
+    func exactMoments(_ q: QuantumBoltzmannMachine) throws -> QuantumExactMoments {
+        if let c = exactCache, c.machine.gamma == q.gamma, c.machine.machine.bias == q.machine.bias,
+           c.machine.machine.weights == q.machine.weights { return c.moments }
+        let m = try QuantumExact.moments(q)
+        exactCache = (q, m)
+        return m
     }
 
     /// The estimate cached by the last `estimateLogZ`, if any, with

@@ -24,3 +24,12 @@ extension SimulatedQuantumAnnealing {
         try requireRange(slices, 2, 1024, field: "slices")
     }
 }
+
+extension ContinuousTimePathIntegralSampler {
+    public func validate() throws {
+        try require(!gamma.isEmpty && gamma.allSatisfy { $0.isFinite && $0 >= 0 && $0 <= Self.maxGamma }, field: "gamma",
+                    "must be finite numbers in 0...\(Int(Self.maxGamma)) (one, or one per unit)")
+        try requireRange(sweeps, 0, 100_000_000, field: "sweeps")
+        try requireRange(burnIn, 0, 100_000_000, field: "burnIn")
+    }
+}

@@ -27,6 +27,37 @@ public struct SetMetrics {
     public let count: Int
 }
 
+/// Per-image running log-sum-exp of log weights: the maximum so far and
+/// the sum of exp(w − max), accumulated in Double.
+struct RunningLogSumExp {
+    private var m: [Double], s: [Double]
+    init(count: Int) {
+        m = [Double](repeating: -.infinity, count: count)
+        s = [Double](repeating: 0, count: count)
+    }
+    /// Adds `kk` log weights of image `i`, `w(j)` for j in 0..<kk.
+    mutating func add(_ i: Int, _ kk: Int, _ w: (Int) -> Double) {
+        var mi = m[i]
+        for j in 0..<kk { mi = Swift.max(mi, w(j)) }
+        var si = m[i] == -.infinity ? 0 : s[i] * Foundation.exp(m[i] - mi)
+        for j in 0..<kk { si += Foundation.exp(w(j) - mi) }
+        m[i] = mi; s[i] = si
+    }
+    /// log Σ exp(w) of image i.
+    func value(_ i: Int) -> Double { m[i] + Foundation.log(s[i]) }
+}
+
+extension LogLikelihoodResult {
+    /// The mean and standard error over images of per-image L_K values.
+    init(perExample ll: [Double], logZ: (value: Double, error: Double), k: Int) {
+        let b = ll.count
+        let mean = ll.reduce(0, +) / Double(Swift.max(b, 1))
+        let v = b > 1 ? ll.reduce(0.0) { $0 + ($1 - mean) * ($1 - mean) } / Double(b - 1) : 0
+        self.init(mean: mean, standardError: (v / Double(Swift.max(b, 1))).squareRoot(), logZError: logZ.error,
+                  logZ: logZ.value, perExample: ll, k: k)
+    }
+}
+
 extension DiscreteVAE {
     /// L_K for each image of x [B, P] with K hard samples (τ → 0) per image,
     /// in evaluation mode without gradients: log w = log p(x|z) − log q(z|x)
@@ -36,44 +67,74 @@ extension DiscreteVAE {
     /// at a time.
     public func logLikelihood(_ x: Tensor, k: Int = 1000, logZ: (value: Double, error: Double),
                               maxRows: Int = 10_000, generator: inout Generator) throws -> LogLikelihoodResult {
+        try importanceSampled(x, k: k, logZ: logZ, exactLogPrior: nil, maxRows: maxRows, generator: &generator).ll
+    }
+
+    /// L_K as `logLikelihood` (the prior's log p(z) = −H(z) − log Z: for a
+    /// quantum prior the Q-ELBO's p̃(z), a bound), and with the *same*
+    /// posterior samples L_K under the exact prior log p(z) =
+    /// `exactLogPrior[s]`, s the state whose bit l is z_l (2^N entries, e.g.
+    /// the log of `QuantumExact.moments(_:).probabilities`, the diagonal of
+    /// ρ = e^{−H}/Tr e^{−H}). Where log p(z) ≥ −H(z) − log Z for every z
+    /// (Eq. 15), each image's exact L_K is ≥ its bound-based one.
+    public func logLikelihoods(_ x: Tensor, k: Int = 1000, logZ: (value: Double, error: Double),
+                               exactLogPrior: [Double], maxRows: Int = 10_000,
+                               generator: inout Generator) throws -> (bound: LogLikelihoodResult, exact: LogLikelihoodResult) {
+        try require(prior.units <= 30 && exactLogPrior.count == 1 << prior.units, field: "exactLogPrior",
+                    "must have 2^N = 2^\(prior.units) entries, got \(exactLogPrior.count)")
+        let r = try importanceSampled(x, k: k, logZ: logZ, exactLogPrior: exactLogPrior, maxRows: maxRows,
+                                      generator: &generator)
+        return (r.ll, r.exact!)
+    }
+
+    /// The importance-sampling loop behind `logLikelihood(s)`: K hard
+    /// posterior samples per image in chunks of at most `maxRows` rows,
+    /// L_K with the prior's energy and log Z and, with `exactLogPrior`, L_K
+    /// with that table's log p(z) from the same samples.
+    private func importanceSampled(_ x: Tensor, k: Int, logZ: (value: Double, error: Double), exactLogPrior: [Double]?,
+                                   maxRows: Int, generator: inout Generator) throws -> (ll: LogLikelihoodResult, exact: LogLikelihoodResult?) {
         try checkInput(x)
         try require(k >= 1, "logLikelihood: K must be ≥ 1, got \(k)")
         try require(maxRows >= 1, "logLikelihood: maxRows must be ≥ 1")
-        let b = x.shape[0]
+        let b = x.shape[0], n = prior.units
         let kc = Swift.min(k, maxRows)                        // samples per image per pass
         let bc = Swift.max(1, maxRows / kc)                   // images per pass
         var ll = [Double](repeating: 0, count: b)
+        var llExact = [Double](repeating: 0, count: exactLogPrior == nil ? 0 : b)
         try evaluating {
             var b0 = 0
             while b0 < b {
                 let nb = Swift.min(bc, b - b0)
                 let xb = try x.narrow(0, start: b0, length: nb).contiguous()
                 let h = try encoder.features(xb)
-                var m = [Double](repeating: -.infinity, count: nb), s = [Double](repeating: 0, count: nb)
+                var acc = RunningLogSumExp(count: nb), accExact = RunningLogSumExp(count: exactLogPrior == nil ? 0 : nb)
                 var done = 0
                 while done < k {
                     let kk = Swift.min(kc, k - done)
                     let (zeta, logQ) = try encoder.sampleHard(features: h, samples: kk, grouping: grouping, generator: &generator)
-                    let logpx = try decode(zeta).bernoulliLogLikelihood(xb)
-                    let logw = try logpx - logQ - prior.energy(zeta)
-                    let w = logw.toArray()
-                    for i in 0..<nb {
-                        var mi = m[i]
-                        for j in 0..<kk { mi = Swift.max(mi, Double(w[i * kk + j])) }
-                        var si = m[i] == -.infinity ? 0 : s[i] * Foundation.exp(m[i] - mi)
-                        for j in 0..<kk { si += Foundation.exp(Double(w[i * kk + j]) - mi) }
-                        m[i] = mi; s[i] = si
+                    let base = try decode(zeta).bernoulliLogLikelihood(xb) - logQ
+                    let w = try (base - prior.energy(zeta)).toArray()
+                    for i in 0..<nb { acc.add(i, kk) { Double(w[i * kk + $0]) } }
+                    if let table = exactLogPrior {
+                        let bw = try base.toArray(), z = try zeta.contiguous().toArray()
+                        let lp = (0..<(nb * kk)).map { r -> Double in
+                            var s = 0
+                            for l in 0..<n where z[r * n + l] >= 0.5 { s |= 1 << l }
+                            return table[s]
+                        }
+                        for i in 0..<nb { accExact.add(i, kk) { Double(bw[i * kk + $0]) + lp[i * kk + $0] } }
                     }
                     done += kk
                 }
-                for i in 0..<nb { ll[b0 + i] = m[i] + Foundation.log(s[i]) - Foundation.log(Double(k)) - logZ.value }
+                for i in 0..<nb { ll[b0 + i] = acc.value(i) - Foundation.log(Double(k)) - logZ.value }
+                if exactLogPrior != nil {
+                    for i in 0..<nb { llExact[b0 + i] = accExact.value(i) - Foundation.log(Double(k)) }
+                }
                 b0 += nb
             }
         }
-        let mean = ll.reduce(0, +) / Double(b)
-        let v = b > 1 ? ll.reduce(0.0) { $0 + ($1 - mean) * ($1 - mean) } / Double(b - 1) : 0
-        return LogLikelihoodResult(mean: mean, standardError: (v / Double(b)).squareRoot(), logZError: logZ.error,
-                                   logZ: logZ.value, perExample: ll, k: k)
+        return (LogLikelihoodResult(perExample: ll, logZ: logZ, k: k),
+                exactLogPrior == nil ? nil : LogLikelihoodResult(perExample: llExact, logZ: (0, 0), k: k))
     }
 
     /// L_K over a whole image set in batches (binarized as given; the
@@ -91,10 +152,7 @@ extension DiscreteVAE {
             all += try logLikelihood(x, k: k, logZ: logZ, generator: &generator).perExample
             start += batchSize
         }
-        let mean = all.reduce(0, +) / Double(Swift.max(all.count, 1))
-        let v = all.count > 1 ? all.reduce(0.0) { $0 + ($1 - mean) * ($1 - mean) } / Double(all.count - 1) : 0
-        return LogLikelihoodResult(mean: mean, standardError: (v / Double(Swift.max(all.count, 1))).squareRoot(),
-                                   logZError: logZ.error, logZ: logZ.value, perExample: all, k: k)
+        return LogLikelihoodResult(perExample: all, logZ: logZ, k: k)
     }
 
     /// ELBO and its parts on a set with one hard sample per image

@@ -29,8 +29,13 @@ extension DiscreteVAE {
 /// A model's evaluation on a set of images: test log-likelihood, ELBO and
 /// its parts, active units (`DiscreteVAE.evaluate(_:k:logZ:...)`).
 public struct VAEEvaluation {
-    /// L_K with K importance samples per image, and its error terms.
+    /// L_K with K importance samples per image, and its error terms. For a
+    /// quantum prior this uses the Q-ELBO's p̃(z) = e^{−H(z)}/Z: a bound.
     public let logLikelihood: LogLikelihoodResult
+    /// For a quantum prior small enough to diagonalize
+    /// (`QuantumPrior.exactLogProbabilities`): L_K with the true p(z), the
+    /// diagonal of e^{−H}/Tr e^{−H}, from the same samples; else nil.
+    public let exactLogLikelihood: LogLikelihoodResult?
     /// The ELBO parts (one hard sample per image) and the active units.
     public let set: TensorSetMetrics
     /// log Z used and its error (given, or estimated by the evaluation).
@@ -54,6 +59,8 @@ extension DiscreteVAE {
     /// temperature β samples after training. The prior's parameters are
     /// scaled for the evaluation and restored bit for bit afterwards (the
     /// log Z cache stays valid); `logZ`, when given, must be log Z_β.
+    /// A `QuantumPrior` of at most `QuantumPrior.exactLikelihoodUnits` units
+    /// also gets L_K with its true p(z) (`exactLogLikelihood`).
     /// `logZMethod` picks the estimator of log Z (a `BoltzmannPrior`'s
     /// `estimateLogZ(method:cache: false)`; default the prior's own).
     public func evaluate(_ x: Tensor, k: Int = 1000, logZ: (value: Double, error: Double)? = nil,
@@ -80,9 +87,15 @@ extension DiscreteVAE {
         else if let m = logZMethod, let bp = prior as? BoltzmannPrior {
             let e = try bp.estimateLogZ(method: m, cache: false, generator: &generator); lz = (e.logZ, e.error)
         } else { let e = try prior.estimateLogZ(generator: &generator); lz = (e.logZ, e.error) }
-        let ll = try logLikelihood(x, k: k, logZ: lz, generator: &generator)
+        let ll: LogLikelihoodResult, exact: LogLikelihoodResult?
+        if let table = try (prior as? QuantumPrior)?.exactLogProbabilities() {
+            (ll, exact) = try logLikelihoods(x, k: k, logZ: lz, exactLogPrior: table, generator: &generator)
+        } else {
+            (ll, exact) = (try logLikelihood(x, k: k, logZ: lz, generator: &generator), nil)
+        }
         let r = try evaluate(x: x, logZ: lz.value, threshold: threshold, batchSize: batchSize, generator: &generator)
-        return VAEEvaluation(logLikelihood: ll, set: r, logZ: lz.value, logZError: lz.error, count: x.shape[0])
+        return VAEEvaluation(logLikelihood: ll, exactLogLikelihood: exact, set: r, logZ: lz.value, logZError: lz.error,
+                             count: x.shape[0])
     }
 }
 
