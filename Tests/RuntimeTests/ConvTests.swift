@@ -105,6 +105,34 @@ final class ConvTests: XCTestCase {
         }
     }
 
+    /// The unfold's vector row copies (stride 1 and 2, rows of 1–20
+    /// outputs, so every branch of `copyRow`: scalar, 4-wide, 8-wide with an
+    /// overlapping last vector, even/odd lanes) and col2im's vector adds,
+    /// against direct loops, with and without padding.
+    func testRowCopiesOfEveryWidth() throws {
+        for s in 1...3 { for ow in [1, 3, 4, 5, 7, 8, 9, 12, 16, 17, 20] { for p in [0, 1] {
+            let wd = (ow - 1) * s + 3 - 2 * p
+            let x = randn([2, 2, 5, wd], seed: UInt64(ow * 10 + s)), w = randn([3, 2, 3, 3], seed: 7, scale: 0.5)
+            let y = try Tensor.conv2d(x, w, stride: [s], padding: [p])
+            XCTAssertEqual(y.shape[3], ow)
+            assertClose(y.toArray(), try naiveConv(x, w, nil, s: s, p: p), tol: 1e-4, "conv s\(s) ow \(ow) p\(p)")
+            // convT's backward unfolds its output gradient with the same rows.
+            let xt = randn([2, 2, 4, ow], seed: UInt64(ow + 50)), wt = randn([2, 3, 3, 3], seed: 8, scale: 0.5)
+            let yt = try Tensor.convTranspose2d(xt, wt, stride: [s], padding: [p])
+            assertClose(yt.toArray(), try naiveConvT(xt, wt, nil, s: s, p: p, op: 0), tol: 1e-4, "convT s\(s) w \(ow) p\(p)")
+        } } }
+        // Gradients (unfold in forward and dW, col2im in dx) at widths ≥ 9.
+        try gradcheck("conv2d s2 ow 9", [randn([1, 2, 4, 19], seed: 130), randn([2, 2, 3, 3], seed: 131, scale: 0.5)]) {
+            try Tensor.conv2d($0[0], $0[1], stride: [2])
+        }
+        try gradcheck("conv2d s1 ow 12", [randn([1, 2, 4, 15], seed: 132), randn([2, 2, 2, 4], seed: 133, scale: 0.5)]) {
+            try Tensor.conv2d($0[0], $0[1])
+        }
+        try gradcheck("convT s2 w 10", [randn([1, 2, 3, 10], seed: 134), randn([2, 2, 3, 3], seed: 135, scale: 0.5)]) {
+            try Tensor.convTranspose2d($0[0], $0[1], stride: [2])
+        }
+    }
+
     /// Several image groups per pass (and the unfolded input kept from the
     /// forward pass): gradients equal the sums over two half batches.
     func testGroupedBackwardMatchesHalves() throws {
