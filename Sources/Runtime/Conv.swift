@@ -87,10 +87,6 @@ struct ConvGeometry {
         }
     }
 
-    /// Images per GEMM. One image per GEMM lets the GEMM read and write
-    /// NCHW tensors in place (no layout passes) with its unfolded columns
-    /// in cache; small images (few output pixels, e.g. 7×7) are grouped so
-    /// each GEMM has at least ~2048 columns, keeping `cols` under 16 MB.
     /// Checks, before any buffer is sized, that the output [n, cout, oh', ow']
     /// and the whole unfolded input (rows × n × L, which bounds every
     /// im2col/col2im buffer and offset) fit `Shape.maxElements`: a large
@@ -102,12 +98,25 @@ struct ConvGeometry {
                               what: "the unfolded input (\(rows) rows × \(n) images × \(oh)·\(ow) positions)")
     }
 
+    /// Images per GEMM: enough that each GEMM has at least `groupColumns`
+    /// columns, keeping `cols` under 16 MB. Images with that many output
+    /// pixels get one GEMM each, which reads and writes the NCHW tensors in
+    /// place (no layout passes).
     func groupSize(_ n: Int) -> Int {
-        if l >= 256 { return 1 }
-        let byWidth = (2048 + l - 1) / Swift.max(l, 1)
+        let byWidth = (ConvGeometry.groupColumns + l - 1) / Swift.max(l, 1)
         let byMemory = (1 << 22) / Swift.max(rows * l, 1)
         return Swift.max(1, Swift.min(n, byWidth, byMemory))
     }
+
+    /// Columns per GEMM that `groupSize` aims at (QV_CONV_GROUP_COLUMNS
+    /// overrides it, for measurements). 512 measured 3–4% faster than 2048
+    /// for P-conv's K·D = 8 step and 4% for its raw convolutions (1 thread,
+    /// `vaebench convs` / `train --d 8`, alternating): smaller unfolded
+    /// blocks stay in cache between the unfold and the GEMM; 8192 was 7% slower.
+    static let groupColumns: Int = {
+        guard let v = getenv("QV_CONV_GROUP_COLUMNS"), let n = Int(String(cString: v)), n >= 1 else { return 512 }
+        return n
+    }()
 
     /// Largest unfolded input (floats) that `conv2d` keeps from its forward
     /// pass for the weight gradient (64 M floats = 256 MB).
@@ -260,7 +269,7 @@ struct ScatterConv {
             let lw = ly * wp, rows = geo.rows
             let padY = geo.ph, padX = geo.pw          // padded (r, q) holds source (r − padY, q − padX)
             let wpm = try subKernel(weight, p)
-            let G = Swift.max(1, Swift.min(n, (2048 + lw - 1) / lw, (1 << 22) / Swift.max(rows * lw, 1)))
+            let G = Swift.max(1, Swift.min(n, (ConvGeometry.groupColumns + lw - 1) / lw, (1 << 22) / Swift.max(rows * lw, 1)))
             let padded = try Tensor(uninitialized: [G * cs * plane])
             let cols = try Tensor(uninitialized: [rows * G * lw])
             let ybuf = try Tensor(uninitialized: [cd * G * lw])

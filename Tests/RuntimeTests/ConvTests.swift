@@ -56,16 +56,17 @@ final class ConvTests: XCTestCase {
     }
 
     func testOneImagePerGemmPath() throws {
-        // ≥ 256 output pixels per image: GEMMs run directly on NCHW buffers.
-        let x = randn([3, 2, 18, 18], seed: 30), w = randn([3, 2, 3, 3], seed: 31), b = randn([3], seed: 32)
+        // ≥ 512 output pixels (ConvGeometry.groupColumns) per image: GEMMs
+        // run directly on NCHW buffers.
+        let x = randn([3, 2, 25, 25], seed: 30), w = randn([3, 2, 3, 3], seed: 31), b = randn([3], seed: 32)
         assertClose(try Tensor.conv2d(x, w, b).toArray(), try naiveConv(x, w, b, s: 1, p: 0), tol: 1e-4, "conv per image")
-        let xt = randn([2, 2, 16, 16], seed: 33), wt = randn([2, 3, 3, 3], seed: 34)
+        let xt = randn([2, 2, 23, 23], seed: 33), wt = randn([2, 3, 3, 3], seed: 34)
         assertClose(try Tensor.convTranspose2d(xt, wt, b, stride: [2], padding: [1], outputPadding: [1]).toArray(),
                     try naiveConvT(xt, wt, b, s: 2, p: 1, op: 1), tol: 1e-4, "convT per image")
-        try gradcheck("conv2d per image", [randn([2, 1, 17, 17], seed: 35), randn([2, 1, 2, 2], seed: 36), randn([2], seed: 37)]) {
+        try gradcheck("conv2d per image", [randn([2, 1, 24, 24], seed: 35), randn([2, 1, 2, 2], seed: 36), randn([2], seed: 37)]) {
             try Tensor.conv2d($0[0], $0[1], $0[2])
         }
-        try gradcheck("convT per image", [randn([2, 2, 16, 16], seed: 38), randn([2, 1, 3, 3], seed: 39, scale: 0.5), randn([1], seed: 40)]) {
+        try gradcheck("convT per image", [randn([2, 2, 23, 23], seed: 38), randn([2, 1, 3, 3], seed: 39, scale: 0.5), randn([1], seed: 40)]) {
             try Tensor.convTranspose2d($0[0], $0[1], $0[2], stride: [2], padding: [1])
         }
     }
