@@ -21,6 +21,7 @@ posterior samples, as qvlua's `objective`.
 
 Usage:
   torch_pconv.py train --kd K,D [--steps N] [--threads T] [--clock cpu|wall]
+  torch_pconv.py convs [--repeats 11] [--threads T] [--clock cpu|wall]
   torch_pconv.py ll [--k 1000] [--images 20] [--max-rows 10000] [--decode-rows 1000] [--threads T] [--clock cpu|wall]
 Prints one line with images/s (median step), like vaebench.
 """
@@ -251,9 +252,35 @@ def bench_ll(a):
           f"{torch.get_num_threads()} threads, {a.clock} clock)")
 
 
+def bench_convs(a):
+    """Raw convolutions at P-conv's shapes, batch 100 (as `vaebench convs`):
+    forward, and backward (dx unless the input is the image, dW, db) given
+    a fixed dL/dy; PyTorch dispatches these to oneDNN (mkldnn) on CPU."""
+    layers = [(False, 1, 32, 4, 1, 28), (False, 16, 64, 3, 2, 25), (False, 32, 64, 4, 1, 12),
+              (False, 32, 128, 3, 2, 9), (False, 64, 256, 4, 1, 4), (True, 128, 128, 4, 1, 1),
+              (True, 64, 64, 3, 2, 4), (True, 32, 64, 4, 1, 9), (True, 32, 32, 3, 2, 12), (True, 16, 2, 4, 1, 25)]
+    now, tot_f, tot_b = clock(a.clock), 0.0, 0.0
+    for tr, cin, cout, k, s, hw in layers:
+        conv = (nn.ConvTranspose2d if tr else nn.Conv2d)(cin, cout, k, stride=s)
+        x = torch.randn(100, cin, hw, hw, requires_grad=cin > 1)
+        gy = torch.randn_like(conv(x))
+        tf, tb = [], []
+        for i in range(a.repeats + 2):
+            t0 = now(); y = conv(x); t1 = now(); y.backward(gy); t2 = now()
+            if i >= 2:
+                tf.append(t1 - t0); tb.append(t2 - t1)
+            conv.zero_grad(set_to_none=True); x.grad = None
+        f, b = statistics.median(tf), statistics.median(tb)
+        tot_f += f; tot_b += b
+        print(f"  {'convT' if tr else 'conv '} {cin}->{cout} k{k} s{s} {hw}x{hw}->{y.shape[2]}x{y.shape[3]}: "
+              f"forward {f * 1e3:.2f} ms, backward {b * 1e3:.2f} ms")
+    print(f"  total forward {tot_f * 1e3:.2f} ms, backward {tot_b * 1e3:.2f} ms "
+          f"({torch.get_num_threads()} threads, {a.clock} clock)")
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("what", choices=["train", "ll"])
+    p.add_argument("what", choices=["train", "ll", "convs"])
     p.add_argument("--kd", default="1,1")
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--k", type=int, default=1000)
@@ -266,7 +293,7 @@ def main():
     a = p.parse_args()
     if a.threads > 0:
         torch.set_num_threads(a.threads)
-    bench_train(a) if a.what == "train" else bench_ll(a)
+    {"train": bench_train, "ll": bench_ll, "convs": bench_convs}[a.what](a)
 
 
 if __name__ == "__main__":
