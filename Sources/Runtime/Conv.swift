@@ -34,10 +34,10 @@ struct ConvGeometry {
                         if sw == 1 {
                             let x0 = kj - pw  // ix = xo + x0
                             let lo = Swift.max(0, -x0), hi = Swift.min(ow, w - x0)
-                            // Rows are short (ow ≈ 4–28): plain loops beat memcpy calls.
+                            // Rows are short (ow ≈ 4–28): vector moves, no memcpy calls.
                             let l0 = Swift.min(lo, ow), h0 = Swift.max(hi, l0)
                             for xo in 0..<l0 { d[xo] = 0 }
-                            if h0 > l0 { let s = src + x0; for xo in l0..<h0 { d[xo] = s[xo] } }
+                            if h0 > l0 { copyRow(d + l0, src + x0 + l0, count: h0 - l0, stride: 1) }
                             for xo in h0..<ow { d[xo] = 0 }
                         } else {
                             // Valid xo: 0 ≤ xo·sw + x0 < w; no per-element bounds tests.
@@ -45,7 +45,7 @@ struct ConvGeometry {
                             let lo = Swift.min(x0 >= 0 ? 0 : (sw - 1 - x0) / sw, ow)
                             let hi = Swift.max(lo, Swift.min(ow, w - 1 - x0 >= 0 ? (w - 1 - x0) / sw + 1 : 0))
                             for xo in 0..<lo { d[xo] = 0 }
-                            if hi > lo { let s = src + x0; for xo in lo..<hi { d[xo] = s[xo * sw] } }
+                            if hi > lo { copyRow(d + lo, src + x0 + lo * sw, count: hi - lo, stride: sw) }
                             for xo in hi..<ow { d[xo] = 0 }
                         }
                     }
@@ -73,7 +73,7 @@ struct ConvGeometry {
                             if sw == 1 {
                                 let x0 = kj - pw
                                 let lo = Swift.max(0, -x0), hi = Swift.min(ow, w - x0)
-                                if hi > lo { for xo in lo..<hi { d[xo + x0] += s[xo] } }
+                                if hi > lo { addRow(d + lo + x0, s + lo, count: hi - lo) }
                             } else {
                                 for xo in 0..<ow {
                                     let ix = xo * sw - pw + kj
@@ -87,10 +87,6 @@ struct ConvGeometry {
         }
     }
 
-    /// Images per GEMM. One image per GEMM lets the GEMM read and write
-    /// NCHW tensors in place (no layout passes) with its unfolded columns
-    /// in cache; small images (few output pixels, e.g. 7×7) are grouped so
-    /// each GEMM has at least ~2048 columns, keeping `cols` under 16 MB.
     /// Checks, before any buffer is sized, that the output [n, cout, oh', ow']
     /// and the whole unfolded input (rows × n × L, which bounds every
     /// im2col/col2im buffer and offset) fit `Shape.maxElements`: a large
@@ -102,16 +98,72 @@ struct ConvGeometry {
                               what: "the unfolded input (\(rows) rows × \(n) images × \(oh)·\(ow) positions)")
     }
 
+    /// Images per GEMM: enough that each GEMM has at least `groupColumns`
+    /// columns, keeping `cols` under 16 MB. Images with that many output
+    /// pixels get one GEMM each, which reads and writes the NCHW tensors in
+    /// place (no layout passes).
     func groupSize(_ n: Int) -> Int {
-        if l >= 256 { return 1 }
-        let byWidth = (2048 + l - 1) / Swift.max(l, 1)
+        let byWidth = (ConvGeometry.groupColumns + l - 1) / Swift.max(l, 1)
         let byMemory = (1 << 22) / Swift.max(rows * l, 1)
         return Swift.max(1, Swift.min(n, byWidth, byMemory))
     }
 
+    /// Columns per GEMM that `groupSize` aims at (QV_CONV_GROUP_COLUMNS
+    /// overrides it, for measurements). 512 measured 3–4% faster than 2048
+    /// for P-conv's K·D = 8 step and 4% for its raw convolutions (1 thread,
+    /// `vaebench convs` / `train --d 8`, alternating): smaller unfolded
+    /// blocks stay in cache between the unfold and the GEMM; 8192 was 7% slower.
+    static let groupColumns: Int = {
+        guard let v = getenv("QV_CONV_GROUP_COLUMNS"), let n = Int(String(cString: v)), n >= 1 else { return 512 }
+        return n
+    }()
+
     /// Largest unfolded input (floats) that `conv2d` keeps from its forward
     /// pass for the weight gradient (64 M floats = 256 MB).
     static let keptColumnsLimit = 1 << 26
+}
+
+/// dst[i] = src[i·stride] for i < count. Rows of the unfolds are short
+/// (P-conv: 4–28 floats), where scalar loops and memcpy calls both cost
+/// more than the copy: stride 1 and 2 move 8 floats per vector, the last
+/// vector overlapping the one before (a copy may write a float twice).
+/// Reads only src[0 ... stride·(count − 1)], writes only dst[0..<count].
+@inline(__always)
+func copyRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafeMutablePointer<Float>, count: Int, stride: Int) {
+    typealias V8 = SIMD8<Float>
+    typealias V16 = SIMD16<Float>
+    let d = UnsafeMutableRawPointer(dst), s = UnsafeRawPointer(src)
+    if stride == 1 && count >= 8 {
+        var i = 0
+        while i < count - 8 { d.storeBytes(of: s.loadUnaligned(fromByteOffset: 4 * i, as: V8.self), toByteOffset: 4 * i, as: V8.self); i += 8 }
+        d.storeBytes(of: s.loadUnaligned(fromByteOffset: 4 * (count - 8), as: V8.self), toByteOffset: 4 * (count - 8), as: V8.self)
+    } else if stride == 1 && count >= 4 {
+        d.storeBytes(of: s.loadUnaligned(as: SIMD4<Float>.self), as: SIMD4<Float>.self)
+        d.storeBytes(of: s.loadUnaligned(fromByteOffset: 4 * (count - 4), as: SIMD4<Float>.self), toByteOffset: 4 * (count - 4), as: SIMD4<Float>.self)
+    } else if stride == 2 && count >= 9 {
+        // Even lanes of 16 floats from src + 2i (reads ≤ src[2i + 15] ≤ src[2·count − 3]).
+        var i = 0
+        while i < count - 8 { d.storeBytes(of: s.loadUnaligned(fromByteOffset: 8 * i, as: V16.self).evenHalf, toByteOffset: 4 * i, as: V8.self); i += 8 }
+        // The last 8: odd lanes from src + 2(count − 8) − 1 (≥ src + 1), ending at src[2·count − 2].
+        let j = count - 8
+        d.storeBytes(of: s.loadUnaligned(fromByteOffset: 8 * j - 4, as: V16.self).oddHalf, toByteOffset: 4 * j, as: V8.self)
+    } else {
+        for i in 0..<count { dst[i] = src[i * stride] }
+    }
+}
+
+/// dst[i] += src[i] for i < count (col2im's short rows), 8 floats per vector.
+@inline(__always)
+func addRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafeMutablePointer<Float>, count: Int) {
+    typealias V8 = SIMD8<Float>
+    let d = UnsafeMutableRawPointer(dst), s = UnsafeRawPointer(src)
+    var i = 0
+    while i + 8 <= count {
+        d.storeBytes(of: d.loadUnaligned(fromByteOffset: 4 * i, as: V8.self) + s.loadUnaligned(fromByteOffset: 4 * i, as: V8.self),
+                     toByteOffset: 4 * i, as: V8.self)
+        i += 8
+    }
+    while i < count { dst[i] += src[i]; i += 1 }
 }
 
 /// The transposed-convolution map ("scatter"), computed as gathers:
@@ -217,7 +269,7 @@ struct ScatterConv {
             let lw = ly * wp, rows = geo.rows
             let padY = geo.ph, padX = geo.pw          // padded (r, q) holds source (r − padY, q − padX)
             let wpm = try subKernel(weight, p)
-            let G = Swift.max(1, Swift.min(n, (2048 + lw - 1) / lw, (1 << 22) / Swift.max(rows * lw, 1)))
+            let G = Swift.max(1, Swift.min(n, (ConvGeometry.groupColumns + lw - 1) / lw, (1 << 22) / Swift.max(rows * lw, 1)))
             let padded = try Tensor(uninitialized: [G * cs * plane])
             let cols = try Tensor(uninitialized: [rows * G * lw])
             let ybuf = try Tensor(uninitialized: [cd * G * lw])

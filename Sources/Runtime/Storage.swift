@@ -62,7 +62,7 @@ public final class Storage: @unchecked Sendable {
             throw TensorError(Storage.failure(count, what, "more than the machine's physical memory of \(Storage.maxBytes) bytes"))
         }
         let rounded = (bytes + 63) & ~63
-        guard let raw = aligned_alloc(64, rounded) else {
+        guard let raw = Storage.takeCached(rounded) ?? aligned_alloc(64, rounded) else {
             throw TensorError(Storage.failure(count, what, "out of memory"))
         }
         self.count = count
@@ -83,6 +83,84 @@ public final class Storage: @unchecked Sendable {
 
     deinit {
         Storage.live.subtract(count * MemoryLayout<Float>.stride, ordering: .relaxed)
-        free(pointer)
+        let rounded = (Swift.max(count, 1) * MemoryLayout<Float>.stride + 63) & ~63
+        if !Storage.cache(UnsafeMutableRawPointer(pointer), bytes: rounded) { free(pointer) }
+    }
+
+    // MARK: Reuse of large buffers
+
+    /// A freed buffer kept for reuse: its size (rounded to 64 bytes) and address.
+    private struct CachedBuffer: Sendable { let bytes: Int, address: UInt }
+    private struct BufferCache: Sendable {
+        var buffers: [CachedBuffer] = []
+        var bytes = 0
+        var limit = Swift.min(1 << 30, Storage.maxBytes / 8)
+        /// Drops the oldest buffers until `bytes` ≤ `limit`; returns them (to free outside the lock).
+        mutating func evict() -> [CachedBuffer] {
+            var n = 0, freed = 0
+            while bytes - freed > limit { freed += buffers[n].bytes; n += 1 }
+            defer { buffers.removeFirst(n); bytes -= freed }
+            return Array(buffers.prefix(n))
+        }
+    }
+    /// Freed buffers of at least `cacheMinimum` bytes, oldest first. A
+    /// training loop allocates the same large shapes every step, and a
+    /// buffer handed back to the kernel (glibc mmaps everything over
+    /// 32 MiB and trims its heap's top beyond 256 MiB) faults every page in
+    /// again, zeroed, when the next step allocates it: at P-conv's K·D = 8
+    /// (800 decoder rows, activations of 30–64 MB) the kernel's faulting and
+    /// page clearing took ≈ 20% of the step's CPU time. A cached buffer
+    /// keeps its pages. Contents are not cleared (storage is uninitialized
+    /// by contract).
+    private static let buffers = Mutex(BufferCache())
+    /// Smallest buffer worth caching (malloc's own heap serves smaller ones well).
+    public static let cacheMinimum = 1 << 20
+    /// Most bytes kept in cached buffers (default 1 GiB, or an eighth of
+    /// physical memory when that is less; 0 turns caching off). Setting it
+    /// frees the oldest cached buffers beyond the new limit.
+    public static var cacheLimit: Int {
+        get { buffers.withLock { $0.limit } }
+        set {
+            let evicted = buffers.withLock { c -> [CachedBuffer] in c.limit = Swift.max(0, newValue); return c.evict() }
+            for b in evicted { free(UnsafeMutableRawPointer(bitPattern: b.address)) }
+        }
+    }
+
+    /// Bytes currently held in cached (freed, not yet reused) buffers.
+    public static var cachedBytes: Int { buffers.withLock { $0.bytes } }
+
+    /// Frees every cached buffer (memory goes back to malloc and the kernel).
+    public static func releaseCachedBuffers() {
+        let all = buffers.withLock { c -> [CachedBuffer] in
+            defer { c.buffers = []; c.bytes = 0 }
+            return c.buffers
+        }
+        for b in all { free(UnsafeMutableRawPointer(bitPattern: b.address)) }
+    }
+
+    /// The most recently cached buffer of exactly `bytes` bytes, removed from the cache.
+    private static func takeCached(_ bytes: Int) -> UnsafeMutableRawPointer? {
+        guard bytes >= cacheMinimum else { return nil }
+        let address = buffers.withLock { c -> UInt? in
+            guard let i = c.buffers.lastIndex(where: { $0.bytes == bytes }) else { return nil }
+            c.bytes -= bytes
+            return c.buffers.remove(at: i).address
+        }
+        return address.flatMap { UnsafeMutableRawPointer(bitPattern: $0) }
+    }
+
+    /// Keeps a freed buffer for reuse (evicting and freeing the oldest ones
+    /// beyond `cacheLimit`); false when it is too small or too large to keep.
+    private static func cache(_ p: UnsafeMutableRawPointer, bytes: Int) -> Bool {
+        guard bytes >= cacheMinimum else { return false }
+        let evicted = buffers.withLock { c -> [CachedBuffer]? in
+            guard bytes <= c.limit else { return nil }
+            c.buffers.append(CachedBuffer(bytes: bytes, address: UInt(bitPattern: p)))
+            c.bytes += bytes
+            return c.evict()
+        }
+        guard let evicted else { return false }
+        for b in evicted { free(UnsafeMutableRawPointer(bitPattern: b.address)) }
+        return true
     }
 }

@@ -2,7 +2,7 @@
 //   swift build -c release --product vaebench
 // and run
 //   .build/release/vaebench train [--arch dense|conv] [--prior bernoulli|chimera|chimera-stub] [--k K --d D] [--repeats N]
-//   .build/release/vaebench ll [--k 1000] [--images 100] [--max-rows 10000]
+//   .build/release/vaebench ll [--arch dense|conv] [--k 1000] [--images 100] [--max-rows 10000]
 //   .build/release/vaebench all
 // Options for every command: --threads N (kernels and OpenBLAS; default all
 // cores), --clock wall|cpu (cpu = this process's CPU time, a load-robust
@@ -138,10 +138,14 @@ func benchTrain(arch: String, priorName: String, k: Int, d: Int) throws {
           + (tz.isEmpty ? "" : "; negative phase alone \(f(median(tz) * 1e3, 2)) ms") + ")")
 }
 
-func benchLL(k: Int, images: Int, maxRows: Int) throws {
+/// Importance-weighted log-likelihood (log Z given as 0): P-dense with the
+/// Bernoulli prior, or P-conv with the Chimera prior (its energy; no sampler
+/// runs), as `scripts/bench/torch_pconv.py ll`.
+func benchLL(arch: String, k: Int, images: Int, maxRows: Int) throws {
     GlobalRandom.seed(1)
-    let prior = try makePrior("bernoulli")
-    let vae = try DiscreteVAE.dense(prior: prior, grouping: "bipartite")
+    let prior = try makePrior(arch == "conv" ? "chimera" : "bernoulli")
+    let vae = arch == "conv" ? try DiscreteVAE.conv(prior: prior, grouping: "bipartite")
+                             : try DiscreteVAE.dense(prior: prior, grouping: "bipartite")
     var g = Generator(seed: 4)
     let x = try syntheticImages(images, &g)
     var ts: [Double] = []
@@ -151,7 +155,7 @@ func benchLL(k: Int, images: Int, maxRows: Int) throws {
         _ = try vae.logLikelihood(x, k: k, logZ: (0, 0), maxRows: maxRows, generator: &g)
         ts.append(now() - t0)
     }
-    print("LL P-dense K=\(k) maxRows=\(maxRows): \(f(Double(images) / median(ts), 1)) images/s (\(images) images in \(f(median(ts), 3)) s median, min \(f(ts.min()!, 3)) s)")
+    print("LL P-\(arch) K=\(k) maxRows=\(maxRows): \(f(Double(images) / median(ts), 1)) images/s (\(images) images in \(f(median(ts), 3)) s median, min \(f(ts.min()!, 3)) s)")
 }
 
 /// Per-layer forward and backward times of P-conv's gated blocks at batch 100.
@@ -238,12 +242,12 @@ case "layers":
 case "convs":
     try benchConvs()
 case "ll":
-    try benchLL(k: Int(option("k", "1000"))!, images: Int(option("images", "100"))!, maxRows: Int(option("max-rows", "10000"))!)
+    try benchLL(arch: option("arch", "dense"), k: Int(option("k", "1000"))!, images: Int(option("images", "100"))!, maxRows: Int(option("max-rows", "10000"))!)
 case "all":
     for p in ["bernoulli", "chimera", "chimera-stub"] { try benchTrain(arch: "dense", priorName: p, k: 1, d: 1) }
     try benchTrain(arch: "dense", priorName: "bernoulli", k: 1, d: 8)
     for p in ["bernoulli", "chimera"] { try benchTrain(arch: "conv", priorName: p, k: 1, d: 1) }
-    try benchLL(k: 1000, images: 100, maxRows: 10_000)
+    try benchLL(arch: "dense", k: 1000, images: 100, maxRows: 10_000)
 default:
     print("usage: vaebench [train|ll|all] [--arch dense|conv] [--prior bernoulli|chimera|chimera-stub] [--k K] [--d D] [--images N] [--max-rows R] [--repeats N] [--threads N] [--clock wall|cpu]")
 }

@@ -241,6 +241,28 @@ final class VAETests: XCTestCase {
     /// P-conv's decoder dropout draws from the objective's generator, after
     /// the encoder noise: the step depends on that stream only (not on
     /// GlobalRandom), and passing GlobalRandom's own generator works too.
+    /// Decoder passes of any size (whole images per pass, or part of one
+    /// image's samples) give the same estimates as one pass over all rows:
+    /// the draws do not depend on the pass size and rows are independent.
+    func testLikelihoodDecodePassesDoNotChangeTheEstimate() throws {
+        var g0 = Generator(seed: 40)
+        let prior = try BoltzmannPrior(graph: Graph.chimera(m: 1, n: 2, t: 4), generator: &g0)
+        let vae = try DiscreteVAE.conv(prior: prior, grouping: "bipartite", generator: &g0)
+        let x = try Tensor.bernoulli([3, 784], p: 0.2, generator: &g0)
+        func ll(_ maxRows: Int, _ decodeRows: Int) throws -> [Double] {
+            var g = Generator(seed: 41)
+            return try vae.logLikelihood(x, k: 12, logZ: (0, 0), maxRows: maxRows, decodeRows: decodeRows, generator: &g).perExample
+        }
+        for maxRows in [12, 24, 5] {
+            let one = try ll(maxRows, 1_000_000)
+            for rows in [1, 5, 12, 13, 30] {
+                for (a, b) in zip(try ll(maxRows, rows), one) { XCTAssertEqual(a, b, accuracy: 1e-4 * Swift.max(1, Swift.abs(b)), "maxRows \(maxRows), passes of \(rows)") }
+            }
+        }
+        var g = Generator(seed: 41)
+        XCTAssertThrowsError(try vae.logLikelihood(x, k: 12, logZ: (0, 0), decodeRows: 0, generator: &g))
+    }
+
     func testConvObjectiveDrawsOnlyFromItsGenerator() throws {
         var g = Generator(seed: 21)
         let prior = try ExactPrior(graph: Graph.bernoulli(288))

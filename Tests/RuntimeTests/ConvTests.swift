@@ -56,16 +56,17 @@ final class ConvTests: XCTestCase {
     }
 
     func testOneImagePerGemmPath() throws {
-        // ≥ 256 output pixels per image: GEMMs run directly on NCHW buffers.
-        let x = randn([3, 2, 18, 18], seed: 30), w = randn([3, 2, 3, 3], seed: 31), b = randn([3], seed: 32)
+        // ≥ 512 output pixels (ConvGeometry.groupColumns) per image: GEMMs
+        // run directly on NCHW buffers.
+        let x = randn([3, 2, 25, 25], seed: 30), w = randn([3, 2, 3, 3], seed: 31), b = randn([3], seed: 32)
         assertClose(try Tensor.conv2d(x, w, b).toArray(), try naiveConv(x, w, b, s: 1, p: 0), tol: 1e-4, "conv per image")
-        let xt = randn([2, 2, 16, 16], seed: 33), wt = randn([2, 3, 3, 3], seed: 34)
+        let xt = randn([2, 2, 23, 23], seed: 33), wt = randn([2, 3, 3, 3], seed: 34)
         assertClose(try Tensor.convTranspose2d(xt, wt, b, stride: [2], padding: [1], outputPadding: [1]).toArray(),
                     try naiveConvT(xt, wt, b, s: 2, p: 1, op: 1), tol: 1e-4, "convT per image")
-        try gradcheck("conv2d per image", [randn([2, 1, 17, 17], seed: 35), randn([2, 1, 2, 2], seed: 36), randn([2], seed: 37)]) {
+        try gradcheck("conv2d per image", [randn([2, 1, 24, 24], seed: 35), randn([2, 1, 2, 2], seed: 36), randn([2], seed: 37)]) {
             try Tensor.conv2d($0[0], $0[1], $0[2])
         }
-        try gradcheck("convT per image", [randn([2, 2, 16, 16], seed: 38), randn([2, 1, 3, 3], seed: 39, scale: 0.5), randn([1], seed: 40)]) {
+        try gradcheck("convT per image", [randn([2, 2, 23, 23], seed: 38), randn([2, 1, 3, 3], seed: 39, scale: 0.5), randn([1], seed: 40)]) {
             try Tensor.convTranspose2d($0[0], $0[1], $0[2], stride: [2], padding: [1])
         }
     }
@@ -102,6 +103,34 @@ final class ConvTests: XCTestCase {
         }
         try gradcheck("conv2d k2 s3", [randn([2, 2, 8, 7], seed: 101), randn([3, 2, 2, 2], seed: 102, scale: 0.5)]) {
             try Tensor.conv2d($0[0], $0[1], stride: [3])
+        }
+    }
+
+    /// The unfold's vector row copies (stride 1 and 2, rows of 1–20
+    /// outputs, so every branch of `copyRow`: scalar, 4-wide, 8-wide with an
+    /// overlapping last vector, even/odd lanes) and col2im's vector adds,
+    /// against direct loops, with and without padding.
+    func testRowCopiesOfEveryWidth() throws {
+        for s in 1...3 { for ow in [1, 3, 4, 5, 7, 8, 9, 12, 16, 17, 20] { for p in [0, 1] {
+            let wd = (ow - 1) * s + 3 - 2 * p
+            let x = randn([2, 2, 5, wd], seed: UInt64(ow * 10 + s)), w = randn([3, 2, 3, 3], seed: 7, scale: 0.5)
+            let y = try Tensor.conv2d(x, w, stride: [s], padding: [p])
+            XCTAssertEqual(y.shape[3], ow)
+            assertClose(y.toArray(), try naiveConv(x, w, nil, s: s, p: p), tol: 1e-4, "conv s\(s) ow \(ow) p\(p)")
+            // convT's backward unfolds its output gradient with the same rows.
+            let xt = randn([2, 2, 4, ow], seed: UInt64(ow + 50)), wt = randn([2, 3, 3, 3], seed: 8, scale: 0.5)
+            let yt = try Tensor.convTranspose2d(xt, wt, stride: [s], padding: [p])
+            assertClose(yt.toArray(), try naiveConvT(xt, wt, nil, s: s, p: p, op: 0), tol: 1e-4, "convT s\(s) w \(ow) p\(p)")
+        } } }
+        // Gradients (unfold in forward and dW, col2im in dx) at widths ≥ 9.
+        try gradcheck("conv2d s2 ow 9", [randn([1, 2, 4, 19], seed: 130), randn([2, 2, 3, 3], seed: 131, scale: 0.5)]) {
+            try Tensor.conv2d($0[0], $0[1], stride: [2])
+        }
+        try gradcheck("conv2d s1 ow 12", [randn([1, 2, 4, 15], seed: 132), randn([2, 2, 2, 4], seed: 133, scale: 0.5)]) {
+            try Tensor.conv2d($0[0], $0[1])
+        }
+        try gradcheck("convT s2 w 10", [randn([1, 2, 3, 10], seed: 134), randn([2, 2, 3, 3], seed: 135, scale: 0.5)]) {
+            try Tensor.convTranspose2d($0[0], $0[1], stride: [2])
         }
     }
 

@@ -196,3 +196,34 @@ final class TensorTests: XCTestCase {
         XCTAssertThrowsError(try Tensor([1]).expand([3]).fill_(0))
     }
 }
+
+/// Freed large buffers are reused (same size only), within the cache's limit.
+final class StorageCacheTests: XCTestCase {
+    func testLargeBuffersAreReusedBySize() throws {
+        Storage.releaseCachedBuffers()
+        let n = Storage.cacheMinimum / 4 + 1000
+        var a: Storage? = try Storage(count: n)
+        let address = a!.pointer
+        a = nil
+        XCTAssertGreaterThanOrEqual(Storage.cachedBytes, n * 4)
+        let other = try Storage(count: n + 64)      // another size: not the cached buffer
+        XCTAssertNotEqual(other.pointer, address)
+        let again = try Storage(count: n)
+        XCTAssertEqual(again.pointer, address)
+        XCTAssertEqual(Storage.cachedBytes, 0)
+        // Small buffers are never cached.
+        _ = try Storage(count: 1000)
+        XCTAssertEqual(Storage.cachedBytes, 0)
+        withExtendedLifetime((other, again)) {}
+    }
+
+    func testCacheStaysWithinItsLimitAndReleases() throws {
+        Storage.releaseCachedBuffers()
+        let n = Storage.cacheMinimum  // floats: 4 MiB buffers
+        for _ in 0..<(Storage.cacheLimit / (4 * n) + 3) { _ = try Storage(count: n) ; _ = try Storage(count: n + 16 * (Storage.cachedBytes % 7)) }
+        XCTAssertLessThanOrEqual(Storage.cachedBytes, Storage.cacheLimit)
+        XCTAssertGreaterThan(Storage.cachedBytes, 0)
+        Storage.releaseCachedBuffers()
+        XCTAssertEqual(Storage.cachedBytes, 0)
+    }
+}

@@ -63,11 +63,15 @@ extension DiscreteVAE {
     /// in evaluation mode without gradients: log w = log p(x|z) − log q(z|x)
     /// − H(z) − log Z, and L_K = log (1/K) Σ_k w_k accumulated in Double
     /// (running log-sum-exp with the maximum subtracted). Memory is
-    /// bounded: at most `maxRows` posterior samples go through the decoder
-    /// at a time.
+    /// bounded: at most `maxRows` posterior samples are drawn at a time, and
+    /// they go through the decoder in passes of at most `decodeRows` rows
+    /// (`DiscreteVAE.decodeRows`; rows are independent in evaluation mode,
+    /// so the pass size changes no draw).
     public func logLikelihood(_ x: Tensor, k: Int = 1000, logZ: (value: Double, error: Double),
-                              maxRows: Int = 10_000, generator: inout Generator) throws -> LogLikelihoodResult {
-        try importanceSampled(x, k: k, logZ: logZ, exactLogPrior: nil, maxRows: maxRows, generator: &generator).ll
+                              maxRows: Int = 10_000, decodeRows: Int = DiscreteVAE.decodeRows,
+                              generator: inout Generator) throws -> LogLikelihoodResult {
+        try importanceSampled(x, k: k, logZ: logZ, exactLogPrior: nil, maxRows: maxRows, decodeRows: decodeRows,
+                              generator: &generator).ll
     }
 
     /// L_K as `logLikelihood` (the prior's log p(z) = −H(z) − log Z: for a
@@ -79,11 +83,11 @@ extension DiscreteVAE {
     /// (Eq. 15), each image's exact L_K is ≥ its bound-based one.
     public func logLikelihoods(_ x: Tensor, k: Int = 1000, logZ: (value: Double, error: Double),
                                exactLogPrior: [Double], maxRows: Int = 10_000,
-                               generator: inout Generator) throws -> (bound: LogLikelihoodResult, exact: LogLikelihoodResult) {
+                               decodeRows: Int = DiscreteVAE.decodeRows, generator: inout Generator) throws -> (bound: LogLikelihoodResult, exact: LogLikelihoodResult) {
         try require(prior.units <= 30 && exactLogPrior.count == 1 << prior.units, field: "exactLogPrior",
                     "must have 2^N = 2^\(prior.units) entries, got \(exactLogPrior.count)")
         let r = try importanceSampled(x, k: k, logZ: logZ, exactLogPrior: exactLogPrior, maxRows: maxRows,
-                                      generator: &generator)
+                                      decodeRows: decodeRows, generator: &generator)
         return (r.ll, r.exact!)
     }
 
@@ -92,10 +96,11 @@ extension DiscreteVAE {
     /// L_K with the prior's energy and log Z and, with `exactLogPrior`, L_K
     /// with that table's log p(z) from the same samples.
     private func importanceSampled(_ x: Tensor, k: Int, logZ: (value: Double, error: Double), exactLogPrior: [Double]?,
-                                   maxRows: Int, generator: inout Generator) throws -> (ll: LogLikelihoodResult, exact: LogLikelihoodResult?) {
+                                   maxRows: Int, decodeRows: Int, generator: inout Generator) throws -> (ll: LogLikelihoodResult, exact: LogLikelihoodResult?) {
         try checkInput(x)
         try require(k >= 1, "logLikelihood: K must be ≥ 1, got \(k)")
         try require(maxRows >= 1, "logLikelihood: maxRows must be ≥ 1")
+        try require(decodeRows >= 1, "logLikelihood: decodeRows must be ≥ 1")
         let b = x.shape[0], n = prior.units
         let kc = Swift.min(k, maxRows)                        // samples per image per pass
         let bc = Swift.max(1, maxRows / kc)                   // images per pass
@@ -112,7 +117,7 @@ extension DiscreteVAE {
                 while done < k {
                     let kk = Swift.min(kc, k - done)
                     let (zeta, logQ) = try encoder.sampleHard(features: h, samples: kk, grouping: grouping, generator: &generator)
-                    let base = try decode(zeta).bernoulliLogLikelihood(xb) - logQ
+                    let base = try decodedLogLikelihood(zeta, xb, passRows: decodeRows) - logQ
                     let w = try (base - prior.energy(zeta)).toArray()
                     for i in 0..<nb { acc.add(i, kk) { Double(w[i * kk + $0]) } }
                     if let table = exactLogPrior {
@@ -135,6 +140,32 @@ extension DiscreteVAE {
         }
         return (LogLikelihoodResult(perExample: ll, logZ: logZ, k: k),
                 exactLogPrior == nil ? nil : LogLikelihoodResult(perExample: llExact, logZ: (0, 0), k: k))
+    }
+
+    /// Rows of the decoder per pass in `logLikelihood`: P-conv's decoder
+    /// on 10,000 rows makes activations of 0.4–0.8 GB per layer, which page
+    /// in fresh every pass; 1,000-row passes stay within the reused-buffer
+    /// cache (`Storage.cacheLimit`) and ran 1.5× faster (BENCHMARKS.md,
+    /// "P-conv against PyTorch").
+    public static let decodeRows = 1000
+
+    /// log p(x|ζ) [R] of images x [B, P] for latents ζ [B·S, N] (S samples per
+    /// image, image-major), decoding at most `passRows` rows at a time.
+    func decodedLogLikelihood(_ zeta: Tensor, _ x: Tensor, passRows: Int) throws -> Tensor {
+        let r = zeta.shape[0], b = x.shape[0], s = r / b
+        if r <= passRows { return try decode(zeta).bernoulliLogLikelihood(x) }
+        var parts: [Tensor] = []
+        var r0 = 0
+        while r0 < r {
+            let image = r0 / s
+            // Whole images per pass, or part of one image's samples.
+            let images = s <= passRows ? Swift.min(passRows / s, b - image) : 1
+            let len = s <= passRows ? images * s : Swift.min(passRows, (image + 1) * s - r0)
+            parts.append(try decode(zeta.narrow(0, start: r0, length: len))
+                .bernoulliLogLikelihood(x.narrow(0, start: image, length: images)))
+            r0 += len
+        }
+        return try Tensor.cat(parts, dim: 0)
     }
 
     /// L_K over a whole image set in batches (binarized as given; the
