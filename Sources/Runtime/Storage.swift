@@ -62,7 +62,8 @@ public final class Storage: @unchecked Sendable {
             throw TensorError(Storage.failure(count, what, "more than the machine's physical memory of \(Storage.maxBytes) bytes"))
         }
         let rounded = (bytes + 63) & ~63
-        guard let raw = Storage.takeCached(rounded) ?? aligned_alloc(64, rounded) else {
+        guard let raw = Storage.takeCached(rounded) ?? aligned_alloc(64, rounded)
+                ?? { Storage.releaseCachedBuffers(); return aligned_alloc(64, rounded) }() else {
             throw TensorError(Storage.failure(count, what, "out of memory"))
         }
         self.count = count
