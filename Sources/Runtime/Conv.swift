@@ -8,6 +8,12 @@ import Glibc
 /// `cols` unfolds every receptive field of G images with L output pixels
 /// each. Its input gradient is the adjoint (GEMM with Wᵀ, then col2im),
 /// which is exactly the forward pass of the transposed convolution.
+///
+/// At the shapes where oneDNN measured faster (DNNL.swift,
+/// `ConvEngineChoice.measured`: the wide P-conv layers), whole passes —
+/// forward, input gradient, weight and bias gradients, each chosen on its
+/// own — run on oneDNN's direct kernels instead; QV_CONV_ENGINE=native
+/// keeps everything here.
 
 /// Geometry of an unfold: an image [C, H, W] and the grid of kernel
 /// positions [OH, OW] that a kH×kW kernel with stride and padding visits.

@@ -12,10 +12,12 @@ import Glibc
 /// its blocked layouts, and the NCHW arguments are reordered in and out
 /// around it (QV_DNNL_LAYOUT=plain makes the primitives use NCHW directly,
 /// for measurements). Primitives are created once per shape and thread
-/// count and cached for the life of the process.
+/// count and cached (up to `DNNLConv.cacheCapacity` shapes).
 ///
 /// Debian's libdnnl 2.6 is built with OpenMP (libgomp): every call sets
-/// OpenMP's thread count to `Parallel.threads` first.
+/// OpenMP's thread count to `Parallel.threads` (QV_DNNL_THREADS overrides
+/// it, for measurements) first. Results are bit-identical run to run at a
+/// given thread count.
 
 /// Which passes of one convolution shape run on oneDNN.
 struct ConvEngineChoice: Sendable {
@@ -295,6 +297,13 @@ final class DNNLConv: @unchecked Sendable {
         }
     }
 
+    /// OpenMP threads for oneDNN's primitives: `Parallel.threads`, or
+    /// QV_DNNL_THREADS (for measurements).
+    static var threads: Int {
+        if let v = getenv("QV_DNNL_THREADS"), let n = Int(String(cString: v)), n >= 1 { return n }
+        return Parallel.threads
+    }
+
     /// QV_DNNL_LAYOUT=plain: primitives on NCHW directly (no reorders).
     static let plainLayout: Bool = {
         guard let v = getenv("QV_DNNL_LAYOUT") else { return false }
@@ -342,7 +351,7 @@ struct DNNLConvPlan {
         let c = choice.any && nonEmpty
             ? DNNLConv.get(DNNLConvKey(transposed: transposed, n: n, cin: cin, h: h, w: w, cout: cout, oh: oh, ow: ow,
                                        kh: kh, kw: kw, sh: sh, sw: sw, ph: ph, pw: pw, bias: bias,
-                                       threads: Parallel.threads, plain: DNNLConv.plainLayout))
+                                       threads: DNNLConv.threads, plain: DNNLConv.plainLayout))
             : nil
         conv = c
         forward = c != nil && choice.forward
