@@ -1,7 +1,7 @@
 # qvlua — build, test and run. `make help` lists the targets.
 SWIFT   ?= swift
 QVLUA   := .build/release/qvlua
-APT_PKGS := liblua5.4-dev libopenblas-dev libreadline-dev zlib1g-dev openmpi-bin libopenmpi-dev dataset-fashion-mnist pkg-config python3 python3-venv
+APT_PKGS := liblua5.4-dev libopenblas-dev libreadline-dev zlib1g-dev libdnnl-dev openmpi-bin libopenmpi-dev dataset-fashion-mnist pkg-config python3 python3-venv
 
 PYTHON  ?= python3
 JVENV   := .venv-jupyter

@@ -31,8 +31,11 @@ let package = Package(
                        providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c",
                        providers: [.apt(["libopenmpi-dev"])]),
+        // oneDNN (Intel's convolution kernels, what PyTorch CPU calls): no
+        // pkg-config file in Debian's package; the header is <dnnl.h>.
+        .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
         .target(name: "CSupport"),
-        .target(name: "Runtime", dependencies: ["CBLAS", "CSupport"],
+        .target(name: "Runtime", dependencies: ["CBLAS", "CDNNL", "CSupport"],
                 swiftSettings: kernels),
         .target(name: "CModelKernels", cSettings: [.unsafeFlags(["-O3"])]),
         .target(name: "Model", dependencies: ["Runtime", "CModelKernels", "CZlib", "CBLAS"],

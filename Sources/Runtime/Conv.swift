@@ -8,6 +8,12 @@ import Glibc
 /// `cols` unfolds every receptive field of G images with L output pixels
 /// each. Its input gradient is the adjoint (GEMM with Wᵀ, then col2im),
 /// which is exactly the forward pass of the transposed convolution.
+///
+/// At the shapes where oneDNN measured faster (DNNL.swift,
+/// `ConvEngineChoice.measured`: the wide P-conv layers), whole passes —
+/// forward, input gradient, weight and bias gradients, each chosen on its
+/// own — run on oneDNN's direct kernels instead; QV_CONV_ENGINE=native
+/// keeps everything here.
 
 /// Geometry of an unfold: an image [C, H, W] and the grid of kernel
 /// positions [OH, OW] that a kH×kW kernel with stride and padding visits.
@@ -375,13 +381,18 @@ extension Tensor {
         let bc = bias?.contiguousData()
         let G = geo.groupSize(n)
         let rx = input.requiresGrad, rw = weight.requiresGrad, rb = bias?.requiresGrad ?? false
+        let engine = DNNLConvPlan(transposed: false, n: n, cin: cin, h: h, w: w, cout: cout, oh: geo.oh, ow: geo.ow,
+                                  kh: kh, kw: kw, sh: sh, sw: sw, ph: ph, pw: pw, bias: bias != nil)
         // The weight gradient needs the unfolded input again: keep all of
         // it (group after group, each block [rows, g·L]) when it is
-        // moderate, instead of unfolding twice.
-        let keepCols = GradMode.isEnabled && rw && geo.rows * n * geo.l <= ConvGeometry.keptColumnsLimit
-        let cols = try Tensor(uninitialized: [geo.rows * (keepCols ? n : G) * geo.l])
-        let y = try Tensor(uninitialized: [G > 1 ? cout * G * geo.l : 0])
-        var n0 = 0
+        // moderate, instead of unfolding twice (the native forward only;
+        // a oneDNN forward unfolds nothing).
+        let keepCols = GradMode.isEnabled && rw && !engine.forward && !engine.backwardWeights
+            && geo.rows * n * geo.l <= ConvGeometry.keptColumnsLimit
+        let cols = try Tensor(uninitialized: [engine.forward ? 0 : geo.rows * (keepCols ? n : G) * geo.l])
+        let y = try Tensor(uninitialized: [G > 1 && !engine.forward ? cout * G * geo.l : 0])
+        var n0 = engine.forward ? n : 0
+        if engine.forward { try engine.runForward(x, wm, bc, out) }
         while n0 < n {
             let g = Swift.min(G, n - n0)
             let cg = keepCols ? cols.data + geo.rows * n0 * geo.l : cols.data
@@ -405,9 +416,13 @@ extension Tensor {
         return record(out, op, inputs) { gOut in
             let go = gOut.contiguousData()
             // Input gradient: the transposed convolution of dL/dy.
-            let gatherX = rx && scatter.prefersGather
+            let dnnlX = rx && engine.backwardData, dnnlW = (rw || rb) && engine.backwardWeights
+            let gatherX = rx && !dnnlX && scatter.prefersGather
             var gx: Tensor? = nil
-            if rx {
+            if dnnlX {
+                gx = try Tensor(uninitialized: x.shape)
+                try engine.runBackwardData(go, wm, gx!)
+            } else if rx {
                 if gatherX {
                     gx = try Tensor(uninitialized: x.shape)
                     try scatter.run(src: go.data, n: n, weight: wm.data, bias: nil, dest: gx!.data)
@@ -415,27 +430,34 @@ extension Tensor {
                     gx = try Tensor.zeros(x.shape)
                 }
             }
-            let gw = rw ? try Tensor.zeros([cout, geo.rows]) : nil
-            let gb = rb ? try Tensor.zeros([cout]) : nil
-            let cols = try savedCols ?? Tensor(uninitialized: [(rw || (rx && !gatherX)) ? geo.rows * G * geo.l : 0])
+            var gw = rw ? try Tensor.zeros([cout, geo.rows]) : nil
+            var gb = rb ? try Tensor.zeros([cout]) : nil
+            if dnnlW {
+                let (w, b) = try engine.runBackwardWeights(x, go, weightShape: [cout, geo.rows])
+                gw = rw ? w : nil
+                gb = rb ? b : nil
+            }
+            // What the native loop below still computes.
+            let nativeX = rx && !dnnlX && !gatherX, nativeW = rw && !dnnlW, nativeB = rb && !dnnlW
+            let cols = try savedCols ?? Tensor(uninitialized: [(nativeW || nativeX) ? geo.rows * G * geo.l : 0])
             // The scatter form's columns for dx go to scratch, never over the
             // saved input columns (a second backward with retainGraph reuses them).
-            let dxCols = try savedCols == nil ? cols : Tensor(uninitialized: [rx && !gatherX ? geo.rows * G * geo.l : 0])
+            let dxCols = try savedCols == nil ? cols : Tensor(uninitialized: [nativeX ? geo.rows * G * geo.l : 0])
             let gyBuf = try Tensor(uninitialized: [G > 1 ? cout * G * geo.l : 0])
-            var n0 = 0
+            var n0 = nativeX || nativeW || nativeB ? 0 : n
             while n0 < n {
                 let g = Swift.min(G, n - n0)
                 let gy: Tensor
                 if g == 1 { gy = Tensor(storage: go.storage, shape: [cout * geo.l], strides: [1], offset: go.offset + n0 * cout * geo.l) }
                 else { gy = gyBuf; nclToCL(go.data, c: cout, l: geo.l, n0: n0, g: g, gy.data) }
                 let gyM = mat(gy, cout, g * geo.l)
-                if let gb { for c in 0..<cout { gb.data[c] += Float(sumFloats(gy.data + c * g * geo.l, g * geo.l)) } }
+                if nativeB, let gb { for c in 0..<cout { gb.data[c] += Float(sumFloats(gy.data + c * g * geo.l, g * geo.l)) } }
                 let cOff = savedCols != nil ? geo.rows * n0 * geo.l : 0
-                if let gw {
+                if nativeW, let gw {
                     if savedCols == nil { geo.im2col(x.data, n0: n0, g: g, cols: cols.data) }
                     gemm(gyM, try mat(cols, geo.rows, g * geo.l, offset: cOff).t(), into: gw.data, ldc: geo.rows, beta: n0 == 0 ? 0 : 1)
                 }
-                if let gx, !gatherX {
+                if nativeX, let gx {
                     gemm(try mat(wm, cout, geo.rows).t(), gyM, into: dxCols.data, ldc: g * geo.l)
                     geo.col2im(dxCols.data, n0: n0, g: g, into: gx.data)
                 }
@@ -477,8 +499,13 @@ extension Tensor {
         let G = geo.groupSize(n)
         let scatter = ScatterConv(cs: cin, hs: h, ws: w, cd: cout, hd: oh, wd: ow, kh: kh, kw: kw,
                                   sh: sh, sw: sw, ph: ph, pw: pw)
+        let engine = DNNLConvPlan(transposed: true, n: n, cin: cin, h: h, w: w, cout: cout, oh: oh, ow: ow,
+                                  kh: kh, kw: kw, sh: sh, sw: sw, ph: ph, pw: pw, bias: bias != nil)
         let out: Tensor
-        if scatter.prefersGather {
+        if engine.forward {
+            out = try Tensor(uninitialized: [n, cout, oh, ow])
+            try engine.runForward(x, wm, bias?.contiguousData(), out)
+        } else if scatter.prefersGather {
             out = try Tensor(uninitialized: [n, cout, oh, ow])
             let bc = bias?.contiguousData()
             try scatter.run(src: x.data, n: n, weight: wm.data, bias: bc?.data, dest: out.data)
@@ -508,22 +535,32 @@ extension Tensor {
         let hasBias = bias != nil
         return record(out, op, inputs) { gOut in
             let go = gOut.contiguousData()
+            let dnnlX = rx && engine.backwardData, dnnlW = (rw || rb) && engine.backwardWeights
             let gx = try rx ? Tensor(uninitialized: x.shape) : nil
-            let gw = rw ? try Tensor.zeros([cin, geo.rows]) : nil
-            let cols = try Tensor(uninitialized: [geo.rows * G * geo.l])
-            let xm = try Tensor(uninitialized: [G > 1 ? cin * G * geo.l : 0])
-            var n0 = 0
+            if dnnlX, let gx { try engine.runBackwardData(go, wm, gx) }
+            var gw = rw ? try Tensor.zeros([cin, geo.rows]) : nil
+            var gbD: Tensor? = nil
+            if dnnlW {
+                let (w, b) = try engine.runBackwardWeights(x, go, weightShape: [cin, geo.rows])
+                gw = rw ? w : nil
+                gbD = b
+            }
+            // What the native loop below still computes.
+            let nativeX = rx && !dnnlX, nativeW = rw && !dnnlW
+            let cols = try Tensor(uninitialized: [nativeX || nativeW ? geo.rows * G * geo.l : 0])
+            let xm = try Tensor(uninitialized: [G > 1 && (nativeX || nativeW) ? cin * G * geo.l : 0])
+            var n0 = nativeX || nativeW ? 0 : n
             while n0 < n {
                 let g = Swift.min(G, n - n0)
                 geo.im2col(go.data, n0: n0, g: g, cols: cols.data)
                 let colsM = mat(cols, geo.rows, g * geo.l)
-                if let gw {
+                if nativeW, let gw {
                     let xg: Tensor
                     if g == 1 { xg = Tensor(storage: x.storage, shape: [cin * geo.l], strides: [1], offset: x.offset + n0 * cin * geo.l) }
                     else { xg = xm; nclToCL(x.data, c: cin, l: geo.l, n0: n0, g: g, xm.data) }
                     gemm(mat(xg, cin, g * geo.l), try colsM.t(), into: gw.data, ldc: geo.rows, beta: n0 == 0 ? 0 : 1)
                 }
-                if let gx {
+                if nativeX, let gx {
                     if g == 1 {
                         gemm(mat(wm, cin, geo.rows), colsM, into: gx.data + n0 * cin * geo.l, ldc: geo.l)
                     } else {
@@ -533,7 +570,7 @@ extension Tensor {
                 }
                 n0 += g
             }
-            let gb = rb ? try go.sum(dims: [0, 2, 3]) : nil
+            let gb = rb ? try gbD ?? go.sum(dims: [0, 2, 3]) : nil
             let gwr = try gw?.reshape(weight.shape)
             return hasBias ? [gx, gwr, gb] : [gx, gwr]
         }
