@@ -8,9 +8,7 @@ local study = require "study"
 
 local MNIST = study.default_data("mnist")
 
-local tmp = os.tmpname()
-os.remove(tmp)
-tmp = tmp .. "_qvckpt"
+local tmp = helpers.tmpdir("qvckpt")
 
 local function have_python()
   local p = io.popen("python3 -c 'print(1)' 2>/dev/null")
@@ -49,9 +47,8 @@ for line in sys.stdin:
 test("a checkpoint's prior rebuilt outside qvlua from its metadata gives qvlua's energies", function()
   if not MNIST then print("    (skipped: no MNIST)"); return end
   if not have_python() then print("    (skipped: no python3)"); return end
-  local r = trainer.run{dataset = "mnist", data = MNIST, train_n = 100, batch_size = 50, chains = 20, valid_n = 20,
-                        eval_n = 5, eval_k = 2, logz_chains = 10, logz_temperatures = 10, epochs = 1, quiet = true,
-                        out = tmp}
+  local r = trainer.run(helpers.tiny(MNIST, {train_n = 100, chains = 20, valid_n = 20, eval_n = 5, eval_k = 2,
+                                             logz_chains = 10, logz_temperatures = 10, epochs = 1, out = tmp}))
   local path = r.paths.checkpoint
   local kit = require "vaekit"
   local model, prior = kit.restore(path)

@@ -9,10 +9,7 @@ local FMNIST = "/usr/share/datasets/fashion-mnist"
 local QVLUA = helpers.interpreter()
 local q = helpers.q
 
-local tmp = os.tmpname()
-os.remove(tmp)
-tmp = tmp .. "_qvdist"
-assert(os.execute("mkdir -p " .. q(tmp)))
+local tmp = helpers.tmpdir("qvdist")
 local read = require("study").read_file
 
 local have_mpi = os.execute("command -v mpirun > /dev/null 2>&1") == true

@@ -14,17 +14,9 @@ local here = (arg and arg[0] or "Tests/lua/run.lua"):match("^(.*)/[^/]*$") or ".
 local root = here .. "/../.."
 local qvlua = study.interpreter(arg, qv.root)
 
-local tmp = os.tmpname()
-os.remove(tmp)
-tmp = tmp .. "_qvpaper"
-assert(os.execute("mkdir -p '" .. tmp .. "'"))
+local tmp = helpers.tmpdir("qvpaper")
 
-local function tiny(extra)
-  local o = {dataset = "mnist", data = MNIST, train_n = 100, batch_size = 50, chains = 50, valid_n = 50,
-             eval_n = 10, eval_k = 5, logz_chains = 20, logz_temperatures = 20, epochs = 1, seed = 3, quiet = true}
-  for k, v in pairs(extra or {}) do o[k] = v end
-  return o
-end
+local function tiny(extra) return helpers.tiny(MNIST, {train_n = 100, epochs = 1}, extra) end
 
 local function capture(cmd)
   local f = io.popen(cmd .. " 2>&1")

@@ -9,10 +9,7 @@ local here = (arg and arg[0] or "Tests/lua/run.lua"):match("^(.*)/[^/]*$") or ".
 local root = here .. "/../.."
 local qvlua = study.interpreter(arg, qv.root)
 
-local tmp = os.tmpname()
-os.remove(tmp)
-tmp = tmp .. "_qvstudies"
-assert(os.execute("mkdir -p '" .. tmp .. "'"))
+local tmp = helpers.tmpdir("qvstudies")
 
 local function run_study(name, args, out)
   local cmd = ("%s %s/scripts/studies/%s.lua --smoke --out %s %s 2>&1"):format(qvlua, root, name, out, args or "")

@@ -10,18 +10,10 @@ local kit = require "vaekit"
 
 local MNIST = study.default_data("mnist")
 
-local tmp = os.tmpname()
-os.remove(tmp)
-tmp = tmp .. "_qvtrainer"
-assert(os.execute("mkdir -p '" .. tmp .. "'"))
+local tmp = helpers.tmpdir("qvtrainer")
 
 --- Tiny settings on MNIST: 200 images in batches of 50 (4 steps an epoch).
-local function tiny(extra)
-  local o = {dataset = "mnist", data = MNIST, train_n = 200, batch_size = 50, chains = 50, valid_n = 50,
-             eval_n = 10, eval_k = 5, logz_chains = 20, logz_temperatures = 20, epochs = 2, seed = 3, quiet = true}
-  for k, v in pairs(extra or {}) do o[k] = v end
-  return o
-end
+local function tiny(extra) return helpers.tiny(MNIST, extra) end
 
 local function warmup(epoch) return math.min(1, epoch / 1.5) end
 local function kd_switch(epoch, step) if step < 5 then return {k = 1, d = 2} end return {k = 2, d = 1} end
