@@ -1,38 +1,15 @@
 import XCTest
 @testable import Model
 import Runtime
+import TestSupport
 import Foundation
 
 /// The first mismatch between autograd and central differences for
-/// L = Σ w·f(inputs) (fixed random w, summed in Double), or nil.
+/// L = Σ w·f(inputs) (TestSupport's `gradientMismatch`), checking at most
+/// `maxElements` elements of each input.
 func nnGradMismatch(_ inputs: [Tensor], eps: Float = 1e-3, atol: Double = 2e-3, rtol: Double = 2e-2,
                     maxElements: Int = 10_000, _ f: () throws -> Tensor) throws -> String? {
-    for x in inputs { x.requiresGrad = true; x.grad = nil }
-    let out0 = try f()
-    var gen = Generator(seed: 1234)
-    let w = try Tensor.randn(out0.shape, generator: &gen)
-    let wv = w.toArray().map(Double.init)
-    func lossD() throws -> Double {
-        let o = try Tensor.noGrad { try f() }
-        return zip(o.toArray(), wv).reduce(0.0) { $0 + Double($1.0) * $1.1 }
-    }
-    try (out0 * w).sum().backward()
-    for (k, x) in inputs.enumerated() {
-        let analytic = x.grad?.toArray() ?? [Float](repeating: 0, count: x.count)
-        let p = x.data
-        for i in 0..<Swift.min(x.count, maxElements) {
-            let orig = p[i]
-            p[i] = orig + eps; let xp = p[i]; let lp = try lossD()
-            p[i] = orig - eps; let xm = p[i]; let lm = try lossD()
-            p[i] = orig
-            let numeric = (lp - lm) / Double(xp - xm)
-            let a = Double(analytic[i])
-            if Swift.abs(numeric - a) > atol + rtol * Swift.abs(numeric) {
-                return "input \(k) (shape \(x.shape)) element \(i): analytic \(a), numeric \(numeric)"
-            }
-        }
-    }
-    return nil
+    try gradientMismatch(inputs, eps: eps, atol: atol, rtol: rtol, maxElements: maxElements, f)
 }
 
 func seededRandn(_ shape: [Int], seed: UInt64, scale: Float = 1, shift: Float = 0) -> Tensor {

@@ -1,5 +1,6 @@
 import XCTest
 @testable import Runtime
+import TestSupport
 
 /// Finite-difference gradient checking.
 ///
@@ -18,35 +19,7 @@ func gradcheck(_ name: String, _ inputs: [Tensor], eps: Float = 1e-3, atol: Doub
 /// The first mismatch between analytic and numeric gradients, or nil.
 func gradMismatch(_ name: String, _ inputs: [Tensor], eps: Float = 1e-3, atol: Double = 2e-3, rtol: Double = 2e-2,
                   _ f: ([Tensor]) throws -> Tensor) throws -> String? {
-    for x in inputs { x.requiresGrad = true; x.grad = nil }
-    let out0 = try f(inputs)
-    var gen = Generator(seed: 1234)
-    let w = try Tensor.randn(out0.shape, generator: &gen)
-    let wv = w.toArray().map(Double.init)
-    func lossD() throws -> Double {
-        let o = try Tensor.noGrad { try f(inputs) }
-        return zip(o.toArray(), wv).reduce(0.0) { $0 + Double($1.0) * $1.1 }
-    }
-    let loss = try (out0 * w).sum()
-    try loss.backward()
-    for (k, x) in inputs.enumerated() {
-        let analytic = x.grad?.toArray() ?? [Float](repeating: 0, count: x.count)
-        if analytic.count != x.count { return "\(name): grad size" }
-        // x is a contiguous leaf: perturb its storage directly.
-        let p = x.data
-        for i in 0..<x.count {
-            let orig = p[i]
-            p[i] = orig + eps; let xp = p[i]; let lp = try lossD()
-            p[i] = orig - eps; let xm = p[i]; let lm = try lossD()
-            p[i] = orig
-            let numeric = (lp - lm) / Double(xp - xm)
-            let a = Double(analytic[i])
-            if Swift.abs(numeric - a) > atol + rtol * Swift.abs(numeric) {
-                return "\(name): input \(k) element \(i): analytic \(a), numeric \(numeric)"
-            }
-        }
-    }
-    return nil
+    try gradientMismatch(inputs, eps: eps, atol: atol, rtol: rtol, label: name) { try f(inputs) }
 }
 
 /// A contiguous leaf with seeded normal values (optionally transformed).
