@@ -142,6 +142,16 @@ local crashes, crash_order = {}, {}   -- key -> record
 local site_crashes, hot_sites = {}, {}
 local slow = {}
 
+-- The skip file: the known keys and every key found so far (crashes, slow
+-- calls, hot crash sites), so restarted workers pass over them.
+local function skip_found()
+  local extra = {}
+  for _, set in ipairs{crashes, slow, hot_sites} do
+    for k in pairs(set) do extra[k] = true end
+  end
+  write_skip(extra)
+end
+
 local function record(kind, key, src, class, err, where, file, replay)
   local repro = kind == "calls" and C.reproducer(src) or src
   if kind == "files" and file ~= "" then
@@ -218,11 +228,7 @@ local function run_batch(kind, b, n)
     if kind == "files" then stats.files = stats.files + 1 else stats.calls = stats.calls + 1 end
     record(kind, key, src, classify(rc, logtext, readall(errf)), readall(errf), dir, file)
     stats.restarts = stats.restarts + 1
-    local extra = {}
-    for k in pairs(crashes) do extra[k] = true end
-    for k in pairs(slow) do extra[k] = true end
-    for k in pairs(hot_sites) do extra[k] = true end
-    write_skip(extra)
+    skip_found()
     if kind ~= "discover" then from = idx end
   end
   return false
@@ -300,11 +306,7 @@ local function finish(job)
   record(kind, key, src, classify(rc, logtext, err), err, dir, file,
          string.format("%s batch %d, calls %d..%d", kind, job[2], job.from + 1, idx))
   stats.restarts = stats.restarts + 1
-  local extra = {}
-  for k in pairs(crashes) do extra[k] = true end
-  for k in pairs(slow) do extra[k] = true end
-  for k in pairs(hot_sites) do extra[k] = true end
-  write_skip(extra)
+  skip_found()
   job.from = idx
   return false
 end

@@ -4,18 +4,22 @@
 
 local M = {}
 
---- The absolute path of the qvlua running these tests (the interpreter is
---- arg's most negative entry), or "qvlua" when it was found on PATH.
+--- The absolute path of the qvlua running these tests (study.interpreter's
+--- answer, made absolute), or its bare name when it was found on PATH.
 function M.interpreter()
-  local lo = 0
-  while arg and arg[lo - 1] do lo = lo - 1 end
-  local exe = arg and arg[lo] or "qvlua"
-  if not exe:find("/") then return exe end
-  if exe:sub(1, 1) ~= "/" then
+  local exe = require("study").interpreter(arg, qv.root)
+  if exe:find("/") and exe:sub(1, 1) ~= "/" then
     local p = io.popen("pwd"); local cwd = p:read("l"); p:close()
     exe = cwd .. "/" .. exe
   end
   return exe
+end
+
+--- The largest |a[i] − b[i]| over the entries of list a.
+function M.max_diff(a, b)
+  local d = 0
+  for i = 1, #a do d = math.max(d, math.abs(a[i] - b[i])) end
+  return d
 end
 
 --- `s` quoted for sh.

@@ -5,11 +5,7 @@ local function machine()
   return qv.bm.random(qv.graph.chimera(1, 1, 4), {seed = 31, bias_scale = 0.6, weight_scale = 0.8})
 end
 
-local function max_diff(a, b)
-  local d = 0
-  for i = 1, #a do d = math.max(d, math.abs(a[i] - b[i])) end
-  return d
-end
+local max_diff = helpers.max_diff
 
 test("qv.quantum.exact: Γ = 0 is the classical machine; Trotter converges", function()
   local bm = machine()

@@ -11,11 +11,7 @@ local function machine()
   return qv.bm.random(g, {seed = 21, bias_scale = 0.7, weight_scale = 0.7})
 end
 
-local function max_diff(a, b)
-  local d = 0
-  for i = 1, #a do d = math.max(d, math.abs(a[i] - b[i])) end
-  return d
-end
+local max_diff = helpers.max_diff
 
 local function check_marginals(name, s, n, tol)
   local bm = machine()
