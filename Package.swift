@@ -35,7 +35,11 @@ let package = Package(
         // pkg-config file in Debian's package; the header is <dnnl.h>.
         .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
         .target(name: "CSupport"),
-        .target(name: "Runtime", dependencies: ["CBLAS", "CDNNL", "CSupport"],
+        // C loops for what Swift's SIMD types compile poorly (lane selects);
+        // no FP contraction, so they match the Swift reference bit for bit.
+        .target(name: "CRuntimeKernels",
+                cSettings: [.unsafeFlags(["-O3", "-mavx2", "-mfma", "-ffp-contract=off"])]),
+        .target(name: "Runtime", dependencies: ["CBLAS", "CDNNL", "CSupport", "CRuntimeKernels"],
                 swiftSettings: kernels),
         .target(name: "CModelKernels", cSettings: [.unsafeFlags(["-O3"])]),
         .target(name: "Model", dependencies: ["Runtime", "CModelKernels", "CZlib", "CBLAS"],

@@ -376,6 +376,12 @@ extension Tensor {
         let geo = ConvGeometry(c: cin, h: h, w: w, kh: kh, kw: kw, sh: sh, sw: sw, ph: ph, pw: pw,
                                oh: (h + 2 * ph - kh) / sh + 1, ow: (w + 2 * pw - kw) / sw + 1)
         try geo.checkSizes(output: [n, cout, geo.oh, geo.ow], n: n, op: op)
+        if ph == 0, pw == 0, kh == h, kw == w {
+            // The kernel covers the whole input (one output pixel): a dense
+            // layer on the flattened input, one GEMM per pass.
+            let y = try linear(input.reshape([n, cin * h * w]), weight.reshape([cout, cin * kh * kw]), bias)
+            return try y.reshape([n, cout, 1, 1])
+        }
         let x = input.contiguousData(), wm = weight.contiguousData()
         let out = try Tensor(uninitialized: [n, cout, geo.oh, geo.ow])
         let bc = bias?.contiguousData()
@@ -495,6 +501,13 @@ extension Tensor {
         // The conv geometry whose image is the output and whose grid is the input.
         let geo = ConvGeometry(c: cout, h: oh, w: ow, kh: kh, kw: kw, sh: sh, sw: sw, ph: ph, pw: pw, oh: h, ow: w)
         try geo.checkSizes(output: [n, cout, oh, ow], n: n, op: op)
+        if h == 1, w == 1, ph == 0, pw == 0, oph == 0, opw == 0 {
+            // One input pixel: the output [Cout, kH, kW] is the input times
+            // the weight [Cin, Cout·kH·kW], one GEMM per pass.
+            let y = try linear(input.reshape([n, cin]), weight.reshape([cin, cout * kh * kw]).t())
+            let out = try y.reshape([n, cout, kh * kw])
+            return try (bias.map { try out + $0.reshape([cout, 1]) } ?? out).reshape([n, cout, kh, kw])
+        }
         let x = input.contiguousData(), wm = weight.contiguousData()
         let G = geo.groupSize(n)
         let scatter = ScatterConv(cs: cin, hs: h, ws: w, cd: cout, hd: oh, wd: ow, kh: kh, kw: kw,

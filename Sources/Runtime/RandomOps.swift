@@ -6,16 +6,20 @@ extension Tensor {
     /// Number of blocks (streams) for a fill of `n` values.
     private static func blocks(_ n: Int) -> Int { Swift.max(1, Swift.min(256, n / 16384)) }
 
-    /// Fills `n` values at `p` in parallel blocks; `body(gen, buffer)`.
-    private static func fill(_ p: UnsafeMutablePointer<Float>, _ n: Int, _ gen: inout Generator,
-                             _ body: @escaping (inout Generator, UnsafeMutableBufferPointer<Float>) -> Void) {
+    /// Draws for `n` values in parallel blocks: `body(gen, range)` for each
+    /// block's range of `0..<n`, with the block's own split stream.
+    static func fillBlocks(_ n: Int, _ gen: inout Generator, _ body: (inout Generator, Range<Int>) -> Void) {
         let k = blocks(n)
         var gens = (0..<k).map { _ in gen.split() }
         gens.withUnsafeMutableBufferPointer { gp in
-            Parallel.forEachChunk(count: n, chunks: k, minimum: 1 << 15) { c, r in
-                body(&gp[c], UnsafeMutableBufferPointer(start: p + r.lowerBound, count: r.count))
-            }
+            Parallel.forEachChunk(count: n, chunks: k, minimum: 1 << 15) { c, r in body(&gp[c], r) }
         }
+    }
+
+    /// Fills `n` values at `p` in parallel blocks; `body(gen, buffer)`.
+    private static func fill(_ p: UnsafeMutablePointer<Float>, _ n: Int, _ gen: inout Generator,
+                             _ body: (inout Generator, UnsafeMutableBufferPointer<Float>) -> Void) {
+        fillBlocks(n, &gen) { g, r in body(&g, UnsafeMutableBufferPointer(start: p + r.lowerBound, count: r.count)) }
     }
 
     /// Uniform [0, 1) values from `generator`.

@@ -103,4 +103,3 @@ enum VMath {
         (x > 0 ? x : 0) + log1p(exp(-Swift.abs(x)))
     }
 }
-

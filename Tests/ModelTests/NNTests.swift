@@ -126,6 +126,41 @@ final class NNTests: XCTestCase {
         XCTAssertNil(try nnGradMismatch([z] + up.parameters(), eps: 1e-3, atol: 3e-3, rtol: 2e-2) { try up(z) })
     }
 
+    /// The gated blocks run batch norm, gate and dropout as one op; they give
+    /// what their layers give in sequence (BatchNorm, gatedActivation,
+    /// Dropout), bit for bit, with the same draws and batch counts.
+    func testGatedBlocksEqualTheirLayersInSequence() throws {
+        var g = Generator(seed: 51)
+        let up = try GatedConvTranspose(3, 4, kernel: 3, stride: 2, dropout: 0.25, generator: &g)
+        let down = try GatedConv(4, 3, kernel: 3, stride: 2, padding: 1, generator: &g)
+        let z = seededRandn([5, 3, 4, 4], seed: 52)
+        for training in [true, false] {
+            up.setTraining(training); down.setTraining(training)
+            func sequence() throws -> Tensor {
+                let h = try up.dropout(up.bn(up.deconv(z)).gatedActivation(relu: true))
+                return try down.bn(down.conv(h)).gatedActivation(relu: true)
+            }
+            let stats = [up.bn.runningMean, up.bn.runningVar, down.bn.runningMean, down.bn.runningVar]
+            let start = stats.map { $0.toArray() }
+            var runs: [([Float], [Float], [Float], [Float])] = []
+            for fused in [true, false] {
+                for (t, v) in zip(stats, start) { try Tensor.noGrad { try t.copy_(Tensor(v)) } }
+                for p in up.parameters() + down.parameters() { p.grad = nil }
+                z.requiresGrad = true; z.grad = nil
+                var stream = Generator(seed: 53)
+                let y = try Dropout.drawing(from: &stream) { try fused ? down(up(z)) : sequence() }
+                try (y * seededRandn(y.shape, seed: 54)).sum().backward()
+                runs.append((y.toArray(), z.grad!.toArray(), up.deconv.weight.grad!.toArray(), up.bn.runningVar.toArray()))
+            }
+            XCTAssertEqual(runs[0].0.map(\.bitPattern), runs[1].0.map(\.bitPattern), "output, training \(training)")
+            XCTAssertEqual(runs[0].1.map(\.bitPattern), runs[1].1.map(\.bitPattern), "dz, training \(training)")
+            XCTAssertEqual(runs[0].2.map(\.bitPattern), runs[1].2.map(\.bitPattern), "deconv dW, training \(training)")
+            XCTAssertEqual(runs[0].3, runs[1].3, "running variance, training \(training)")
+        }
+        XCTAssertEqual(try up.bn.batchesTracked.item(), 2)   // the two training runs
+        XCTAssertEqual(try down.bn.batchesTracked.item(), 2)
+    }
+
     func testDropoutTrainAndEval() throws {
         let d = try Dropout(0.25, generator: Generator(seed: 5))
         let x = try Tensor.full([200, 100], 2)

@@ -83,27 +83,56 @@ final class ConvTests: XCTestCase {
     /// The transposed map by output phases (gather) and by scatter-add, at
     /// the geometries where each is chosen, against the naive loops.
     func testTransposedPathsMatchNaive() throws {
-        // (input size, k, s, p, op): 1×1 → 4×4 keeps the scatter form; the
-        // rest gather, including phases with no taps (k < s) and output padding.
+        // (input size, k, s, p, op): 1×1 → 4×4 is one GEMM (the dense form);
+        // the rest gather, including phases with no taps (k < s) and output padding.
         for (hw, k, s, p, op) in [(1, 4, 1, 0, 0), (9, 4, 1, 0, 0), (12, 3, 2, 0, 0), (4, 3, 2, 0, 0),
                                   (5, 2, 3, 0, 1), (4, 1, 2, 0, 1), (6, 5, 2, 2, 1), (3, 3, 3, 1, 2)] {
             let x = randn([3, 4, hw, hw], seed: UInt64(hw * 100 + k * 10 + s)), w = randn([4, 5, k, k], seed: 91), b = randn([5], seed: 92)
             let y = try Tensor.convTranspose2d(x, w, b, stride: [s], padding: [p], outputPadding: [op])
             assertClose(y.toArray(), try naiveConvT(x, w, b, s: s, p: p, op: op), tol: 1e-4, "convT \(hw) k\(k) s\(s) p\(p) op\(op)")
         }
-        try gradcheck("convT 1x1 -> 4x4 (scatter)", [randn([2, 3, 1, 1], seed: 93), randn([3, 2, 4, 4], seed: 94, scale: 0.5), randn([2], seed: 95)]) {
+        try gradcheck("convT 1x1 -> 4x4 (dense)", [randn([2, 3, 1, 1], seed: 93), randn([3, 2, 4, 4], seed: 94, scale: 0.5), randn([2], seed: 95)]) {
             try Tensor.convTranspose2d($0[0], $0[1], $0[2])
         }
         try gradcheck("convT k2 s3 op1 (phases without taps)", [randn([2, 2, 3, 3], seed: 96), randn([2, 2, 2, 2], seed: 97, scale: 0.5)]) {
             try Tensor.convTranspose2d($0[0], $0[1], stride: [3], outputPadding: [1])
         }
-        // conv2d input gradients through both forms: 4×4 → 1×1 (scatter), k < s (gather with empty phases).
+        // conv2d input gradients: 4×4 → 1×1 (dense), k < s (gather with empty phases).
         try gradcheck("conv2d 4x4 -> 1x1", [randn([2, 2, 4, 4], seed: 98), randn([3, 2, 4, 4], seed: 99, scale: 0.5), randn([3], seed: 100)]) {
             try Tensor.conv2d($0[0], $0[1], $0[2])
         }
         try gradcheck("conv2d k2 s3", [randn([2, 2, 8, 7], seed: 101), randn([3, 2, 2, 2], seed: 102, scale: 0.5)]) {
             try Tensor.conv2d($0[0], $0[1], stride: [3])
         }
+    }
+
+    /// Kernels that cover the whole input (conv2d to one pixel) or start
+    /// from one pixel (convTranspose2d) run as one GEMM: rectangular
+    /// kernels, any stride, batch 1, with and without bias, against the
+    /// naive loops and finite differences; with padding they take the
+    /// general path.
+    func testDensePathsMatchNaive() throws {
+        for (h, w, s, bias) in [(4, 4, 1, true), (3, 5, 2, false), (1, 1, 3, true), (2, 6, 1, true)] {
+            for n in [1, 3] {
+                let x = randn([n, 3, h, w], seed: UInt64(h * 10 + w)), wt = randn([4, 3, h, w], seed: 111), b = bias ? randn([4], seed: 112) : nil
+                let y = try Tensor.conv2d(x, wt, b, stride: [s])
+                XCTAssertEqual(y.shape, [n, 4, 1, 1])
+                assertClose(y.toArray(), try naiveConv(x, wt, b, s: s, p: 0), tol: 1e-4, "conv \(h)x\(w) s\(s) n\(n)")
+                let xt = randn([n, 3, 1, 1], seed: UInt64(h * 10 + w + 1)), wtt = randn([3, 4, h, w], seed: 113)
+                let yt = try Tensor.convTranspose2d(xt, wtt, b, stride: [s])
+                XCTAssertEqual(yt.shape, [n, 4, h, w])
+                assertClose(yt.toArray(), try naiveConvT(xt, wtt, b, s: s, p: 0, op: 0), tol: 1e-4, "convT \(h)x\(w) s\(s) n\(n)")
+            }
+        }
+        try gradcheck("conv2d 3x5 -> 1x1", [randn([2, 2, 3, 5], seed: 114), randn([3, 2, 3, 5], seed: 115, scale: 0.5), randn([3], seed: 116)]) {
+            try Tensor.conv2d($0[0], $0[1], $0[2], stride: [2])
+        }
+        try gradcheck("convT 1x1 -> 2x3", [randn([3, 2, 1, 1], seed: 117), randn([2, 3, 2, 3], seed: 118, scale: 0.5), randn([3], seed: 119)]) {
+            try Tensor.convTranspose2d($0[0], $0[1], $0[2], stride: [2])
+        }
+        // Padding: not dense, the general path (the padded border is part of the image).
+        let x = randn([2, 2, 3, 3], seed: 120), wp = randn([3, 2, 5, 5], seed: 121)
+        assertClose(try Tensor.conv2d(x, wp, padding: [1]).toArray(), try naiveConv(x, wp, nil, s: 1, p: 1), tol: 1e-4, "padded")
     }
 
     /// The unfold's vector row copies (stride 1 and 2, rows of 1–20

@@ -32,11 +32,26 @@ public final class BatchNorm: Layer {
     }
 
     public func forward(_ x: Tensor) throws -> Tensor {
+        try checkInput(x)
+        return try Tensor.batchNorm(x, weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,
+                                    training: training, momentum: momentum, eps: eps)
+    }
+
+    /// The gated block's tail in one op: this normalization of x [B, 2C, H, W]
+    /// (2C = `features`), then act(a)·σ(g) over its halves and the dropout
+    /// `mask` if any (`Tensor.gatedBatchNorm`; the same numbers as
+    /// `forward(x).gatedActivation(relu:)` and a `Dropout` with that mask).
+    public func gated(_ x: Tensor, relu: Bool, dropout mask: DropoutMask? = nil) throws -> Tensor {
+        try checkInput(x)
+        return try Tensor.gatedBatchNorm(x, weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,
+                                         training: training, momentum: momentum, eps: eps, relu: relu, dropout: mask)
+    }
+
+    /// Checks the input's shape and counts a training batch.
+    private func checkInput(_ x: Tensor) throws {
         guard x.rank == 2 || x.rank == 4, x.shape[1] == features else {
             throw ModelError("BatchNorm(\(features)): expected input [B, \(features)] or [B, \(features), H, W], got \(x.shape)")
         }
         if training { batchesTracked.data[0] += 1 }
-        return try Tensor.batchNorm(x, weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,
-                                    training: training, momentum: momentum, eps: eps)
     }
 }

@@ -35,12 +35,16 @@ public final class Dropout: Layer {
     }
 
     public func forward(_ x: Tensor) throws -> Tensor {
-        guard training, p > 0 else { return x }
-        let keep = 1 - p
-        let mask: Tensor
-        if generator != nil { mask = try Tensor.bernoulli(x.shape, p: keep, generator: &generator!) }
-        else if let g = Dropout.scoped { mask = try Tensor.bernoulli(x.shape, p: keep, generator: &g.pointee) }
-        else { mask = try Tensor.bernoulli(x.shape, p: keep) }
-        return try x * mask.mul(1 / keep)
+        guard let mask = try drawMask(count: x.count) else { return x }
+        return try x.dropout(mask)
+    }
+
+    /// The mask for `count` elements from this layer's stream (see above),
+    /// or nil when the layer is the identity (evaluation, or p = 0).
+    public func drawMask(count: Int) throws -> DropoutMask? {
+        guard training, p > 0 else { return nil }
+        if generator != nil { return try DropoutMask.draw(count: count, p: p, generator: &generator!) }
+        if let g = Dropout.scoped { return try DropoutMask.draw(count: count, p: p, generator: &g.pointee) }
+        return try DropoutMask.draw(count: count, p: p, generator: &GlobalRandom.generator)
     }
 }

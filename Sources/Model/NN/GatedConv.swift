@@ -18,7 +18,7 @@ public final class GatedConv: Layer {
     public var children: [(String, Module)] { [("conv", conv), ("bn", bn)] }
 
     public func forward(_ x: Tensor) throws -> Tensor {
-        try bn.forward(conv.forward(x)).gatedActivation(relu: true)
+        try bn.gated(conv.forward(x), relu: true)
     }
 }
 
@@ -48,6 +48,7 @@ public final class GatedConvTranspose: Layer {
     public var children: [(String, Module)] { [("deconv", deconv), ("bn", bn), ("dropout", dropout)] }
 
     public func forward(_ x: Tensor) throws -> Tensor {
-        try dropout.forward(bn.forward(deconv.forward(x)).gatedActivation(relu: reluValue))
+        let h = try deconv.forward(x)
+        return try bn.gated(h, relu: reluValue, dropout: dropout.drawMask(count: h.count / 2))
     }
 }

@@ -1,0 +1,31 @@
+#ifndef QV_RUNTIME_KERNELS_H
+#define QV_RUNTIME_KERNELS_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// One row pair of a gated batch norm (Runtime's GatedNorm.swift): the
+/// value channel xa and gate channel xg, `l` floats each, normalized by
+/// â = xa·sa + ta and ĝ = xg·sg + tg. Every float operation is the one the
+/// Swift reference performs, in its order, with Runtime's exp/sigmoid
+/// (VectorMath.swift), so results are equal bit for bit; the loops
+/// vectorize here (AVX2 + FMA) where Swift's SIMD selects do not.
+///
+/// Forward: y = act(â)·σ(ĝ), then y·(kept ? scale : 0) when `kept` is not
+/// NULL; act = ReLU when relu != 0, else the identity.
+void qvr_gated_norm_forward(const float *xa, const float *xg, float *y, long l,
+                            float sa, float ta, float sg, float tg, int relu,
+                            const unsigned char *kept, float scale);
+
+/// Backward: with d = dy (or dy·(kept ? scale : 0)), s = σ(ĝ):
+/// da = d·s·act'(â), dg = d·act(â)·s·(1 − s).
+void qvr_gated_norm_backward(const float *xa, const float *xg, const float *dy,
+                             float *da, float *dg, long l,
+                             float sa, float ta, float sg, float tg, int relu,
+                             const unsigned char *kept, float scale);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
