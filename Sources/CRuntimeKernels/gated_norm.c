@@ -1,5 +1,8 @@
 // Compiled with -ffp-contract=off: a·b + c stays a product and a sum, as
 // in Swift; fmaf is written out where the Swift code calls addingProduct.
+// The kernels are compiled twice, for AVX-512 and for AVX2 + FMA, and
+// chosen at run time; lanes do the same IEEE operations either way, so
+// both copies give the same bits.
 #include "qv_runtime_kernels.h"
 #include <math.h>
 #include <stdint.h>
@@ -7,85 +10,41 @@
 
 static inline float bits(uint32_t b) { float f; memcpy(&f, &b, 4); return f; }
 
-// VMath.exp (VectorMath.swift); the constants are the Swift literals' floats.
-static inline float vexp(float x) {
-    const float hi = bits(0x42b0c0a5), lo = bits(0xc2aeac50);
-    float xc = x > hi ? hi : (x < lo ? lo : x);
-    float t = xc * bits(0x3fb8aa3b) + 12582912.0f;
-    float fx = t - 12582912.0f;
-    float r = xc - fx * bits(0x3f318000);
-    r = r + fx * bits(0x395e8083);
-    float z = r * r;
-    float p = bits(0x39506967);
-    p = fmaf(p, r, bits(0x3ab743ce));
-    p = fmaf(p, r, bits(0x3c088908));
-    p = fmaf(p, r, bits(0x3d2aa9c1));
-    p = fmaf(p, r, bits(0x3e2aaaaa));
-    p = fmaf(p, r, bits(0x3f000000));
-    p = p * z + r + 1.0f;
-    uint32_t tb; memcpy(&tb, &t, 4);
-    float pow2n = bits((tb - 0x4B400000u + 127u) << 23);
-    float y = p * pow2n;
-    return x > bits(0x42b17218) ? INFINITY : (x < lo ? 0.0f : y);
+#pragma clang attribute push(__attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma"))), apply_to = function)
+#define QVR_FN(name) name##_avx512
+#include "gated_norm_impl.h"
+#undef QVR_FN
+#pragma clang attribute pop
+
+#define QVR_FN(name) name##_avx2
+#include "gated_norm_impl.h"
+#undef QVR_FN
+
+static int wide = -1;
+
+void qvr_set_avx512(int on) {
+    __builtin_cpu_init();
+    int has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+              __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw");
+    wide = on && has;
 }
 
-// VMath.sigmoid.
-static inline float vsigmoid(float x) {
-    uint32_t b; memcpy(&b, &x, 4);
-    float e = vexp(bits(b | 0x80000000u));   // exp(−|x|)
-    float s = 1.0f / (1.0f + e);
-    return x >= 0 ? s : e * s;
-}
-
-static inline __attribute__((always_inline))
-void forward(const float *restrict xa, const float *restrict xg, float *restrict y, long l,
-             float sa, float ta, float sg, float tg, const int relu,
-             const unsigned char *restrict kept, float scale) {
-    for (long k = 0; k < l; k++) {
-        float a = xa[k] * sa + ta, g = xg[k] * sg + tg;
-        float v = (relu ? (a > 0 ? a : 0.0f) : a) * vsigmoid(g);
-        if (kept) v = v * (kept[k] ? scale : 0.0f);
-        y[k] = v;
-    }
+int qvr_uses_avx512(void) {
+    if (wide < 0) qvr_set_avx512(1);
+    return wide;
 }
 
 void qvr_gated_norm_forward(const float *xa, const float *xg, float *y, long l,
                             float sa, float ta, float sg, float tg, int relu,
                             const unsigned char *kept, float scale) {
-    if (relu) {
-        if (kept) forward(xa, xg, y, l, sa, ta, sg, tg, 1, kept, scale);
-        else forward(xa, xg, y, l, sa, ta, sg, tg, 1, 0, scale);
-    } else {
-        if (kept) forward(xa, xg, y, l, sa, ta, sg, tg, 0, kept, scale);
-        else forward(xa, xg, y, l, sa, ta, sg, tg, 0, 0, scale);
-    }
-}
-
-static inline __attribute__((always_inline))
-void backward(const float *restrict xa, const float *restrict xg, const float *restrict dy,
-              float *restrict da, float *restrict dg, long l,
-              float sa, float ta, float sg, float tg, const int relu,
-              const unsigned char *restrict kept, float scale) {
-    for (long k = 0; k < l; k++) {
-        float d = dy[k];
-        if (kept) d = d * (kept[k] ? scale : 0.0f);
-        float a = xa[k] * sa + ta, s = vsigmoid(xg[k] * sg + tg);
-        float act = relu ? (a > 0 ? a : 0.0f) : a;
-        float dact = relu ? (a > 0 ? 1.0f : 0.0f) : 1.0f;
-        da[k] = d * s * dact;
-        dg[k] = d * act * s * (1.0f - s);
-    }
+    if (qvr_uses_avx512()) forward_any_avx512(xa, xg, y, l, sa, ta, sg, tg, relu, kept, scale);
+    else forward_any_avx2(xa, xg, y, l, sa, ta, sg, tg, relu, kept, scale);
 }
 
 void qvr_gated_norm_backward(const float *xa, const float *xg, const float *dy,
                              float *da, float *dg, long l,
                              float sa, float ta, float sg, float tg, int relu,
                              const unsigned char *kept, float scale) {
-    if (relu) {
-        if (kept) backward(xa, xg, dy, da, dg, l, sa, ta, sg, tg, 1, kept, scale);
-        else backward(xa, xg, dy, da, dg, l, sa, ta, sg, tg, 1, 0, scale);
-    } else {
-        if (kept) backward(xa, xg, dy, da, dg, l, sa, ta, sg, tg, 0, kept, scale);
-        else backward(xa, xg, dy, da, dg, l, sa, ta, sg, tg, 0, 0, scale);
-    }
+    if (qvr_uses_avx512()) backward_any_avx512(xa, xg, dy, da, dg, l, sa, ta, sg, tg, relu, kept, scale);
+    else backward_any_avx2(xa, xg, dy, da, dg, l, sa, ta, sg, tg, relu, kept, scale);
 }

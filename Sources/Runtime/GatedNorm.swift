@@ -41,6 +41,15 @@ extension Tensor {
     }
 }
 
+extension Tensor {
+    /// Whether the gated norm's C loops run their AVX-512 copy (the default
+    /// on CPUs that have it) or the AVX2 one; the tests run both.
+    static var gatedNormUsesAVX512: Bool {
+        get { qvr_uses_avx512() != 0 }
+        set { qvr_set_avx512(newValue ? 1 : 0) }
+    }
+}
+
 /// The (value, gate) channel pairs of a gated batch norm: channel j and
 /// j + C of each row, normalized by `map`.
 private struct GatedNormPairs: @unchecked Sendable {

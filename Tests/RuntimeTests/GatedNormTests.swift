@@ -35,13 +35,23 @@ final class GatedNormTests: XCTestCase {
     }
 
     func testFusedEqualsTheChainBitForBit() throws {
+        let saved = Tensor.gatedNormUsesAVX512
+        defer { Tensor.gatedNormUsesAVX512 = saved }
+        // The AVX-512 copy of the C loops (where the CPU has it) and the AVX2 one.
+        for wide in saved ? [true, false] : [false] {
+            Tensor.gatedNormUsesAVX512 = wide
+            try fusedEqualsTheChain()
+        }
+    }
+
+    private func fusedEqualsTheChain() throws {
         // Spatial sizes with and without a vector tail, 1×1, and rank 2 (l = 1).
-        let shapes = [[5, 6, 4, 4], [3, 4, 5, 5], [2, 8, 9, 9], [4, 2, 1, 1], [3, 6, 3, 7], [7, 10], [2, 4, 28, 28]]
+        let shapes = [[5, 6, 4, 4], [3, 4, 5, 5], [2, 8, 9, 9], [4, 2, 1, 1], [3, 6, 3, 7], [7, 10], [2, 4, 28, 28], [2, 6, 5, 7]]
         for shape in shapes {
             for training in [true, false] {
                 for relu in [true, false] {
                     for p: Float in [0, 0.2] where training || p == 0 {
-                        let label = "\(shape) training \(training) relu \(relu) p \(p)"
+                        let label = "\(shape) training \(training) relu \(relu) p \(p) AVX-512 \(Tensor.gatedNormUsesAVX512)"
                         let chain = try run(shape, seed: 11) { x, w, b, rm, rv in
                             var h = try Tensor.batchNorm(x, weight: w, bias: b, runningMean: rm, runningVar: rv,
                                                          training: training).gatedActivation(relu: relu)

@@ -10,7 +10,7 @@ extern "C" {
 /// â = xa·sa + ta and ĝ = xg·sg + tg. Every float operation is the one the
 /// Swift reference performs, in its order, with Runtime's exp/sigmoid
 /// (VectorMath.swift), so results are equal bit for bit; the loops
-/// vectorize here (AVX2 + FMA) where Swift's SIMD selects do not.
+/// vectorize here (AVX-512 or AVX2 + FMA) where Swift's SIMD selects do not.
 ///
 /// Forward: y = act(â)·σ(ĝ), then y·(kept ? scale : 0) when `kept` is not
 /// NULL; act = ReLU when relu != 0, else the identity.
@@ -24,6 +24,12 @@ void qvr_gated_norm_backward(const float *xa, const float *xg, const float *dy,
                              float *da, float *dg, long l,
                              float sa, float ta, float sg, float tg, int relu,
                              const unsigned char *kept, float scale);
+
+/// Whether the kernels use their AVX-512 copy (the default where the CPU
+/// has AVX-512 F/DQ/VL/BW), and a switch to turn it off (tests compare the
+/// copies: both must give the same bits).
+int qvr_uses_avx512(void);
+void qvr_set_avx512(int on);
 
 #ifdef __cplusplus
 }
