@@ -39,32 +39,51 @@ public enum BLASKernels {
     /// `OPENBLAS_THREAD_TIMEOUT`.
     public static let defaultThreadTimeout = 20
 
-    /// Configures OpenBLAS for this process, for the executables' `main`:
+    /// Configures OpenBLAS and OpenMP for this process, for the executables' `main`:
     ///
     /// * `OPENBLAS_THREAD_TIMEOUT` (when unset) becomes
     ///   `defaultThreadTimeout`, in the environment (inherited by a re-exec
     ///   and by child processes) and for the running library.
-    /// * Re-executes the process with `OPENBLAS_CORETYPE=SkylakeX` when the
-    ///   CPU has AVX-512, OpenBLAS chose a slower core, and neither
-    ///   `OPENBLAS_CORETYPE` nor `QVLUA_NO_RELAUNCH` is set.
+    /// * Unless `QVLUA_NO_RELAUNCH` is set, re-executes the process once
+    ///   with the variables the libraries read only when they load:
+    ///   `OPENBLAS_CORETYPE=SkylakeX` when the CPU has AVX-512, OpenBLAS
+    ///   chose a slower core and the variable is unset, and
+    ///   `GOMP_SPINCOUNT=defaultOpenMPSpinCount` when neither it nor
+    ///   `OMP_WAIT_POLICY` is set.
     ///
     /// Returns only if no re-exec happened; does nothing when nothing needs
     /// changing.
     public static func relaunchWithFastKernelsIfNeeded() {
         let setTimeout = getenv("OPENBLAS_THREAD_TIMEOUT") == nil
         if setTimeout { setenv("OPENBLAS_THREAD_TIMEOUT", "\(defaultThreadTimeout)", 1) }
-        let core = coreName.lowercased()
-        if getenv("OPENBLAS_CORETYPE") == nil, getenv("QVLUA_NO_RELAUNCH") == nil,
-           cpuHasAVX512, !core.contains("skylakex"), !core.contains("cooperlake"),
-           !core.contains("sapphire") {
-            setenv("OPENBLAS_CORETYPE", "SkylakeX", 1)
-            let args = CommandLine.unsafeArgv
-            execv("/proc/self/exe", args)
-            // execv returned: keep running on the kernels we have.
-            unsetenv("OPENBLAS_CORETYPE")
+        var set: [String] = []
+        if getenv("QVLUA_NO_RELAUNCH") == nil {
+            let core = coreName.lowercased()
+            if getenv("OPENBLAS_CORETYPE") == nil, cpuHasAVX512, !core.contains("skylakex"),
+               !core.contains("cooperlake"), !core.contains("sapphire") {
+                setenv("OPENBLAS_CORETYPE", "SkylakeX", 1); set.append("OPENBLAS_CORETYPE")
+            }
+            if getenv("OMP_WAIT_POLICY") == nil, getenv("GOMP_SPINCOUNT") == nil {
+                setenv("GOMP_SPINCOUNT", "\(defaultOpenMPSpinCount)", 1); set.append("GOMP_SPINCOUNT")
+            }
+        }
+        if !set.isEmpty {
+            execv("/proc/self/exe", CommandLine.unsafeArgv)
+            // execv returned: keep running as configured at start-up.
+            for name in set { unsetenv(name) }
         }
         if setTimeout { applyEnvironment() }
     }
+
+    /// How long (busy-wait iterations) idle OpenMP workers — oneDNN's — spin
+    /// before sleeping, set through `GOMP_SPINCOUNT` at the re-exec when
+    /// neither it nor `OMP_WAIT_POLICY` is set. libgomp's default (300,000,
+    /// ~0.1 ms, or forever under OMP_WAIT_POLICY=active) keeps a worker
+    /// spinning on the second core while the engine's own kernels and
+    /// OpenBLAS want it: with 2 threads P-conv's K·D = 8 step ran 222
+    /// images/s (median of 5) with the default, 264 with 10,000 and 249
+    /// with OMP_WAIT_POLICY=passive (BENCHMARKS.md, "2 threads").
+    public static let defaultOpenMPSpinCount = 10_000
 
     /// Sets how long idle OpenBLAS workers spin before sleeping, 2^`log2Cycles`
     /// CPU cycles (OpenBLAS clamps to 4...30; its built-in default is 28),

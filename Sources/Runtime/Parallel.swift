@@ -13,15 +13,18 @@ public enum Parallel {
     public static func forEachChunk(count: Int, chunks: Int, minimum: Int = 1,
                                     _ body: (Int, Range<Int>) -> Void) {
         let k = max(1, min(chunks, count))
-        func range(_ c: Int) -> Range<Int> {
-            let lo = count * c / k, hi = count * (c + 1) / k
-            return lo..<hi
-        }
+        func range(_ c: Int) -> Range<Int> { chunkRange(c, count: count, chunks: chunks) }
         if k == 1 || threads == 1 || count < minimum {
             for c in 0..<k { body(c, range(c)) }
         } else {
             DispatchQueue.concurrentPerform(iterations: k) { c in body(c, range(c)) }
         }
+    }
+
+    /// Chunk c of `forEachChunk(count:chunks:)`'s split of `0..<count`.
+    public static func chunkRange(_ c: Int, count: Int, chunks: Int) -> Range<Int> {
+        let k = max(1, min(chunks, count))
+        return (count * c / k)..<(count * (c + 1) / k)
     }
 
     /// Splits `0..<count` into one piece per thread (for kernels with no

@@ -4,7 +4,7 @@
 /// depend only on the seed and the shape, never on the thread count.
 extension Tensor {
     /// Number of blocks (streams) for a fill of `n` values.
-    private static func blocks(_ n: Int) -> Int { Swift.max(1, Swift.min(256, n / 16384)) }
+    static func blocks(_ n: Int) -> Int { Swift.max(1, Swift.min(256, n / 16384)) }
 
     /// Draws for `n` values in parallel blocks: `body(gen, range)` for each
     /// block's range of `0..<n`, with the block's own split stream.

@@ -1,6 +1,6 @@
 /// Branch-free single-precision exp and log (Cephes polynomials) that the
 /// optimizer can vectorize, unlike calls into libm. (CRuntimeKernels'
-/// gated_norm.c repeats exp and sigmoid operation for operation; the
+/// kernels_impl.h repeats exp and sigmoid operation for operation; the
 /// GatedNormTests compare the two bit for bit.) Errors are within a
 /// couple of ulps over the whole float range; special values (±inf, NaN,
 /// 0, negative arguments of log) follow libm.

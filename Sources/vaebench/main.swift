@@ -197,7 +197,10 @@ func benchConvs() throws {
         (true, 128, 128, 4, 1, 1), (true, 64, 64, 3, 2, 4), (true, 32, 64, 4, 1, 9), (true, 32, 32, 3, 2, 12),
         (true, 16, 2, 4, 1, 25)]
     var totF = 0.0, totB = 0.0
+    let only = option("only", "")   // e.g. "convT 32->32": the layers whose label contains it
     for (tr, cin, cout, k, s, hw) in layers {
+        let label = "\(tr ? "convT" : "conv ") \(cin)->\(cout) k\(k) s\(s) \(hw)x\(hw)"
+        if !only.isEmpty && !label.contains(only) { continue }
         let x = try Tensor.randn([100, cin, hw, hw], generator: &g).requiringGrad(cin > 1)
         let w = try Tensor.randn(tr ? [cin, cout, k, k] : [cout, cin, k, k], generator: &g).mul(0.1).requiringGrad()
         let b = try Tensor.randn([cout], generator: &g).requiringGrad()
@@ -219,7 +222,7 @@ func benchConvs() throws {
         let fwd = median(tf), bwd = median(tb)
         totF += fwd; totB += bwd
         let bwdFlops = 2 * macs * (cin > 1 ? 2 : 1)
-        print("  \(tr ? "convT" : "conv ") \(cin)->\(cout) k\(k) s\(s) \(hw)x\(hw)->\(y0.shape[2])x\(y0.shape[3]): "
+        print("  \(label)->\(y0.shape[2])x\(y0.shape[3]): "
               + "forward \(f(fwd * 1e3, 2)) ms (\(f(2 * macs / fwd / 1e9, 0)) GFLOP/s), backward \(f(bwd * 1e3, 2)) ms (\(f(bwdFlops / bwd / 1e9, 0)) GFLOP/s)")
     }
     print("  total forward \(f(totF * 1e3, 2)) ms, backward \(f(totB * 1e3, 2)) ms")
@@ -249,5 +252,5 @@ case "all":
     for p in ["bernoulli", "chimera"] { try benchTrain(arch: "conv", priorName: p, k: 1, d: 1) }
     try benchLL(arch: "dense", k: 1000, images: 100, maxRows: 10_000)
 default:
-    print("usage: vaebench [train|ll|all] [--arch dense|conv] [--prior bernoulli|chimera|chimera-stub] [--k K] [--d D] [--images N] [--max-rows R] [--repeats N] [--threads N] [--clock wall|cpu]")
+    print("usage: vaebench [train|ll|convs|layers|all] [--only LAYER] [--arch dense|conv] [--prior bernoulli|chimera|chimera-stub] [--k K] [--d D] [--images N] [--max-rows R] [--repeats N] [--threads N] [--clock wall|cpu]")
 }

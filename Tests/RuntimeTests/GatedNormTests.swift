@@ -114,14 +114,28 @@ final class GatedNormTests: XCTestCase {
         }
     }
 
+    /// Byte masks are the float masks' draws: the same blocks and streams,
+    /// eight blocks at a time in the C kernel's lanes (whole groups of
+    /// eight, a remainder, lanes of unequal length) and the rest scalar.
     func testMaskDrawsAreTheFloatMasksDraws() throws {
-        for count in [0, 1, 17, 16384, 50_000, 300_001] {
-            var g1 = Generator(seed: 5), g2 = Generator(seed: 5)
-            let mask = try DropoutMask.draw(count: count, p: 0.25, generator: &g1)
-            let ref = try Tensor.bernoulli([count], p: 0.75, generator: &g2).toArray()
-            XCTAssertTrue((0..<count).map { Float(mask.kept[$0]) } == ref, "count \(count)")
-            XCTAssertEqual(g1.next(), g2.next(), "stream after \(count)")
+        let saved = Tensor.gatedNormUsesAVX512
+        defer { Tensor.gatedNormUsesAVX512 = saved }
+        for wide in saved ? [true, false] : [false] {
+            Tensor.gatedNormUsesAVX512 = wide
+            for (count, p) in [(0, 0.25), (1, 0.25), (17, 0.2), (16384, 0.25), (50_000, 0.2), (300_001, 0.25),
+                               (131_072, 0.5), (131_077, 0.2), (2_000_003, 0.2)] as [(Int, Float)] {
+                try maskDrawsAreTheFloatMasksDraws(count: count, p: p)
+            }
         }
+    }
+
+    private func maskDrawsAreTheFloatMasksDraws(count: Int, p: Float) throws {
+        var g1 = Generator(seed: 5), g2 = Generator(seed: 5)
+        let mask = try DropoutMask.draw(count: count, p: p, generator: &g1)
+        let ref = try Tensor.bernoulli([count], p: 1 - p, generator: &g2).toArray()
+        let first = (0..<count).first { Float(mask.kept[$0]) != ref[$0] }
+        XCTAssertNil(first, "count \(count), p \(p), AVX-512 \(Tensor.gatedNormUsesAVX512): element \(first ?? -1) differs")
+        XCTAssertEqual(g1.next(), g2.next(), "stream after \(count)")
     }
 
     func testDropoutOpEqualsTheFloatMaskProduct() throws {

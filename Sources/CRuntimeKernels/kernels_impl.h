@@ -1,5 +1,5 @@
-// The gated-norm row kernels, included once per instruction set by
-// gated_norm.c with QVR_FN naming the copy (see there).
+// The kernels, included once per instruction set by kernels.c with
+// QVR_FN naming the copy (see there).
 
 // VMath.exp (VectorMath.swift); the constants are the Swift literals' floats.
 static inline float QVR_FN(vexp)(float x) {
@@ -84,4 +84,40 @@ static void QVR_FN(backward_any)(const float *xa, const float *xg, const float *
         if (kept) QVR_FN(backward)(xa, xg, dy, da, dg, l, sa, ta, sg, tg, 0, kept, scale);
         else QVR_FN(backward)(xa, xg, dy, da, dg, l, sa, ta, sg, tg, 0, 0, scale);
     }
+}
+
+typedef uint64_t QVR_FN(v8u) __attribute__((vector_size(64)));
+
+static inline QVR_FN(v8u) QVR_FN(rotl)(QVR_FN(v8u) x, int k) { return (x << k) | (x >> (64 - k)); }
+
+// xoshiro256++ in eight lanes, as Generator.next() in each.
+static inline QVR_FN(v8u) QVR_FN(next8)(QVR_FN(v8u) *s) {
+    QVR_FN(v8u) result = QVR_FN(rotl)(s[0] + s[3], 23) + s[0];
+    QVR_FN(v8u) t = s[1] << 17;
+    s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = QVR_FN(rotl)(s[3], 45);
+    return result;
+}
+
+// Eight steps of the eight lanes, bytes packed per lane: a mask chunk of 8
+// consecutive elements of each lane's block.
+static void QVR_FN(keep_mask8)(uint64_t st[4][8], unsigned char *out, const long start[8], long common,
+                               uint64_t threshold) {
+    QVR_FN(v8u) s[4];
+    for (int i = 0; i < 4; i++) memcpy(&s[i], st[i], 64);
+    long j = 0;
+    for (; j + 8 <= common; j += 8) {
+        QVR_FN(v8u) acc = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (int step = 0; step < 8; step++) {
+            QVR_FN(v8u) kept = (QVR_FN(v8u))((QVR_FN(next8)(s) >> 40) < threshold) & 1;
+            acc |= kept << (8 * step);
+        }
+        for (int l = 0; l < 8; l++) { uint64_t w = acc[l]; memcpy(out + start[l] + j, &w, 8); }
+    }
+    for (; j < common; j++) {
+        QVR_FN(v8u) kept = (QVR_FN(v8u))((QVR_FN(next8)(s) >> 40) < threshold) & 1;
+        for (int l = 0; l < 8; l++) out[start[l] + j] = (unsigned char)kept[l];
+    }
+    for (int i = 0; i < 4; i++) memcpy(st[i], &s[i], 64);
 }
