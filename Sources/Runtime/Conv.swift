@@ -425,9 +425,10 @@ extension Tensor {
             let dnnlX = rx && engine.backwardData, dnnlW = (rw || rb) && engine.backwardWeights
             let gatherX = rx && !dnnlX && scatter.prefersGather
             var gx: Tensor? = nil
+            let reorders = DNNLReorders()
             if dnnlX {
                 gx = try Tensor(uninitialized: x.shape)
-                try engine.runBackwardData(go, wm, gx!)
+                try engine.runBackwardData(go, wm, gx!, shared: reorders)
             } else if rx {
                 if gatherX {
                     gx = try Tensor(uninitialized: x.shape)
@@ -439,7 +440,7 @@ extension Tensor {
             var gw = rw ? try Tensor.zeros([cout, geo.rows]) : nil
             var gb = rb ? try Tensor.zeros([cout]) : nil
             if dnnlW {
-                let (w, b) = try engine.runBackwardWeights(x, go, weightShape: [cout, geo.rows])
+                let (w, b) = try engine.runBackwardWeights(x, go, weightShape: [cout, geo.rows], shared: reorders)
                 gw = rw ? w : nil
                 gb = rb ? b : nil
             }
@@ -550,11 +551,12 @@ extension Tensor {
             let go = gOut.contiguousData()
             let dnnlX = rx && engine.backwardData, dnnlW = (rw || rb) && engine.backwardWeights
             let gx = try rx ? Tensor(uninitialized: x.shape) : nil
-            if dnnlX, let gx { try engine.runBackwardData(go, wm, gx) }
+            let reorders = DNNLReorders()
+            if dnnlX, let gx { try engine.runBackwardData(go, wm, gx, shared: reorders) }
             var gw = rw ? try Tensor.zeros([cin, geo.rows]) : nil
             var gbD: Tensor? = nil
             if dnnlW {
-                let (w, b) = try engine.runBackwardWeights(x, go, weightShape: [cin, geo.rows])
+                let (w, b) = try engine.runBackwardWeights(x, go, weightShape: [cin, geo.rows], shared: reorders)
                 gw = rw ? w : nil
                 gbD = b
             }
