@@ -112,6 +112,17 @@ public enum BLASKernels {
 
     /// The number of OpenBLAS threads.
     public static var threads: Int { Int(openblas_get_num_threads()) }
+
+    /// Runs `body` with `n` OpenBLAS threads, then restores the count (for
+    /// kernels that run one single-threaded GEMM per engine thread). Call
+    /// only while no other thread uses BLAS.
+    public static func withThreads<R>(_ n: Int, _ body: () throws -> R) rethrows -> R {
+        let saved = threads
+        if saved == n { return try body() }
+        setThreads(n)
+        defer { setThreads(saved) }
+        return try body()
+    }
 }
 
 @_silgen_name("openblas_thread_timeout") private func openblas_thread_timeout() -> Int32

@@ -106,6 +106,30 @@ final class ConvTests: XCTestCase {
         }
     }
 
+    /// With two threads the gather form gives each thread a block of
+    /// images (single-threaded GEMMs): the same results as one thread, for
+    /// convT's forward and conv2d's input gradient, with blocks of unequal size.
+    func testGatherFormSplitsImagesAcrossThreads() throws {
+        let saved = Parallel.threads
+        defer { Parallel.threads = saved }
+        let x = randn([7, 16, 6, 6], seed: 131), w = randn([16, 32, 3, 3], seed: 132, scale: 0.3), b = randn([32], seed: 133)
+        XCTAssertTrue(ScatterConv(cs: 16, hs: 6, ws: 6, cd: 32, hd: 13, wd: 13, kh: 3, kw: 3, sh: 2, sw: 2, ph: 0, pw: 0).prefersGather)
+        var outs: [[Float]] = [], grads: [[Float]] = []
+        for threads in [1, 2] {
+            Parallel.threads = threads
+            x.requiresGrad = true; x.grad = nil
+            let y = try Tensor.convTranspose2d(x, w, b, stride: [2])
+            outs.append(y.toArray())
+            let xc = randn([7, 32, 13, 13], seed: 134)
+            xc.requiresGrad = true
+            try (Tensor.conv2d(xc, w, stride: [2]) * randn([7, 16, 6, 6], seed: 135)).sum().backward()
+            grads.append(xc.grad!.toArray())
+        }
+        assertClose(outs[0], try naiveConvT(x, w, b, s: 2, p: 0, op: 0), tol: 1e-4, "convT, 1 thread")
+        assertClose(outs[1], outs[0], tol: 1e-5, "convT, 2 threads")
+        assertClose(grads[1], grads[0], tol: 1e-5, "conv2d dx, 2 threads")
+    }
+
     /// Kernels that cover the whole input (conv2d to one pixel) or start
     /// from one pixel (convTranspose2d) run as one GEMM: rectangular
     /// kernels, any stride, batch 1, with and without bias, against the
