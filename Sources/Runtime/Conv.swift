@@ -263,26 +263,14 @@ struct ScatterConv {
     /// the unfolded matrix is one contiguous copy of ly·Wp floats from the
     /// padded plane, with no index arithmetic per element.
     ///
-    /// With more than one thread each thread takes a block of images
-    /// through all phases with single-threaded BLAS: run as a sequence of
-    /// parallel copies and threaded GEMMs, OpenBLAS's workers and the
-    /// engine's took turns on the cores and the pass ran no faster on two
-    /// threads than on one (convT 32→32 s2 at batch 100: 7.4 ms on one
-    /// thread, 8.4 on two).
+    /// Images go in one block per thread (`Parallel.forEachBlock`): as a
+    /// sequence of parallel copies and threaded GEMMs the pass ran no
+    /// faster on two threads than on one (convT 32→32 s2 at batch 100:
+    /// 7.4 ms on one thread, 8.4 on two; 5.6 in blocks).
     func run(src: UnsafeMutablePointer<Float>, n: Int, weight: UnsafeMutablePointer<Float>,
              bias: UnsafeMutablePointer<Float>?, dest: UnsafeMutablePointer<Float>) throws {
-        let t = Parallel.threads
-        if t > 1 && n >= 2 * t {
-            let failure = Mutex<(any Error)?>(nil)
-            BLASKernels.withThreads(1) {
-                Parallel.forEachChunk(count: n, chunks: t) { _, r in
-                    do { try runImages(src: src, n0: r.lowerBound, count: r.count, weight: weight, bias: bias, dest: dest, serial: true) }
-                    catch { failure.withLock { if $0 == nil { $0 = error } } }
-                }
-            }
-            if let e = failure.withLock({ $0 }) { throw e }
-        } else {
-            try runImages(src: src, n0: 0, count: n, weight: weight, bias: bias, dest: dest, serial: false)
+        try Parallel.forEachBlock(count: n) { _, r in
+            try runImages(src: src, n0: r.lowerBound, count: r.count, weight: weight, bias: bias, dest: dest)
         }
         // Phases without taps (kernel smaller than the stride): bias or zero.
         let hw = hd * wd
@@ -296,14 +284,10 @@ struct ScatterConv {
         precondition(covered == hw, "ScatterConv: phases cover \(covered) of \(hw) outputs")
     }
 
-    /// The phases with taps for images n0..<n0+count; `serial`: no parallel
-    /// loops (the caller runs one block per thread).
+    /// The phases with taps for images n0..<n0+count.
     private func runImages(src: UnsafeMutablePointer<Float>, n0 first: Int, count: Int, weight: UnsafeMutablePointer<Float>,
-                           bias: UnsafeMutablePointer<Float>?, dest: UnsafeMutablePointer<Float>, serial: Bool) throws {
+                           bias: UnsafeMutablePointer<Float>?, dest: UnsafeMutablePointer<Float>) throws {
         let hw = hd * wd, n = first + count
-        func each(_ count: Int, minimum: Int, _ body: (Range<Int>) -> Void) {
-            if serial { body(0..<count) } else { Parallel.forEachRange(count: count, minimum: minimum, body) }
-        }
         for p in phases {
             let geo = p.geo
             if geo.rows == 0 { continue }
@@ -324,14 +308,14 @@ struct ScatterConv {
             while n0 < n {
                 let g = Swift.min(G, n - n0), ld = g * lw
                 let pp = padded.data, cp = cols.data
-                each(g * cs, minimum: g * cs * plane >= 1 << 15 ? 0 : Int.max) { r in
+                Parallel.forEachRange(count: g * cs, minimum: g * cs * plane >= 1 << 15 ? 0 : Int.max) { r in
                     for gc in r {
                         let d = pp + gc * plane, sp = src + (n0 * cs + gc) * hs * ws
                         d.update(repeating: 0, count: plane)
                         if q1 > q0 { for rr in r0..<r1 { (d + rr * wp + q0).update(from: sp + (rr - padY) * ws + (q0 - padX), count: q1 - q0) } }
                     }
                 }
-                each(rows, minimum: rows * ld >= 1 << 15 ? 0 : Int.max) { rr in
+                Parallel.forEachRange(count: rows, minimum: rows * ld >= 1 << 15 ? 0 : Int.max) { rr in
                     for row in rr {
                         let c = row / (nay * nax), a = (row / nax) % nay, b = row % nax
                         for gi in 0..<g {
@@ -341,7 +325,7 @@ struct ScatterConv {
                 }
                 let y = ybuf.data
                 gemm(mat(wpm, cd, rows), mat(cols, rows, ld), into: y, ldc: ld)
-                each(cd, minimum: cd * ld >= 1 << 15 ? 0 : Int.max) { dr in
+                Parallel.forEachRange(count: cd, minimum: cd * ld >= 1 << 15 ? 0 : Int.max) { dr in
                     for d in dr {
                         let bv = bias?[d] ?? 0
                         for gi in 0..<g {
@@ -370,6 +354,16 @@ private func clToNCL(_ src: UnsafeMutablePointer<Float>, c: Int, l: Int, n0: Int
         let d = dst + ((n0 + gi) * c + ci) * l, s = src + ci * g * l + gi * l
         if let bias { let b = bias[ci]; for i in 0..<l { d[i] = s[i] + b } } else { d.update(from: s, count: l) }
     } }
+}
+
+extension Tensor {
+    /// parts[0] + parts[1] + … (same shapes, contiguous), summed in order
+    /// into parts[0] (per-block partial gradients of one pass).
+    static func sumInOrder(_ parts: [Tensor]) throws -> Tensor {
+        guard let first = parts.first else { throw TensorError("sumInOrder: no parts") }
+        for p in parts.dropFirst() { for i in 0..<first.count { first.data[i] += p.data[i] } }
+        return first
+    }
 }
 
 /// 2-D matrix view helper (no autograd) over a raw pointer's storage.
@@ -425,25 +419,30 @@ extension Tensor {
         // a oneDNN forward unfolds nothing).
         let keepCols = GradMode.isEnabled && rw && !engine.forward && !engine.backwardWeights
             && geo.rows * n * geo.l <= ConvGeometry.keptColumnsLimit
-        let cols = try Tensor(uninitialized: [engine.forward ? 0 : geo.rows * (keepCols ? n : G) * geo.l])
-        let y = try Tensor(uninitialized: [G > 1 && !engine.forward ? cout * G * geo.l : 0])
-        var n0 = engine.forward ? n : 0
+        let cols = try Tensor(uninitialized: [engine.forward || !keepCols ? 0 : geo.rows * n * geo.l])
         if engine.forward { try engine.runForward(x, wm, bc, out) }
-        while n0 < n {
-            let g = Swift.min(G, n - n0)
-            let cg = keepCols ? cols.data + geo.rows * n0 * geo.l : cols.data
-            geo.im2col(x.data, n0: n0, g: g, cols: cg)
-            let colsM = mat(cols, geo.rows, g * geo.l, offset: cg - cols.data)
-            if g == 1 {
-                let o = out.data + n0 * cout * geo.l
-                if let bc { for c in 0..<cout { (o + c * geo.l).update(repeating: bc.data[c], count: geo.l) } }
-                gemm(mat(wm, cout, geo.rows), colsM, into: o, ldc: geo.l, beta: bc == nil ? 0 : 1)
-            } else {
-                gemm(mat(wm, cout, geo.rows), colsM, into: y.data, ldc: g * geo.l)
-                clToNCL(y.data, c: cout, l: geo.l, n0: n0, g: g, out.data, bias: bc?.data)
+        // One block of images per thread (Parallel.forEachBlock), scratch of its own.
+        else { try Parallel.forEachBlock(count: n) { _, r in
+            let scratch = try Tensor(uninitialized: [keepCols ? 0 : geo.rows * Swift.min(G, r.count) * geo.l])
+            let y = try Tensor(uninitialized: [G > 1 ? cout * Swift.min(G, r.count) * geo.l : 0])
+            var n0 = r.lowerBound
+            while n0 < r.upperBound {
+                let g = Swift.min(G, r.upperBound - n0)
+                let cbuf = keepCols ? cols : scratch
+                let cg = keepCols ? cols.data + geo.rows * n0 * geo.l : scratch.data
+                geo.im2col(x.data, n0: n0, g: g, cols: cg)
+                let colsM = mat(cbuf, geo.rows, g * geo.l, offset: cg - cbuf.data)
+                if g == 1 {
+                    let o = out.data + n0 * cout * geo.l
+                    if let bc { for c in 0..<cout { (o + c * geo.l).update(repeating: bc.data[c], count: geo.l) } }
+                    gemm(mat(wm, cout, geo.rows), colsM, into: o, ldc: geo.l, beta: bc == nil ? 0 : 1)
+                } else {
+                    gemm(mat(wm, cout, geo.rows), colsM, into: y.data, ldc: g * geo.l)
+                    clToNCL(y.data, c: cout, l: geo.l, n0: n0, g: g, out.data, bias: bc?.data)
+                }
+                n0 += g
             }
-            n0 += g
-        }
+        } }
         let inputs = bias.map { [input, weight, $0] } ?? [input, weight]
         let hasBias = bias != nil
         let savedCols = keepCols ? cols : nil
@@ -467,8 +466,7 @@ extension Tensor {
                     gx = try Tensor.zeros(x.shape)
                 }
             }
-            var gw = rw ? try Tensor.zeros([cout, geo.rows]) : nil
-            var gb = rb ? try Tensor.zeros([cout]) : nil
+            var gw: Tensor? = nil, gb: Tensor? = nil
             if dnnlW {
                 let (w, b) = try engine.runBackwardWeights(x, go, weightShape: [cout, geo.rows], shared: reorders)
                 gw = rw ? w : nil
@@ -476,29 +474,42 @@ extension Tensor {
             }
             // What the native loop below still computes.
             let nativeX = rx && !dnnlX && !gatherX, nativeW = rw && !dnnlW, nativeB = rb && !dnnlW
-            let cols = try savedCols ?? Tensor(uninitialized: [(nativeW || nativeX) ? geo.rows * G * geo.l : 0])
-            // The scatter form's columns for dx go to scratch, never over the
-            // saved input columns (a second backward with retainGraph reuses them).
-            let dxCols = try savedCols == nil ? cols : Tensor(uninitialized: [nativeX ? geo.rows * G * geo.l : 0])
-            let gyBuf = try Tensor(uninitialized: [G > 1 ? cout * G * geo.l : 0])
-            var n0 = nativeX || nativeW || nativeB ? 0 : n
-            while n0 < n {
-                let g = Swift.min(G, n - n0)
-                let gy: Tensor
-                if g == 1 { gy = Tensor(storage: go.storage, shape: [cout * geo.l], strides: [1], offset: go.offset + n0 * cout * geo.l) }
-                else { gy = gyBuf; nclToCL(go.data, c: cout, l: geo.l, n0: n0, g: g, gy.data) }
-                let gyM = mat(gy, cout, g * geo.l)
-                if nativeB, let gb { for c in 0..<cout { gb.data[c] += Float(sumFloats(gy.data + c * g * geo.l, g * geo.l)) } }
-                let cOff = savedCols != nil ? geo.rows * n0 * geo.l : 0
-                if nativeW, let gw {
-                    if savedCols == nil { geo.im2col(x.data, n0: n0, g: g, cols: cols.data) }
-                    gemm(gyM, try mat(cols, geo.rows, g * geo.l, offset: cOff).t(), into: gw.data, ldc: geo.rows, beta: n0 == 0 ? 0 : 1)
+            if nativeX || nativeW || nativeB {
+                // One block of images per thread, each summing its own weight
+                // and bias gradients (added up in block order afterwards).
+                let k = Parallel.blocks(count: n)
+                let gws = try (0..<(nativeW ? k : 0)).map { _ in try Tensor.zeros([cout, geo.rows]) }
+                let gbs = try (0..<(nativeB ? k : 0)).map { _ in try Tensor.zeros([cout]) }
+                try Parallel.forEachBlock(count: n) { b, r in
+                    let gr = Swift.min(G, r.count)
+                    let cols = try savedCols ?? Tensor(uninitialized: [(nativeW || nativeX) ? geo.rows * gr * geo.l : 0])
+                    // The scatter form's columns for dx go to scratch, never over the
+                    // saved input columns (a second backward with retainGraph reuses them).
+                    let dxCols = try savedCols == nil ? cols : Tensor(uninitialized: [nativeX ? geo.rows * gr * geo.l : 0])
+                    let gyBuf = try Tensor(uninitialized: [G > 1 ? cout * gr * geo.l : 0])
+                    var n0 = r.lowerBound
+                    while n0 < r.upperBound {
+                        let g = Swift.min(G, r.upperBound - n0)
+                        let gy: Tensor
+                        if g == 1 { gy = Tensor(storage: go.storage, shape: [cout * geo.l], strides: [1], offset: go.offset + n0 * cout * geo.l) }
+                        else { gy = gyBuf; nclToCL(go.data, c: cout, l: geo.l, n0: n0, g: g, gy.data) }
+                        let gyM = mat(gy, cout, g * geo.l)
+                        if nativeB { let gb = gbs[b]; for c in 0..<cout { gb.data[c] += Float(sumFloats(gy.data + c * g * geo.l, g * geo.l)) } }
+                        let cOff = savedCols != nil ? geo.rows * n0 * geo.l : 0
+                        if nativeW {
+                            if savedCols == nil { geo.im2col(x.data, n0: n0, g: g, cols: cols.data) }
+                            gemm(gyM, try mat(cols, geo.rows, g * geo.l, offset: cOff).t(), into: gws[b].data, ldc: geo.rows,
+                                 beta: n0 == r.lowerBound ? 0 : 1)
+                        }
+                        if nativeX, let gx {
+                            gemm(try mat(wm, cout, geo.rows).t(), gyM, into: dxCols.data, ldc: g * geo.l)
+                            geo.col2im(dxCols.data, n0: n0, g: g, into: gx.data)
+                        }
+                        n0 += g
+                    }
                 }
-                if nativeX, let gx {
-                    gemm(try mat(wm, cout, geo.rows).t(), gyM, into: dxCols.data, ldc: g * geo.l)
-                    geo.col2im(dxCols.data, n0: n0, g: g, into: gx.data)
-                }
-                n0 += g
+                if nativeW { gw = try Tensor.sumInOrder(gws) }
+                if nativeB { gb = try Tensor.sumInOrder(gbs) }
             }
             let gwr = try gw?.reshape(weight.shape)
             return hasBias ? [gx, gwr, gb] : [gx, gwr]
@@ -556,17 +567,20 @@ extension Tensor {
             withExtendedLifetime(bc) {}
         } else {
             out = try Tensor.zeros([n, cout, oh, ow])
-            let cols = try Tensor(uninitialized: [geo.rows * G * geo.l])
-            let xm = try Tensor(uninitialized: [G > 1 ? cin * G * geo.l : 0])
-            var n0 = 0
-            while n0 < n {
-                let g = Swift.min(G, n - n0)
-                let xg: Tensor
-                if g == 1 { xg = Tensor(storage: x.storage, shape: [cin * geo.l], strides: [1], offset: x.offset + n0 * cin * geo.l) }
-                else { xg = xm; nclToCL(x.data, c: cin, l: geo.l, n0: n0, g: g, xm.data) }
-                gemm(try mat(wm, cin, geo.rows).t(), mat(xg, cin, g * geo.l), into: cols.data, ldc: g * geo.l)
-                geo.col2im(cols.data, n0: n0, g: g, into: out.data)
-                n0 += g
+            try Parallel.forEachBlock(count: n) { _, r in   // one block of images per thread
+                let gr = Swift.min(G, r.count)
+                let cols = try Tensor(uninitialized: [geo.rows * gr * geo.l])
+                let xm = try Tensor(uninitialized: [G > 1 ? cin * gr * geo.l : 0])
+                var n0 = r.lowerBound
+                while n0 < r.upperBound {
+                    let g = Swift.min(G, r.upperBound - n0)
+                    let xg: Tensor
+                    if g == 1 { xg = Tensor(storage: x.storage, shape: [cin * geo.l], strides: [1], offset: x.offset + n0 * cin * geo.l) }
+                    else { xg = xm; nclToCL(x.data, c: cin, l: geo.l, n0: n0, g: g, xm.data) }
+                    gemm(try mat(wm, cin, geo.rows).t(), mat(xg, cin, g * geo.l), into: cols.data, ldc: g * geo.l)
+                    geo.col2im(cols.data, n0: n0, g: g, into: out.data)
+                    n0 += g
+                }
             }
             if let bias {
                 let bc = bias.contiguousData()
@@ -583,37 +597,44 @@ extension Tensor {
             let gx = try rx ? Tensor(uninitialized: x.shape) : nil
             let reorders = DNNLReorders()
             if dnnlX, let gx { try engine.runBackwardData(go, wm, gx, shared: reorders) }
-            var gw = rw ? try Tensor.zeros([cin, geo.rows]) : nil
-            var gbD: Tensor? = nil
+            var gw: Tensor? = nil, gbD: Tensor? = nil
             if dnnlW {
                 let (w, b) = try engine.runBackwardWeights(x, go, weightShape: [cin, geo.rows], shared: reorders)
                 gw = rw ? w : nil
                 gbD = b
             }
-            // What the native loop below still computes.
+            // What the native loop below still computes: one block of images
+            // per thread, each summing its own weight gradient.
             let nativeX = rx && !dnnlX, nativeW = rw && !dnnlW
-            let cols = try Tensor(uninitialized: [nativeX || nativeW ? geo.rows * G * geo.l : 0])
-            let xm = try Tensor(uninitialized: [G > 1 && (nativeX || nativeW) ? cin * G * geo.l : 0])
-            var n0 = nativeX || nativeW ? 0 : n
-            while n0 < n {
-                let g = Swift.min(G, n - n0)
-                geo.im2col(go.data, n0: n0, g: g, cols: cols.data)
-                let colsM = mat(cols, geo.rows, g * geo.l)
-                if nativeW, let gw {
-                    let xg: Tensor
-                    if g == 1 { xg = Tensor(storage: x.storage, shape: [cin * geo.l], strides: [1], offset: x.offset + n0 * cin * geo.l) }
-                    else { xg = xm; nclToCL(x.data, c: cin, l: geo.l, n0: n0, g: g, xm.data) }
-                    gemm(mat(xg, cin, g * geo.l), try colsM.t(), into: gw.data, ldc: geo.rows, beta: n0 == 0 ? 0 : 1)
-                }
-                if nativeX, let gx {
-                    if g == 1 {
-                        gemm(mat(wm, cin, geo.rows), colsM, into: gx.data + n0 * cin * geo.l, ldc: geo.l)
-                    } else {
-                        gemm(mat(wm, cin, geo.rows), colsM, into: xm.data, ldc: g * geo.l)
-                        clToNCL(xm.data, c: cin, l: geo.l, n0: n0, g: g, gx.data, bias: nil)
+            if nativeX || nativeW {
+                let gws = try (0..<(nativeW ? Parallel.blocks(count: n) : 0)).map { _ in try Tensor.zeros([cin, geo.rows]) }
+                try Parallel.forEachBlock(count: n) { b, r in
+                    let gr = Swift.min(G, r.count)
+                    let cols = try Tensor(uninitialized: [geo.rows * gr * geo.l])
+                    let xm = try Tensor(uninitialized: [G > 1 ? cin * gr * geo.l : 0])
+                    var n0 = r.lowerBound
+                    while n0 < r.upperBound {
+                        let g = Swift.min(G, r.upperBound - n0)
+                        geo.im2col(go.data, n0: n0, g: g, cols: cols.data)
+                        let colsM = mat(cols, geo.rows, g * geo.l)
+                        if nativeW {
+                            let xg: Tensor
+                            if g == 1 { xg = Tensor(storage: x.storage, shape: [cin * geo.l], strides: [1], offset: x.offset + n0 * cin * geo.l) }
+                            else { xg = xm; nclToCL(x.data, c: cin, l: geo.l, n0: n0, g: g, xm.data) }
+                            gemm(mat(xg, cin, g * geo.l), try colsM.t(), into: gws[b].data, ldc: geo.rows, beta: n0 == r.lowerBound ? 0 : 1)
+                        }
+                        if nativeX, let gx {
+                            if g == 1 {
+                                gemm(mat(wm, cin, geo.rows), colsM, into: gx.data + n0 * cin * geo.l, ldc: geo.l)
+                            } else {
+                                gemm(mat(wm, cin, geo.rows), colsM, into: xm.data, ldc: g * geo.l)
+                                clToNCL(xm.data, c: cin, l: geo.l, n0: n0, g: g, gx.data, bias: nil)
+                            }
+                        }
+                        n0 += g
                     }
                 }
-                n0 += g
+                if nativeW { gw = try Tensor.sumInOrder(gws) }
             }
             let gb = rb ? try gbD ?? go.sum(dims: [0, 2, 3]) : nil
             let gwr = try gw?.reshape(weight.shape)
