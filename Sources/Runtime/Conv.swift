@@ -304,9 +304,8 @@ struct ScatterConv {
             // Source rows that land inside the padded plane, and their columns.
             let r0 = Swift.max(0, padY), r1 = Swift.min(hp, hs + padY)
             let q0 = Swift.max(0, padX), q1 = Swift.min(wp, ws + padX)
-            var n0 = first
-            while n0 < n {
-                let g = Swift.min(G, n - n0), ld = g * lw
+            forEachGroup(first..<n, size: G) { n0, g in
+                let ld = g * lw
                 let pp = padded.data, cp = cols.data
                 Parallel.forEachRange(count: g * cs, minimum: g * cs * plane >= 1 << 15 ? 0 : Int.max) { r in
                     for gc in r {
@@ -339,7 +338,6 @@ struct ScatterConv {
                         }
                     }
                 }
-                n0 += g
             }
         }
     }
@@ -364,6 +362,25 @@ extension Tensor {
         for p in parts.dropFirst() { for i in 0..<first.count { first.data[i] += p.data[i] } }
         return first
     }
+}
+
+/// Calls body(n0, g) for consecutive groups of at most `size` images of `range`.
+@inline(__always)
+private func forEachGroup(_ range: Range<Int>, size: Int, _ body: (Int, Int) throws -> Void) rethrows {
+    var n0 = range.lowerBound
+    while n0 < range.upperBound {
+        let g = Swift.min(size, range.upperBound - n0)
+        try body(n0, g)
+        n0 += g
+    }
+}
+
+/// Images n0..<n0+g of contiguous `t` ([N, C, L]) as a [C, g·L] matrix:
+/// a view of one image, or several copied into `buffer`.
+private func imagesAsMatrix(_ t: Tensor, c: Int, l: Int, n0: Int, g: Int, buffer: Tensor) -> Tensor {
+    if g == 1 { return Tensor(storage: t.storage, shape: [c * l], strides: [1], offset: t.offset + n0 * c * l) }
+    nclToCL(t.data, c: c, l: l, n0: n0, g: g, buffer.data)
+    return buffer
 }
 
 /// 2-D matrix view helper (no autograd) over a raw pointer's storage.
@@ -425,9 +442,7 @@ extension Tensor {
         else { try Parallel.forEachBlock(count: n) { _, r in
             let scratch = try Tensor(uninitialized: [keepCols ? 0 : geo.rows * Swift.min(G, r.count) * geo.l])
             let y = try Tensor(uninitialized: [G > 1 ? cout * Swift.min(G, r.count) * geo.l : 0])
-            var n0 = r.lowerBound
-            while n0 < r.upperBound {
-                let g = Swift.min(G, r.upperBound - n0)
+            forEachGroup(r, size: G) { n0, g in
                 let cbuf = keepCols ? cols : scratch
                 let cg = keepCols ? cols.data + geo.rows * n0 * geo.l : scratch.data
                 geo.im2col(x.data, n0: n0, g: g, cols: cg)
@@ -440,7 +455,6 @@ extension Tensor {
                     gemm(mat(wm, cout, geo.rows), colsM, into: y.data, ldc: g * geo.l)
                     clToNCL(y.data, c: cout, l: geo.l, n0: n0, g: g, out.data, bias: bc?.data)
                 }
-                n0 += g
             }
         } }
         let inputs = bias.map { [input, weight, $0] } ?? [input, weight]
@@ -487,12 +501,8 @@ extension Tensor {
                     // saved input columns (a second backward with retainGraph reuses them).
                     let dxCols = try savedCols == nil ? cols : Tensor(uninitialized: [nativeX ? geo.rows * gr * geo.l : 0])
                     let gyBuf = try Tensor(uninitialized: [G > 1 ? cout * gr * geo.l : 0])
-                    var n0 = r.lowerBound
-                    while n0 < r.upperBound {
-                        let g = Swift.min(G, r.upperBound - n0)
-                        let gy: Tensor
-                        if g == 1 { gy = Tensor(storage: go.storage, shape: [cout * geo.l], strides: [1], offset: go.offset + n0 * cout * geo.l) }
-                        else { gy = gyBuf; nclToCL(go.data, c: cout, l: geo.l, n0: n0, g: g, gy.data) }
+                    try forEachGroup(r, size: G) { n0, g in
+                        let gy = imagesAsMatrix(go, c: cout, l: geo.l, n0: n0, g: g, buffer: gyBuf)
                         let gyM = mat(gy, cout, g * geo.l)
                         if nativeB { let gb = gbs[b]; for c in 0..<cout { gb.data[c] += Float(sumFloats(gy.data + c * g * geo.l, g * geo.l)) } }
                         let cOff = savedCols != nil ? geo.rows * n0 * geo.l : 0
@@ -505,7 +515,6 @@ extension Tensor {
                             gemm(try mat(wm, cout, geo.rows).t(), gyM, into: dxCols.data, ldc: g * geo.l)
                             geo.col2im(dxCols.data, n0: n0, g: g, into: gx.data)
                         }
-                        n0 += g
                     }
                 }
                 if nativeW { gw = try Tensor.sumInOrder(gws) }
@@ -571,15 +580,10 @@ extension Tensor {
                 let gr = Swift.min(G, r.count)
                 let cols = try Tensor(uninitialized: [geo.rows * gr * geo.l])
                 let xm = try Tensor(uninitialized: [G > 1 ? cin * gr * geo.l : 0])
-                var n0 = r.lowerBound
-                while n0 < r.upperBound {
-                    let g = Swift.min(G, r.upperBound - n0)
-                    let xg: Tensor
-                    if g == 1 { xg = Tensor(storage: x.storage, shape: [cin * geo.l], strides: [1], offset: x.offset + n0 * cin * geo.l) }
-                    else { xg = xm; nclToCL(x.data, c: cin, l: geo.l, n0: n0, g: g, xm.data) }
+                try forEachGroup(r, size: G) { n0, g in
+                    let xg = imagesAsMatrix(x, c: cin, l: geo.l, n0: n0, g: g, buffer: xm)
                     gemm(try mat(wm, cin, geo.rows).t(), mat(xg, cin, g * geo.l), into: cols.data, ldc: g * geo.l)
                     geo.col2im(cols.data, n0: n0, g: g, into: out.data)
-                    n0 += g
                 }
             }
             if let bias {
@@ -612,15 +616,11 @@ extension Tensor {
                     let gr = Swift.min(G, r.count)
                     let cols = try Tensor(uninitialized: [geo.rows * gr * geo.l])
                     let xm = try Tensor(uninitialized: [G > 1 ? cin * gr * geo.l : 0])
-                    var n0 = r.lowerBound
-                    while n0 < r.upperBound {
-                        let g = Swift.min(G, r.upperBound - n0)
+                    try forEachGroup(r, size: G) { n0, g in
                         geo.im2col(go.data, n0: n0, g: g, cols: cols.data)
                         let colsM = mat(cols, geo.rows, g * geo.l)
                         if nativeW {
-                            let xg: Tensor
-                            if g == 1 { xg = Tensor(storage: x.storage, shape: [cin * geo.l], strides: [1], offset: x.offset + n0 * cin * geo.l) }
-                            else { xg = xm; nclToCL(x.data, c: cin, l: geo.l, n0: n0, g: g, xm.data) }
+                            let xg = imagesAsMatrix(x, c: cin, l: geo.l, n0: n0, g: g, buffer: xm)
                             gemm(mat(xg, cin, g * geo.l), try colsM.t(), into: gws[b].data, ldc: geo.rows, beta: n0 == r.lowerBound ? 0 : 1)
                         }
                         if nativeX, let gx {
@@ -631,7 +631,6 @@ extension Tensor {
                                 clToNCL(xm.data, c: cin, l: geo.l, n0: n0, g: g, gx.data, bias: nil)
                             }
                         }
-                        n0 += g
                     }
                 }
                 if nativeW { gw = try Tensor.sumInOrder(gws) }
