@@ -52,26 +52,9 @@ void qvr_gated_norm_backward(const float *xa, const float *xg, const float *dy,
     else backward_any_avx2(xa, xg, dy, da, dg, l, sa, ta, sg, tg, relu, kept, scale);
 }
 
-// Scalar xoshiro256++ for the lanes' last elements beyond the common length.
-static inline uint64_t rotl64(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
 void qvr_keep_mask8(uint64_t *state, unsigned char *out, const long *start, const long *len,
                     uint64_t threshold) {
     uint64_t (*s)[8] = (uint64_t (*)[8])state;
-    long common = len[0];
-    for (int l = 1; l < 8; l++) if (len[l] < common) common = len[l];
-    if (common < 0) common = 0;
-    if (qvr_uses_avx512()) keep_mask8_avx512(s, out, start, common, threshold);
-    else keep_mask8_avx2(s, out, start, common, threshold);
-    for (int l = 0; l < 8; l++) {
-        for (long j = common; j < len[l]; j++) {
-            uint64_t s0 = s[0][l], s1 = s[1][l], s2 = s[2][l], s3 = s[3][l];
-            uint64_t result = rotl64(s0 + s3, 23) + s0, t = s1 << 17;
-            s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3;
-            s2 ^= t;
-            s3 = rotl64(s3, 45);
-            s[0][l] = s0; s[1][l] = s1; s[2][l] = s2; s[3][l] = s3;
-            out[start[l] + j] = (result >> 40) < threshold;
-        }
-    }
+    if (qvr_uses_avx512()) keep_mask8_avx512(s, out, start, len, threshold);
+    else keep_mask8_avx2(s, out, start, len, threshold);
 }

@@ -100,10 +100,17 @@ static inline QVR_FN(v8u) QVR_FN(next8)(QVR_FN(v8u) *s) {
     return result;
 }
 
-// Eight steps of the eight lanes, bytes packed per lane: a mask chunk of 8
-// consecutive elements of each lane's block.
-static void QVR_FN(keep_mask8)(uint64_t st[4][8], unsigned char *out, const long start[8], long common,
+// The eight lanes' masks: while every lane has 8 more elements, eight
+// steps packed into one 8-byte store per lane; then single steps up to the
+// longest lane, each lane storing only within its length (a shorter lane's
+// stream just runs on, unused).
+static void QVR_FN(keep_mask8)(uint64_t st[4][8], unsigned char *out, const long start[8], const long len[8],
                                uint64_t threshold) {
+    long common = len[0], longest = len[0];
+    for (int l = 1; l < 8; l++) {
+        if (len[l] < common) common = len[l];
+        if (len[l] > longest) longest = len[l];
+    }
     QVR_FN(v8u) s[4];
     for (int i = 0; i < 4; i++) memcpy(&s[i], st[i], 64);
     long j = 0;
@@ -115,9 +122,9 @@ static void QVR_FN(keep_mask8)(uint64_t st[4][8], unsigned char *out, const long
         }
         for (int l = 0; l < 8; l++) { uint64_t w = acc[l]; memcpy(out + start[l] + j, &w, 8); }
     }
-    for (; j < common; j++) {
+    for (; j < longest; j++) {
         QVR_FN(v8u) kept = (QVR_FN(v8u))((QVR_FN(next8)(s) >> 40) < threshold) & 1;
-        for (int l = 0; l < 8; l++) out[start[l] + j] = (unsigned char)kept[l];
+        for (int l = 0; l < 8; l++) if (j < len[l]) out[start[l] + j] = (unsigned char)kept[l];
     }
     for (int i = 0; i < 4; i++) memcpy(st[i], &s[i], 64);
 }

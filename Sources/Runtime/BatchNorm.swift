@@ -9,9 +9,10 @@ func ncl(_ shape: [Int]) -> (Int, Int, Int) {
     (shape[0], shape[1], Shape.numel(Array(shape[2...])))
 }
 
-/// Σ and Σx² of one channel: n rows of `l` contiguous floats at stride `rowStride`.
+/// Σ(x − shift) and Σ(x − shift)² of one channel: `rows` rows of `l`
+/// contiguous floats at stride `rowStride`.
 @inline(__always)
-private func channelMoments(_ p: UnsafePointer<Float>, rows: Int, l: Int, rowStride: Int) -> (Double, Double) {
+private func channelMoments(_ p: UnsafePointer<Float>, rows: Int, l: Int, rowStride: Int, shift: Float) -> (Double, Double) {
     var s = 0.0, q = 0.0
     for r in 0..<rows {
         let a = p + r * rowStride
@@ -19,11 +20,11 @@ private func channelMoments(_ p: UnsafePointer<Float>, rows: Int, l: Int, rowStr
         var j = 0
         let raw = UnsafeRawPointer(a)
         while j + 8 <= l {
-            let v = raw.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self)
+            let v = raw.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self) - shift
             s8 += v; q8 += v * v; j += 8
         }
         var ss = Double(s8.sum()), qq = Double(q8.sum())
-        while j < l { let v = Double(a[j]); ss += v; qq += v * v; j += 1 }
+        while j < l { let v = Double(a[j] - shift); ss += v; qq += v * v; j += 1 }
         s += ss; q += qq
     }
     return (s, q)
@@ -91,22 +92,9 @@ struct BatchNormMap {
                     Parallel.forEachRange(count: c, minimum: Swift.max(1, c * 65536 / Swift.max(n * c * l, 1))) { r in
                         for j in r {
                             // Two passes (shifted by a first estimate) for accuracy.
-                            let (s0, _) = channelMoments(xp + j * l, rows: 1, l: l, rowStride: c * l)
+                            let (s0, _) = channelMoments(xp + j * l, rows: 1, l: l, rowStride: c * l, shift: 0)
                             let shift = Float(s0 / Double(l))
-                            var s = 0.0, q = 0.0
-                            for row in 0..<n {
-                                let a = xp + (row * c + j) * l
-                                var s8 = SIMD8<Float>(repeating: 0), q8 = SIMD8<Float>(repeating: 0)
-                                var k = 0
-                                let raw = UnsafeRawPointer(a)
-                                while k + 8 <= l {
-                                    let v = raw.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self) - shift
-                                    s8 += v; q8 += v * v; k += 8
-                                }
-                                var ss = Double(s8.sum()), qq = Double(q8.sum())
-                                while k < l { let v = Double(a[k] - shift); ss += v; qq += v * v; k += 1 }
-                                s += ss; q += qq
-                            }
+                            let (s, q) = channelMoments(xp + j * l, rows: n, l: l, rowStride: c * l, shift: shift)
                             let d = s / Double(m)
                             let v = Swift.max(q / Double(m) - d * d, 0)
                             mb[j] = shift + Float(d); vb[j] = v; ib[j] = Float(1 / (v + Double(eps)).squareRoot())
@@ -237,7 +225,7 @@ extension Tensor {
         let needs = BatchNormMap.Needs(x, weight, bias)
         return record(out, "batchNorm", [x, weight, bias].compactMap { $0 }) { g in
             let gc = g.contiguousData()
-            return try map.backward(x: xc, gradient: gc.data, gradientOwned: nil, needs: needs)
+            return try map.backward(x: xc, gradient: gc, overwrite: false, needs: needs)
         }
     }
 }
@@ -253,16 +241,16 @@ extension BatchNormMap {
     }
 
     /// The gradients [x, weight?, bias?] (weight/bias only where inputs)
-    /// for the gradient `gp` of y. With `gradientOwned` (a tensor holding
-    /// `gp` that nothing else reads), dx is written over it.
-    /// `sums`: `gradientSums(x, gp)` when the caller has them already.
-    func backward(x xc: Tensor, gradient gp: UnsafePointer<Float>, gradientOwned: Tensor?, needs: Needs,
+    /// for the contiguous gradient `g` of y; with `overwrite` (g is the
+    /// caller's scratch, read by nothing else) dx is written over it.
+    /// `sums`: `gradientSums(x, g)` when the caller has them already.
+    func backward(x xc: Tensor, gradient g: Tensor, overwrite: Bool, needs: Needs,
                   sums: (sdy: [Double], sdyx: [Double])? = nil) throws -> [Tensor?] {
-        let (sdy, sdyx) = sums ?? gradientSums(xc.data, gp)
+        let (sdy, sdyx) = sums ?? gradientSums(xc.data, g.data)
         var gx: Tensor? = nil
         if needs.x {
-            let t = try gradientOwned ?? Tensor(uninitialized: xc.shape)
-            inputGradient(xc.data, gp, sdy: sdy, sdyx: sdyx, into: t.data)
+            let t = try overwrite ? g : Tensor(uninitialized: xc.shape)
+            inputGradient(xc.data, g.data, sdy: sdy, sdyx: sdyx, into: t.data)
             gx = t
         }
         var grads: [Tensor?] = [gx]

@@ -354,16 +354,6 @@ private func clToNCL(_ src: UnsafeMutablePointer<Float>, c: Int, l: Int, n0: Int
     } }
 }
 
-extension Tensor {
-    /// parts[0] + parts[1] + … (same shapes, contiguous), summed in order
-    /// into parts[0] (per-block partial gradients of one pass).
-    static func sumInOrder(_ parts: [Tensor]) throws -> Tensor {
-        guard let first = parts.first else { throw TensorError("sumInOrder: no parts") }
-        for p in parts.dropFirst() { for i in 0..<first.count { first.data[i] += p.data[i] } }
-        return first
-    }
-}
-
 /// Calls body(n0, g) for consecutive groups of at most `size` images of `range`.
 @inline(__always)
 private func forEachGroup(_ range: Range<Int>, size: Int, _ body: (Int, Int) throws -> Void) rethrows {
@@ -443,10 +433,9 @@ extension Tensor {
             let scratch = try Tensor(uninitialized: [keepCols ? 0 : geo.rows * Swift.min(G, r.count) * geo.l])
             let y = try Tensor(uninitialized: [G > 1 ? cout * Swift.min(G, r.count) * geo.l : 0])
             forEachGroup(r, size: G) { n0, g in
-                let cbuf = keepCols ? cols : scratch
-                let cg = keepCols ? cols.data + geo.rows * n0 * geo.l : scratch.data
-                geo.im2col(x.data, n0: n0, g: g, cols: cg)
-                let colsM = mat(cbuf, geo.rows, g * geo.l, offset: cg - cbuf.data)
+                let cbuf = keepCols ? cols : scratch, off = keepCols ? geo.rows * n0 * geo.l : 0
+                geo.im2col(x.data, n0: n0, g: g, cols: cbuf.data + off)
+                let colsM = mat(cbuf, geo.rows, g * geo.l, offset: off)
                 if g == 1 {
                     let o = out.data + n0 * cout * geo.l
                     if let bc { for c in 0..<cout { (o + c * geo.l).update(repeating: bc.data[c], count: geo.l) } }
@@ -517,8 +506,8 @@ extension Tensor {
                         }
                     }
                 }
-                if nativeW { gw = try Tensor.sumInOrder(gws) }
-                if nativeB { gb = try Tensor.sumInOrder(gbs) }
+                if nativeW { gw = try gws.dropFirst().reduce(gws[0]) { try $0.add_($1) } }
+                if nativeB { gb = try gbs.dropFirst().reduce(gbs[0]) { try $0.add_($1) } }
             }
             let gwr = try gw?.reshape(weight.shape)
             return hasBias ? [gx, gwr, gb] : [gx, gwr]
@@ -633,7 +622,7 @@ extension Tensor {
                         }
                     }
                 }
-                if nativeW { gw = try Tensor.sumInOrder(gws) }
+                if nativeW { gw = try gws.dropFirst().reduce(gws[0]) { try $0.add_($1) } }
             }
             let gb = rb ? try gbD ?? go.sum(dims: [0, 2, 3]) : nil
             let gwr = try gw?.reshape(weight.shape)

@@ -275,23 +275,18 @@ final class DNNLConv: @unchecked Sendable {
             ? [Int64((k.h - 1) * k.sh + k.kh - k.oh - k.ph), Int64((k.w - 1) * k.sw + k.kw - k.ow - k.pw)]
             : [Int64((k.oh - 1) * k.sh + k.kh - k.h - k.ph), Int64((k.ow - 1) * k.sw + k.kw - k.w - k.pw)]
         guard padR.allSatisfy({ $0 >= 0 }) else { throw TensorError("oneDNN: negative right padding") }
-        // Convolution and deconvolution descriptors have the same C type.
+        // Convolution and deconvolution descriptors have the same C type, and
+        // their initializers the same signatures: pick the family once.
+        let t = k.transposed
+        let kind = t ? "deconvolution" : "convolution"
+        let alg = t ? dnnl_deconvolution_direct : dnnl_convolution_direct
+        let initForward = t ? dnnl_deconvolution_forward_desc_init : dnnl_convolution_forward_desc_init
+        let initData = t ? dnnl_deconvolution_backward_data_desc_init : dnnl_convolution_backward_data_desc_init
+        let initWeights = t ? dnnl_deconvolution_backward_weights_desc_init : dnnl_convolution_backward_weights_desc_init
         var fd = dnnl_convolution_desc_t(), dd = dnnl_convolution_desc_t(), wd = dnnl_convolution_desc_t()
-        if k.transposed {
-            try dnnlCheck(dnnl_deconvolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_deconvolution_direct, &srcA, &wtsA,
-                                                               biaA, &dstA, strides, padL, padR), "deconvolution forward")
-            try dnnlCheck(dnnl_deconvolution_backward_data_desc_init(&dd, dnnl_deconvolution_direct, &srcA, &wtsA, &dstA,
-                                                                     strides, padL, padR), "deconvolution backward data")
-            try dnnlCheck(dnnl_deconvolution_backward_weights_desc_init(&wd, dnnl_deconvolution_direct, &srcA, &wtsA,
-                                                                        biaA, &dstA, strides, padL, padR), "deconvolution backward weights")
-        } else {
-            try dnnlCheck(dnnl_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_direct, &srcA, &wtsA,
-                                                             biaA, &dstA, strides, padL, padR), "convolution forward")
-            try dnnlCheck(dnnl_convolution_backward_data_desc_init(&dd, dnnl_convolution_direct, &srcA, &wtsA, &dstA,
-                                                                   strides, padL, padR), "convolution backward data")
-            try dnnlCheck(dnnl_convolution_backward_weights_desc_init(&wd, dnnl_convolution_direct, &srcA, &wtsA,
-                                                                      biaA, &dstA, strides, padL, padR), "convolution backward weights")
-        }
+        try dnnlCheck(initForward(&fd, dnnl_forward_training, alg, &srcA, &wtsA, biaA, &dstA, strides, padL, padR), "\(kind) forward")
+        try dnnlCheck(initData(&dd, alg, &srcA, &wtsA, &dstA, strides, padL, padR), "\(kind) backward data")
+        try dnnlCheck(initWeights(&wd, alg, &srcA, &wtsA, biaA, &dstA, strides, padL, padR), "\(kind) backward weights")
         var fpd: dnnl_primitive_desc_t? = nil
         try dnnlCheck(dnnl_primitive_desc_create(&fpd, &fd, nil, rt.engine, nil), "forward primitive descriptor")
         guard let fpd else { throw TensorError("oneDNN: no forward primitive descriptor") }

@@ -1,6 +1,8 @@
 #ifndef QV_RUNTIME_KERNELS_H
 #define QV_RUNTIME_KERNELS_H
 
+#include <stdint.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -25,14 +27,12 @@ void qvr_gated_norm_backward(const float *xa, const float *xg, const float *dy,
                              float sa, float ta, float sg, float tg, int relu,
                              const unsigned char *kept, float scale);
 
-#include <stdint.h>
-
 /// Dropout keep-masks from eight xoshiro256++ streams at once, one per
 /// lane: lane l (0..7) continues the stream whose state words are
 /// state[8·i + l], i = 0..3 (Runtime's `Generator`), and writes
 /// out[start[l] + j] = 1 if (next() >> 40) < threshold else 0 for
 /// j < len[l] (`uniform() < keep` exactly, with threshold = ⌈keep·2^24⌉).
-/// The states are advanced.
+/// Every lane's state is advanced by the longest lane's count.
 void qvr_keep_mask8(uint64_t *state, unsigned char *out, const long *start, const long *len,
                     uint64_t threshold);
 
